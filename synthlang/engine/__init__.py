@@ -1,0 +1,1 @@
+"""The rendering engine: regions, shapes, placement, textures, compositing, degradation."""
