@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -166,7 +166,7 @@ class Choice(IRModel):
 
 
 Distribution = Annotated[
-    Union[Constant, Uniform, RandInt, Normal, TruncNormal, Choice],
+    Constant | Uniform | RandInt | Normal | TruncNormal | Choice,
     Field(discriminator="kind"),
 ]
 
@@ -209,7 +209,7 @@ class FastMarchingRegions(IRModel):
     speed: SpeedField = Field(default_factory=SpeedField, description="The random speed field.")
 
 
-RegionSpec = Annotated[Union[VoronoiRegions, FastMarchingRegions], Field(discriminator="kind")]
+RegionSpec = Annotated[VoronoiRegions | FastMarchingRegions, Field(discriminator="kind")]
 
 
 class RegionSelection(IRModel):
@@ -268,7 +268,9 @@ class PatchShape(IRModel):
     smooth: float = Field(
         1.0, ge=0, description="Gaussian sigma (px) that turns the patch into its clean version."
     )
-    digest: str = Field("", description="SHA-256 of the library's index.json (set by the compiler).")
+    digest: str = Field(
+        "", description="SHA-256 of the library's index.json (set by the compiler)."
+    )
 
 
 class GrownShape(IRModel):
@@ -283,7 +285,9 @@ class GrownShape(IRModel):
 
     kind: Literal["grown"] = "grown"
     source: str = Field(..., description="Category whose objects seed the growth.")
-    time: Distribution = Field(..., description="Marching time (arrival-time threshold), per sample.")
+    time: Distribution = Field(
+        ..., description="Marching time (arrival-time threshold), per sample."
+    )
     speed: SpeedField = Field(default_factory=SpeedField, description="Random speed field.")
 
 
@@ -317,7 +321,7 @@ class FillShape(IRModel):
 
 
 Shape = Annotated[
-    Union[EllipseShape, PatchShape, GrownShape, RibbonShape, FillShape],
+    EllipseShape | PatchShape | GrownShape | RibbonShape | FillShape,
     Field(discriminator="kind"),
 ]
 
@@ -432,7 +436,9 @@ class PatchTexture(IRModel):
     smooth: float = Field(
         1.0, ge=0, description="Gaussian sigma (px) that turns the texture into its clean version."
     )
-    digest: str = Field("", description="SHA-256 of the library's index.json (set by the compiler).")
+    digest: str = Field(
+        "", description="SHA-256 of the library's index.json (set by the compiler)."
+    )
 
     @model_validator(mode="after")
     def _overlap_lt_size(self) -> PatchTexture:
@@ -441,7 +447,7 @@ class PatchTexture(IRModel):
         return self
 
 
-ColorModel = Annotated[Union[MVNColor, PatchTexture], Field(discriminator="kind")]
+ColorModel = Annotated[MVNColor | PatchTexture, Field(discriminator="kind")]
 
 
 class Contour(IRModel):
@@ -501,9 +507,7 @@ class PoissonNoise(IRModel):
     peak: Distribution = Field(..., description="Photon count at intensity 1 (> 0), per sample.")
 
 
-DegradePass = Annotated[
-    Union[GaussianBlur, GaussianNoise, PoissonNoise], Field(discriminator="kind")
-]
+DegradePass = Annotated[GaussianBlur | GaussianNoise | PoissonNoise, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- mask rules
@@ -547,7 +551,7 @@ class Area(IRModel):
 
 
 Metric = Annotated[
-    Union[Concentration, CountWithin, VisibleFraction, Area], Field(discriminator="kind")
+    Concentration | CountWithin | VisibleFraction | Area, Field(discriminator="kind")
 ]
 
 
@@ -581,7 +585,7 @@ class Not(IRModel):
     arg: Condition = Field(..., description="Operand.")
 
 
-Condition = Annotated[Union[Compare, And, Or, Not], Field(discriminator="kind")]
+Condition = Annotated[Compare | And | Or | Not, Field(discriminator="kind")]
 And.model_rebuild()
 Or.model_rebuild()
 Not.model_rebuild()
@@ -640,7 +644,9 @@ class Scene(IRModel):
 
 def _strip_spans(obj: object) -> object:
     if isinstance(obj, dict):
-        return {k: _strip_spans(v) for k, v in obj.items() if k not in ("span", "source", "sources")}
+        return {
+            k: _strip_spans(v) for k, v in obj.items() if k not in ("span", "source", "sources")
+        }
     if isinstance(obj, list):
         return [_strip_spans(v) for v in obj]
     return obj
