@@ -1,0 +1,55 @@
+"""Shared fixtures: small scenes for fast tests, paths of the shipped scenes and real data."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENES = ROOT / "scenes"
+REALDATA = ROOT.parent / "shared" / "realdata"
+
+TINY_SCENE = inspect.cleandoc(
+    """
+    scene tiny {
+        size 48 x 64
+        regions voronoi(3)
+    }
+    layer background { fill  color mvn(mean [0.7, 0.4, 0.7], cov [[0.002, 0, 0], [0, 0.002, 0], [0, 0, 0.002]]) }
+    layer cell {
+        ellipse(semi_axes uniform(4, 7), angle uniform(0, 180))
+        place count 6, in regions(2 of 3), overlap none
+        color mvn(mean [0.55, 0.25, 0.6], cov [[0.003, 0.001, 0.001], [0.001, 0.003, 0.001], [0.001, 0.001, 0.003]])
+    }
+    layer nucleus {
+        ellipse(semi_axes uniform(1.5, 2.5))
+        place inside cell, probability 0.6
+        color rgb(0.3, 0.1, 0.5)
+    }
+    layer immune {
+        ellipse(semi_axes uniform(2, 3))
+        place fill, in regions(1 of 3), overlap none
+        color rgb(0.15, 0.07, 0.4)
+    }
+    degrade { blur gaussian(0.5)  noise gaussian(0.01) }
+    mask immune where concentration(immune, radius 10) > 0.2
+    """
+)
+
+
+@pytest.fixture
+def tiny_scene_file(tmp_path: Path) -> Path:
+    """A small valid scene written to a temporary file."""
+    path = tmp_path / "tiny.scene"
+    path.write_text(TINY_SCENE + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def realdata() -> Path:
+    """The shared real-data folder; skips the test when it is absent."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real data not available at {REALDATA}")
+    return REALDATA
