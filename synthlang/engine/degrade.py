@@ -1,0 +1,170 @@
+"""Degradations of the noisy image: blur, Gaussian noise, Poisson noise.
+
+Each degradation is registered in :data:`~synthlang.engine.base.DEGRADATIONS`
+under its IR ``kind`` with the signature ``fn(image, pass_ir, rng) -> image``.
+:func:`degrade` applies a scene's passes in order to the noisy image only
+(the clean image and the mask are never degraded) and clips to [0, 1] after
+every pass. Parameters given as distributions are drawn once per sample,
+when the pass runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from synthlang import ir
+from synthlang.engine.base import DEGRADATIONS, register
+from synthlang.engine.gauss import standard_normal_f32
+from synthlang.engine.scratch import scratch
+from synthlang.errors import RenderError
+from synthlang.sample import draw
+
+__all__ = ["gaussian_kernel", "gaussian_blur", "gaussian_noise", "poisson_noise", "degrade"]
+
+
+@lru_cache(maxsize=64)
+def _kernel(sigma: float, truncate: float) -> np.ndarray:
+    radius = max(int(truncate * sigma + 0.5), 1)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    k /= k.sum()
+    out = k.astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """Normalised 1-d Gaussian kernel of radius ``round(truncate * sigma)`` (float32).
+
+    Examples
+    --------
+    >>> k = gaussian_kernel(1.0)
+    >>> k.shape, round(float(k.sum()), 6)
+    ((9,), 1.0)
+    """
+    return _kernel(float(sigma), float(truncate))
+
+
+def _along(axis: int, ndim: int, start: int, stop: int | None, step: int = 1) -> tuple:
+    index: list[slice] = [slice(None)] * ndim
+    index[axis] = slice(start, stop, step)
+    return tuple(index)
+
+
+def _correlate_axis(src: np.ndarray, k: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    """Correlate ``src`` with the symmetric kernel ``k`` along ``axis`` (reflecting border).
+
+    Shifted multiply-adds on a padded copy: for the short kernels of image
+    blurs this is several times faster than ``scipy.ndimage.correlate1d``. The
+    border is scipy's ``reflect`` mode (``d c b a | a b c d``); the kernel
+    radius must be smaller than the axis length.
+    """
+    r = len(k) // 2
+    n = src.shape[axis]
+    nd = src.ndim
+    pshape = list(src.shape)
+    pshape[axis] = n + 2 * r
+    pad = scratch(f"degrade.pad{axis}", tuple(pshape), np.float32)
+    pad[_along(axis, nd, r, r + n)] = src
+    pad[_along(axis, nd, 0, r)] = src[_along(axis, nd, r - 1, None, -1)]
+    pad[_along(axis, nd, r + n, None)] = src[_along(axis, nd, n - 1, n - r - 1, -1)]
+    tmp = scratch("degrade.tmp", src.shape, np.float32)
+    np.multiply(pad[_along(axis, nd, r, r + n)], k[r], out=out)
+    for i in range(r):
+        np.add(
+            pad[_along(axis, nd, i, i + n)],
+            pad[_along(axis, nd, 2 * r - i, 2 * r - i + n)],
+            out=tmp,
+        )
+        tmp *= k[i]
+        out += tmp
+    return out
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur over rows and columns, float32 (a new array).
+
+    The boundary is reflected and the kernel truncated at 4 sigma, as in
+    scipy's ``gaussian_filter``.
+    """
+    k = gaussian_kernel(sigma)
+    if len(k) // 2 >= min(image.shape[0], image.shape[1]):
+        tmp = ndimage.correlate1d(image, k, axis=0, mode="reflect")
+        return ndimage.correlate1d(tmp, k, axis=1, output=np.float32, mode="reflect")
+    rows = _correlate_axis(image, k, 0, scratch("degrade.rows", image.shape, np.float32))
+    return _correlate_axis(rows, k, 1, np.empty(image.shape, dtype=np.float32))
+
+
+@register(DEGRADATIONS, "blur")
+def gaussian_blur(image: np.ndarray, spec: ir.GaussianBlur, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blur with ``sigma`` drawn from ``spec.sigma`` (no blur for sigma <= 0).
+
+    Examples
+    --------
+    >>> img = np.zeros((15, 15, 3), np.float32); img[7, 7] = 1
+    >>> out = gaussian_blur(img, ir.GaussianBlur(sigma=ir.Constant(value=1)),
+    ...                     np.random.default_rng(0))
+    >>> out.dtype.name, bool(abs(out.sum() - 3) < 1e-3)
+    ('float32', True)
+    """
+    sigma = draw(spec.sigma, rng)
+    if not sigma > 0:
+        return image
+    return _blur(np.asarray(image, dtype=np.float32), sigma)
+
+
+@register(DEGRADATIONS, "gaussian_noise")
+def gaussian_noise(
+    image: np.ndarray, spec: ir.GaussianNoise, rng: np.random.Generator
+) -> np.ndarray:
+    """Add i.i.d. ``N(0, std^2)`` noise to every channel (``std`` drawn per sample)."""
+    std = draw(spec.std, rng)
+    if not std > 0:
+        return image
+    noise = standard_normal_f32(
+        rng, image.shape, out=scratch("degrade.noise", image.shape, np.float32)
+    )
+    noise *= np.float32(std)
+    return np.add(image, noise, dtype=np.float32)
+
+
+@register(DEGRADATIONS, "poisson_noise")
+def poisson_noise(image: np.ndarray, spec: ir.PoissonNoise, rng: np.random.Generator) -> np.ndarray:
+    """Shot noise: ``Poisson(peak * x) / peak`` per pixel and channel (``peak`` per sample)."""
+    peak = draw(spec.peak, rng)
+    if not peak > 0:
+        raise RenderError(f"poisson noise needs a peak > 0, drew {peak}")
+    lam = np.clip(image, 0.0, None).astype(np.float64) * peak
+    return (rng.poisson(lam) / peak).astype(np.float32)
+
+
+def degrade(
+    image: np.ndarray, passes: Sequence[ir.DegradePass], rng: np.random.Generator
+) -> np.ndarray:
+    """Apply degradation passes in order; clip to [0, 1] after each; return float32.
+
+    The input array is not modified.
+
+    Raises
+    ------
+    RenderError
+        If a pass kind has no registered degradation.
+    """
+    original = image
+    out = np.asarray(image, dtype=np.float32)
+    for spec in passes:
+        fn = DEGRADATIONS.get(spec.kind)
+        if fn is None:
+            raise RenderError(f"no degradation {spec.kind!r} is registered")
+        res = fn(out, spec, rng)
+        if res is out:
+            continue
+        res = np.asarray(res, dtype=np.float32)
+        if res is original or np.may_share_memory(res, original):
+            res = res.copy()
+        out = np.clip(res, 0.0, 1.0, out=res)
+    return out
