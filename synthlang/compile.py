@@ -328,6 +328,7 @@ class _Compiler:
         self.libraries: dict[tuple[Path, str], tuple[str, str, dict[str, Any]]] = {}
         self.layer_index: dict[str, int] = {}
         self.layer_spans: dict[str, Span] = {}
+        self.shape_refs: dict[str, _CategoryRef] = {}
         self.region_total: int | None = None
         self.region_span: Span | None = None
         self.cursor = 0
@@ -961,6 +962,7 @@ class _Compiler:
         self.collect_selection_names(layers)
 
         ir_layers = tuple(self.layer(decl, i, main) for i, decl in enumerate(layers))
+        self.check_render_order(ir_layers, layers)
         passes: tuple[Any, ...] = ()
         if degrades:
             passes = tuple(self.degrade_pass(call, main) for call in degrades[0].passes)
@@ -978,6 +980,25 @@ class _Compiler:
             source=main.display,
             sources=tuple(sources),
         )
+
+    def check_render_order(self, ir_layers: tuple[ir.Layer, ...], decls: list[LayerDecl]) -> None:
+        """Refuse layers whose dependencies form a cycle (only possible via ``grown``)."""
+        probe = ir.Scene.model_construct(layers=ir_layers)
+        try:
+            probe.render_order()
+        except ValueError as exc:
+            cycle = str(exc).split(": ", 1)[1].split(" -> ")
+            ref = next(
+                (self.shape_refs[n] for n in cycle if n in self.shape_refs),
+                None,
+            )
+            span = ref.span if ref is not None else decls[self.layer_index[cycle[0]]].name.span
+            raise self.error(
+                f"layers depend on each other in a cycle: {' -> '.join(cycle)}",
+                span,
+                hint="a layer is built after its `inside` host, its `overlap ... with` "
+                "categories and the source of its grown(...) shape",
+            ) from None
 
     def header(self, header: SceneHeader, module: _Module) -> tuple[tuple[int, int], Any]:
         sizes = [i for i in header.items if isinstance(i, SizeItem)]
@@ -1184,7 +1205,15 @@ class _Compiler:
         sv = self.eval_shape(shape_item, module)
         shape = sv.data
         for category in sv.refs:
-            self.check_category(category, below=index)
+            # a grown shape may start from an upper layer (cells under their nuclei);
+            # cycles are checked once all layers are known
+            self.check_category(category)
+            if self.layer_index[category.name] == index:
+                raise self.error(
+                    f"{category.role} must name another layer, not the layer itself",
+                    category.span,
+                )
+            self.shape_refs.setdefault(name, category)
         is_object = shape.kind in ir.OBJECT_SHAPES
 
         place_item: PlaceItem | None = slots.get("place")

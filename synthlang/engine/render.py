@@ -136,7 +136,10 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     rng = as_generator(seed)
     ctx = RenderContext(scene, rng)
     build_regions(ctx, rng)
-    results = [render_layer(layer, ctx, rng) for layer in scene.layers]
+    # build in dependency order (a grown layer may start from an upper layer) ...
+    built = {i: render_layer(scene.layers[i], ctx, rng) for i in scene.render_order()}
+    # ... but composite bottom to top
+    results = [built[i] for i in range(len(scene.layers))]
     # with degradations the composite's noisy image is a temporary: keep it in scratch memory
     work = scratch("render.noisy", ctx.shape + (3,), np.float32) if scene.degrade else None
     comp = composite(results, ctx.shape, rng, keep_layers=keep_layers, noisy_out=work)

@@ -558,13 +558,19 @@ CASES = [
         "not the layer itself",
     ),
     (
-        "grown-from-upper-layer",
+        "grown-from-itself",
+        scene("layer a { grown(from »a, time 3) color rgb(1, 0, 0) }"),
+        E,
+        "grown(from ...) must name another layer, not the layer itself",
+    ),
+    (
+        "grown-dependency-cycle",
         scene("""
             layer a { grown(from »b, time 3) color rgb(1, 0, 0) }
-            layer b { ellipse(semi_axes 3) place count 3 color rgb(1, 0, 0) }
+            layer b { ellipse(semi_axes 3) place inside a color rgb(1, 0, 0) }
         """),
         E,
-        "grown(from ...) must name a lower layer",
+        "layers depend on each other in a cycle: a -> b -> a",
     ),
     (
         "grown-from-unknown-via-let",

@@ -237,3 +237,28 @@ def test_table_from_sample_uses_visible_shapes() -> None:
     table = ObjectTable.from_sample(s)
     visible = {r.id: r.visible_area for r in s.instances if r.visible_area > 0}
     assert dict(zip(table.ids.tolist(), table.areas.tolist(), strict=True)) == visible
+
+
+def test_grown_from_upper_layer_is_built_first_but_composited_below() -> None:
+    """Scenario 3: tumour cells (layer 1) grow from the nuclei of layer 2 above them."""
+    from synthlang import compile_string
+
+    scene = compile_string(
+        """
+        scene s { size 64 x 64 }
+        layer bg { fill color rgb(1, 1, 1) }
+        layer cell { grown(from nucleus, time 4) color rgb(1, 0, 0) }
+        layer nucleus { ellipse(semi_axes 3) place count 5, overlap none color rgb(0, 0, 1) }
+        """
+    )
+    assert scene.render_order() == (0, 2, 1)
+    sample = render(scene, seed=3)
+    cells = [r for r in sample.instances if r.category == "cell"]
+    nuclei = {r.id: r for r in sample.instances if r.category == "nucleus"}
+    assert len(cells) == len(nuclei) == 5
+    # every cell grew from a nucleus, and the nucleus is drawn over its cell
+    assert {c.parent for c in cells} == set(nuclei)
+    assert all(c.area > nuclei[c.parent].area for c in cells)
+    assert all(nuclei[c.parent].visible_area == nuclei[c.parent].area for c in cells)
+    layer_of = {"bg": 0, "cell": 1, "nucleus": 2}
+    assert set(np.unique(sample.layer_map).tolist()) == set(layer_of.values())
