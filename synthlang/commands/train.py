@@ -1,0 +1,296 @@
+"""``synthlang train``: train the coupled variational network (or the U-Net baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from synthlang.commands._common import non_negative_int, positive_int
+from synthlang.errors import DataError, SynthlangError
+
+__all__ = ["add_parser", "run", "SceneSource"]
+
+_CONFIG_FLAGS = ("preset", "model", "batch", "crop", "lr", "steps", "n", "endless", "seed")
+
+
+class SceneSource:
+    """Picklable sample source rendering a compiled scene on the fly.
+
+    Sample ``i`` is ``synthlang.render(scene, seed=SeedSequence([seed, i]))``, the
+    same sample that ``synthlang render --seed SEED`` writes as number ``i``.
+
+    Parameters
+    ----------
+    scene : synthlang.ir.Scene
+        The compiled scene.
+    seed : int
+        The dataset seed.
+    """
+
+    def __init__(self, scene: Any, seed: int) -> None:
+        self.scene = scene
+        self.seed = seed
+
+    def __call__(self, index: int) -> tuple[Any, Any, Any]:
+        """Render sample ``index``; return ``(noisy, clean, mask)`` float32 arrays."""
+        import numpy as np
+
+        import synthlang
+
+        with warnings.catch_warnings():
+            # shortfalls of a placement are recorded by `render`; a training run
+            # must not stop or spam for them
+            warnings.simplefilter("ignore")
+            sample = synthlang.render(self.scene, seed=np.random.SeedSequence([self.seed, index]))
+        return sample.noisy, sample.clean, sample.mask
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``synthlang train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train the coupled variational network (or a U-Net) on a scene or a dataset",
+        description=(
+            "Train the coupled variational network of Effland et al. (or the U-Net baseline) "
+            "on samples rendered on the fly from SCENE, or on a rendered dataset folder "
+            "(--data). Loss: Eq. (3), per sample 1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2 "
+            "summed over pixels, averaged over the batch; Adam (0.9, 0.999); parameters "
+            "projected onto the constraint set after every step. RUN/ receives model.pt "
+            "(checkpoint, every --checkpoint-every iterations and at the end), "
+            "metrics.jsonl, curves.png and config.json. Presets: paper (800 images of "
+            "300x300, batch 8, 1500 iterations, lr 1e-4 / 5e-5 for scenario3; U-Net 3000 "
+            "iterations at 5e-5), default (about 15 minutes on 2 CPU cores), smoke (seconds)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  synthlang train scenes/scenario2.scene --out runs/s2\n"
+            "  synthlang train --data data/s2 --out runs/s2 --preset paper\n"
+            "  synthlang train scenes/scenario2.scene --out runs/s2 --resume --iterations 600"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "scene",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="SCENE",
+        help="a .scene file to render training samples from (or use --data)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a complete rendered dataset folder (docs/dataset.md) instead of SCENE",
+    )
+    p.add_argument(
+        "--preset",
+        choices=("paper", "default", "smoke"),
+        default=None,
+        help="training preset (default: default)",
+    )
+    p.add_argument("--model", choices=("vn", "unet"), default=None, help="network (default: vn)")
+    p.add_argument("--iterations", type=non_negative_int, default=None, help="Adam iterations")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size")
+    p.add_argument(
+        "--crop",
+        type=non_negative_int,
+        default=None,
+        help="train on random CROP x CROP windows (0: whole images)",
+    )
+    p.add_argument("--lr", type=float, default=None, help="Adam step size")
+    p.add_argument("--steps", type=positive_int, default=None, help="VN steps N_t")
+    p.add_argument(
+        "--n",
+        type=positive_int,
+        default=None,
+        help="fixed training set of N samples (indices 0..N-1, cycled in seeded epochs)",
+    )
+    p.add_argument(
+        "--endless",
+        action="store_true",
+        default=None,
+        help="with SCENE: a fresh sample for every draw instead of a fixed set",
+    )
+    p.add_argument("--seed", type=non_negative_int, default=None, help="data seed (default 0)")
+    p.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="DataLoader worker processes (default: 0 for --data, 2 for SCENE)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="where to train (default auto: CUDA when present)",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads of torch (default: all cores). On a busy shared machine "
+        "--threads 1 can be much faster than oversubscribed threads",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="save RUN/model.pt every K iterations (and at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN/model.pt where it stopped (same data order); may change only "
+        "--iterations, --workers, --device and --checkpoint-every",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a RUN folder that already holds a checkpoint",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+
+
+def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], int | None]:
+    """Build the sample source, its description and the size of the data (None: endless)."""
+    from vnet.data import FolderSource
+
+    if (args.scene is None) == (args.data is None):
+        raise DataError("give either a SCENE file or --data DIR (exactly one)")
+    if args.data is not None:
+        if args.endless:
+            raise DataError("--endless needs a SCENE; a dataset folder has a fixed size")
+        folder = FolderSource(args.data)
+        return folder, folder.info(), len(folder)
+    import synthlang
+    from synthlang.ir import scene_hash
+
+    if not args.scene.is_file():
+        raise DataError(f"{args.scene}: no such scene file")
+    scene = synthlang.compile_file(args.scene)
+    info = {
+        "kind": "scene",
+        "path": str(args.scene),
+        "scene": scene.name,
+        "hash": scene_hash(scene),
+        "seed": seed,
+    }
+    return SceneSource(scene, seed), info, None
+
+
+def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
+    from vnet.config import preset
+
+    cfg = preset(args.preset or "default", args.model or "vn", scene_name)
+    changes: dict[str, Any] = {}
+    if args.iterations is not None:
+        changes["iterations"] = args.iterations
+    if args.batch is not None:
+        changes["batch_size"] = args.batch
+    if args.crop is not None:
+        changes["crop"] = args.crop or None
+    if args.lr is not None:
+        if not args.lr > 0:
+            raise DataError(f"--lr must be positive, got {args.lr}")
+        changes["lr"] = args.lr
+    if args.steps is not None:
+        if cfg.model != "vn":
+            raise DataError("--steps applies to the variational network only (--model vn)")
+        changes["vn.steps"] = args.steps
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.workers is not None:
+        changes["workers"] = args.workers
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.checkpoint_every is not None:
+        changes["checkpoint_every"] = args.checkpoint_every
+    return cfg.replace(**changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print a summary."""
+    from vnet.config import TrainConfig
+    from vnet.data import CachedSource
+    from vnet.train import CHECKPOINT_NAME, load_checkpoint, train
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.resume:
+        given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
+        if given:
+            raise SynthlangError(
+                f"{', '.join(given)} cannot be changed when resuming; the run continues with "
+                f"the configuration stored in {args.out / CHECKPOINT_NAME}"
+            )
+        ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
+        cfg = TrainConfig.from_dict(ckpt["train_config"])
+        changes = {
+            k: v
+            for k, v in (
+                ("iterations", args.iterations),
+                ("workers", args.workers),
+                ("device", args.device),
+                ("checkpoint_every", args.checkpoint_every),
+            )
+            if v is not None
+        }
+        cfg = cfg.replace(**changes)
+        source, info, size = _source(args, cfg.seed)
+    else:
+        if (args.out / CHECKPOINT_NAME).exists() and not args.overwrite:
+            raise DataError(
+                f"{args.out} already holds a training run ({CHECKPOINT_NAME}); continue it "
+                "with --resume, or start over with --overwrite"
+            )
+        seed = args.seed if args.seed is not None else 0
+        source, info, size = _source(args, seed)
+        cfg = _config(args, info.get("scene"))
+        if args.endless:
+            cfg = cfg.replace(n_samples=None)
+        elif size is not None:  # a folder: use all of it unless --n says otherwise
+            if args.n is not None and args.n > size:
+                raise DataError(f"--n {args.n} but {args.data} has only {size} samples")
+            n = args.n if args.n is not None else min(cfg.n_samples or size, size)
+            cfg = cfg.replace(n_samples=n)
+        elif args.n is not None:
+            cfg = cfg.replace(n_samples=args.n)
+        if args.workers is None and args.scene is not None:
+            cfg = cfg.replace(workers=2)
+    if args.scene is not None and cfg.n_samples is not None:
+        source = CachedSource(source, max_items=cfg.n_samples)
+    try:
+        result = train(
+            cfg, source, args.out, source_info=info, resume=args.resume, progress=not args.quiet
+        )
+    except KeyboardInterrupt:
+        print(
+            f"synthlang: interrupted; continue with the same command plus --resume "
+            f"(from the last checkpoint in {args.out / CHECKPOINT_NAME})",
+            file=sys.stderr,
+        )
+        return 130
+    if not args.quiet:
+        m = result.metrics
+        line = f"{args.out}: {result.step} iterations ({result.seconds:.0f} s)"
+        if m:
+            line += (
+                f"; last batch: loss {m['loss']:.4g}, mask accuracy {m['accuracy']:.4f}, "
+                f"PSNR {m['psnr']:.2f} dB (input {m['psnr_input']:.2f} dB)"
+            )
+        print(line)
+        print(
+            f"checkpoint {result.checkpoint}"
+            + (f", curves {result.curves}" if result.curves else "")
+        )
+    return 0

@@ -1,0 +1,185 @@
+"""The coupled variational network: shapes, explicit gradient = autograd, adjoints, reference."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from vnet import CoupledVN, UNet, UNetConfig, VNConfig
+from vnet.model import conv, conv_adjoint, pad_symmetric, pad_symmetric_adjoint
+from vnet.reference import NaiveCoupledVN, naive_energy
+
+
+def _perturbed(cfg: VNConfig, dtype: torch.dtype = torch.float64) -> CoupledVN:
+    """A network with non-trivial RBF functions (random weights), projected."""
+    net = CoupledVN(cfg).to(dtype)
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for block in net.blocks:
+            for p in (block.wu, block.wm, block.w):
+                p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=dtype))
+            block.lam.fill_(0.3)
+    return net
+
+
+def test_paper_defaults() -> None:
+    c = VNConfig()
+    assert (c.steps, c.n_fu, c.k_u, c.n_fm, c.k_m, c.n_f, c.k, c.n_w) == (
+        10,
+        20,
+        11,
+        4,
+        5,
+        24,
+        5,
+        31,
+    )
+    assert c.rbf_range == 1.2 and c.zero_mean is True
+    net = CoupledVN(c)
+    assert len(net.blocks) == 10
+    b = net.blocks[0]
+    assert tuple(b.ku.shape) == (20, 3, 11, 11)
+    assert tuple(b.km.shape) == (4, 1, 5, 5)
+    assert tuple(b.k.shape) == (24, 24, 5, 5)
+    assert tuple(b.wu.shape) == (20, 31) and tuple(b.wm.shape) == (4, 31)
+    assert tuple(b.w.shape) == (24, 31) and tuple(b.lam.shape) == (1,)
+
+
+def test_forward_shapes_and_range(device: torch.device, small_config: VNConfig) -> None:
+    net = CoupledVN(small_config).to(device)
+    u0 = torch.rand(2, 3, 17, 23, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        u, m = net(u0, torch.zeros(2, 1, 17, 23, device=device))
+        u2, m2 = net(u0)  # m0 defaults to the empty mask
+    assert u.shape == u0.shape and m.shape == (2, 1, 17, 23)
+    assert u.dtype == torch.float32
+    assert 0 <= float(u.min()) and float(u.max()) <= 1
+    assert 0 <= float(m.min()) and float(m.max()) <= 1
+    torch.testing.assert_close(u2, u)
+    torch.testing.assert_close(m2, m)
+
+
+@pytest.mark.parametrize("padding", ["symmetric", "zeros"])
+@pytest.mark.parametrize("zero_mean", [True, False])
+def test_explicit_gradient_equals_autograd(
+    padding: str, zero_mean: bool, small_config: VNConfig, device: torch.device
+) -> None:
+    cfg = dataclasses.replace(small_config, padding=padding, zero_mean=zero_mean)
+    net = _perturbed(cfg).to(device)
+    g = torch.Generator().manual_seed(2)
+    u0 = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64).to(device)
+    u = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    m = torch.rand(2, 1, 9, 12, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    for block in net.blocks:
+        energy = block.energy(u, m, u0).sum()
+        gu_auto, gm_auto = torch.autograd.grad(energy, (u, m))
+        gu, gm = block.grad_energy(u, m, u0)
+        assert float(gu.detach().abs().max()) > 1e-3 and float(gm.detach().abs().max()) > 1e-3
+        torch.testing.assert_close(gu, gu_auto, atol=1e-12, rtol=1e-10)
+        torch.testing.assert_close(gm, gm_auto, atol=1e-12, rtol=1e-10)
+        # the naive energy (materialised RBFs) is the same function
+        torch.testing.assert_close(naive_energy(block, u, m, u0), block.energy(u, m, u0))
+
+
+@pytest.mark.parametrize("padding", ["symmetric", "zeros"])
+@pytest.mark.parametrize("size", [(5, 6), (7, 9), (12, 10)])
+def test_conv_adjoint(padding: str, size: tuple[int, int]) -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, *size, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, 5, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(2, 4, *size, generator=g, dtype=torch.float64)
+    lhs = (conv(x, w, padding) * y).sum()
+    rhs = (x * conv_adjoint(y, w, padding)).sum()
+    torch.testing.assert_close(lhs, rhs)
+
+
+def test_symmetric_padding() -> None:
+    x = torch.arange(3.0).view(1, 1, 1, 3).expand(1, 1, 3, 3)
+    p = pad_symmetric(x, 2)
+    assert p[0, 0, 0].tolist() == [1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 1.0]
+    y = torch.randn(1, 1, 7, 7, dtype=torch.float64)
+    xx = torch.randn(1, 1, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        (pad_symmetric(xx, 2) * y).sum(), (xx * pad_symmetric_adjoint(y, 2)).sum()
+    )
+    with pytest.raises(ValueError, match="at least"):
+        pad_symmetric(torch.zeros(1, 1, 2, 2), 3)
+
+
+def test_matches_naive_reference(small_config: VNConfig) -> None:
+    """Forward and parameter gradients of the training loss agree with autograd-of-energy."""
+    net = _perturbed(small_config)
+    naive = NaiveCoupledVN(net)
+    g = torch.Generator().manual_seed(5)
+    u0 = torch.rand(2, 3, 10, 11, generator=g, dtype=torch.float64)
+    gu = torch.rand(2, 3, 10, 11, generator=g, dtype=torch.float64)
+    gm = (torch.rand(2, 1, 10, 11, generator=g) > 0.5).double()
+    grads = []
+    outs = []
+    for model in (net, naive):
+        net.zero_grad()
+        u, m = model(u0)
+        outs.append((u.detach(), m.detach()))
+        loss = ((u - gu) ** 2).sum() / 6 + ((m - gm) ** 2).sum() / 2
+        loss.backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    torch.testing.assert_close(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[0][1], outs[1][1])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+
+
+def test_training_gradient_flows_to_every_parameter(small_config: VNConfig) -> None:
+    net = CoupledVN(small_config)
+    u0 = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    u, m = net(u0)
+    (((u - 0.5) ** 2).sum() + ((m - 0.7) ** 2).sum()).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if name != "blocks.0.lam":  # u_0 = u0, so the first data term has zero gradient
+            assert float(p.grad.abs().sum()) > 0, name
+
+
+def test_seeded_initialisation(small_config: VNConfig) -> None:
+    a, b = CoupledVN(small_config), CoupledVN(small_config)
+    c = CoupledVN(dataclasses.replace(small_config, seed=99))
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.blocks[0].ku, c.blocks[0].ku)
+
+
+def test_bad_inputs(small_config: VNConfig) -> None:
+    net = CoupledVN(small_config)
+    with pytest.raises(ValueError, match="channels"):
+        net(torch.rand(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="at least"):
+        net(torch.rand(1, 3, 1, 16))
+    with pytest.raises(ValueError, match="m0"):
+        net(torch.rand(1, 3, 16, 16), torch.zeros(1, 2, 16, 16))
+    with pytest.raises(ValueError, match="shape"):
+        net(torch.rand(3, 16, 16))
+    with pytest.raises(ValueError, match="odd"):
+        VNConfig(k_u=4)
+    with pytest.raises(ValueError, match="padding"):
+        VNConfig(padding="reflect")
+
+
+def test_config_round_trip() -> None:
+    c = VNConfig(steps=3, zero_mean=False)
+    assert VNConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="unknown"):
+        VNConfig.from_dict({**c.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize("size", [(37, 53), (8, 8), (5, 3)])
+def test_unet(size: tuple[int, int], device: torch.device) -> None:
+    net = UNet(UNetConfig(channels=8)).to(device)
+    u0 = torch.rand(2, 3, *size, device=device)
+    with torch.no_grad():
+        u, m = net(u0, torch.zeros(2, 1, *size, device=device))
+    assert u.shape == u0.shape and m.shape == (2, 1, *size)
+    assert 0 <= float(m.min()) and float(m.max()) <= 1
+    assert 0 <= float(u.min()) and float(u.max()) <= 1
+    assert net.project_() == []
