@@ -659,7 +659,8 @@ class Scene(IRModel):
         Examples
         --------
         >>> scene = Scene(name="s", size=(8, 8), layers=(
-        ...     Layer(index=0, name="cell", shape=GrownShape(source="nucleus", time=Constant(value=2)),
+        ...     Layer(index=0, name="cell",
+        ...           shape=GrownShape(source="nucleus", time=Constant(value=2)),
         ...           color=MVNColor(mean=(1, 0, 0))),
         ...     Layer(index=1, name="nucleus", shape=FillShape(), color=MVNColor(mean=(0, 0, 1)))))
         >>> scene.render_order()
