@@ -42,7 +42,15 @@ from pydantic import ValidationError
 from synthlang import ir
 from synthlang.builtins import PARAM_TYPES, SIGNATURES, Param, Signature
 from synthlang.errors import SceneError, SceneSyntaxError, Span, SynthlangError
-from synthlang.limits import Limits, SceneLimitError
+from synthlang.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
+from synthlang.limits import (
+    INDEX_BYTES_PER_PATCH,
+    RENDER_BYTES_HINT,
+    Limits,
+    SceneLimitError,
+    estimate_render_bytes,
+    render_bytes_message,
+)
 from synthlang.lower import (
     Arg,
     Bool,
@@ -100,6 +108,10 @@ _MODERATE = Signature(
     (Param("fraction", "number", check="unit"),),
 )
 _DEFAULT_MODERATE = 0.2
+
+MAX_NUMBER = 1e12
+"""Largest magnitude of a number in a scene: far beyond any meaningful value, and small
+enough that no sum, difference or float32 conversion of such numbers overflows."""
 
 _PLACE_WORDS = ("count", "fill", "inside", "overlap", "probability", "attempts", "failures")
 _LAYER_WORDS = ("shape", "place", "in", "color", "texture", "contour")
@@ -233,10 +245,10 @@ def compile_file(path: str | os.PathLike[str], *, limits: Limits | None = None) 
     's'
     """
     p = Path(path)
-    text = _read_text(p, None, None)
-    return _Compiler(limits or Limits.from_env()).run(
-        text, display=str(path), key=p.resolve(), folder=p.resolve().parent
-    )
+    limits = limits or Limits.from_env()
+    text = _read_text(p, None, None, limits)
+    key = _resolve(p)
+    return _Compiler(limits).run(text, display=str(path), key=key, folder=key.parent)
 
 
 def compile_string(
@@ -276,27 +288,51 @@ def compile_string(
     (4, 6)
     """
     if base_dir is not None:
-        folder = Path(base_dir).resolve()
+        folder = _resolve(Path(base_dir))
     elif filename is not None:
-        folder = Path(filename).resolve().parent
+        folder = _resolve(Path(filename)).parent
     else:
         folder = Path.cwd()
-    key = Path(filename).resolve() if filename is not None else None
+    key = _resolve(Path(filename)) if filename is not None else None
     return _Compiler(limits or Limits.from_env()).run(
         text, display=filename, key=key, folder=folder
     )
 
 
-def _read_text(path: Path, span: Span | None, source: str | None) -> str:
-    """Read a scene file as UTF-8, reporting problems as SceneErrors."""
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it cannot be resolved (symlink loop)."""
     try:
-        data = path.read_bytes()
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return Path(os.path.abspath(path))
+
+
+def _read_text(path: Path, span: Span | None, source: str | None, limits: Limits) -> str:
+    """Read a scene file as UTF-8, reporting problems as SceneErrors.
+
+    Only regular files are read (a named pipe or a device would block or never
+    end), and at most ``limits.max_source_bytes`` bytes of them.
+    """
+    try:
+        data = read_regular_file(path, max_bytes=limits.max_source_bytes)
+    except NotARegularFileError as e:
+        raise SceneError(
+            f"cannot read `{path}`: it is {e.kind}, not a scene file", span, source=source
+        ) from None
+    except FileTooLargeError as e:
+        raise SceneLimitError(
+            f"cannot read `{path}`: it has {e.size} bytes, more than the limit of "
+            f"{e.limit} for a scene file (SYNTHLANG_MAX_SOURCE_BYTES)",
+            span,
+            source=source,
+            hint="raise the limit with the environment variable SYNTHLANG_MAX_SOURCE_BYTES",
+        ) from None
     except IsADirectoryError:
         raise SceneError(f"cannot read `{path}`: it is a folder", span, source=source) from None
     except FileNotFoundError:
         raise SceneError(f"cannot read `{path}`: no such file", span, source=source) from None
     except OSError as e:
-        raise SceneError(f"cannot read `{path}`: {e.strerror}", span, source=source) from None
+        raise SceneError(f"cannot read `{path}`: {e.strerror or e}", span, source=source) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -331,6 +367,7 @@ class _Compiler:
         self.shape_refs: dict[str, _CategoryRef] = {}
         self.region_total: int | None = None
         self.region_span: Span | None = None
+        self.size_span: Span | None = None
         self.cursor = 0
         self.taken: list[tuple[str, Span]] = []
         self.selection_defs: dict[str, RegionsSelection] = {}
@@ -403,26 +440,30 @@ class _Compiler:
         if not raw.endswith(".scene"):
             raise self.error(f'cannot import "{raw}": only `.scene` files can be imported', span)
         target = Path(raw)
-        resolved = (target if target.is_absolute() else importer.folder / target).resolve()
+        resolved = _resolve(target if target.is_absolute() else importer.folder / target)
         for i, (_, key) in enumerate(chain):
             if key is not None and key == resolved:
                 names = [name for name, _ in chain[i:]] + [self.display_for(raw, importer)]
                 raise self.error("import cycle: " + " -> ".join(names), span)
         if len(chain) > self.limits.max_import_depth:
+            names = [name for name, _ in chain] + [self.display_for(raw, importer)]
+            if len(names) > 8:
+                names = [*names[:3], f"... {len(names) - 6} more ...", *names[-3:]]
             raise self.limit_error(
-                f"imports nest deeper than {self.limits.max_import_depth} files",
+                f"imports nest deeper than {self.limits.max_import_depth} files: "
+                + " -> ".join(names),
                 span,
                 "SYNTHLANG_MAX_IMPORT_DEPTH",
             )
         if resolved in self.modules:
             return resolved
-        if not resolved.exists():
+        if not resolved.exists() and not resolved.is_symlink():
             raise self.error(
                 f'cannot import "{raw}": no such file', span, hint=f"looked for {resolved}"
             )
         if resolved.is_dir():
             raise self.error(f'cannot import "{raw}": it is a folder', span)
-        text = _read_text(resolved, span, self.sources.get(span.file))
+        text = _read_text(resolved, span, self.sources.get(span.file), self.limits)
         display = self.display_for(raw, importer)
         child = self.load(text, display=display, key=resolved, folder=resolved.parent, chain=chain)
         for st in child.ast.statements:
@@ -440,7 +481,7 @@ class _Compiler:
         if Path(raw).is_absolute():
             return os.path.normpath(raw)
         if importer.display is None:
-            return str((importer.folder / raw).resolve())
+            return str(_resolve(importer.folder / raw))
         return os.path.normpath(os.path.join(os.path.dirname(importer.display), raw))
 
     def compute_reach(self) -> None:
@@ -546,9 +587,14 @@ class _Compiler:
 
     def _eval(self, expr: Expr, module: _Module) -> _Value:
         if isinstance(expr, Number):
-            if not math.isfinite(expr.value):
-                raise self.error(f"the number {expr.text} is too large", expr.span)
-            return _Value("number", expr.value, expr.span, text=expr.text)
+            if not abs(expr.value) <= MAX_NUMBER:
+                raise self.error(
+                    f"the number {expr.text} is too large: numbers in a scene are at most "
+                    f"{MAX_NUMBER:g} in magnitude",
+                    expr.span,
+                )
+            # -0 is 0 (a range like uniform(0, -0) must not have low > high bitwise)
+            return _Value("number", expr.value + 0.0, expr.span, text=expr.text)
         if isinstance(expr, String):
             return _Value("string", expr.value, expr.span, origin=module.folder)
         if isinstance(expr, Bool):
@@ -832,7 +878,7 @@ class _Compiler:
         raw, origin = arg.value
         span = arg.span
         p = Path(raw)
-        folder = (p if p.is_absolute() else (origin or Path.cwd()) / p).resolve()
+        folder = _resolve(p if p.is_absolute() else (origin or Path.cwd()) / p)
         cached = self.libraries.get((folder, kind))
         if cached is not None:
             return cached
@@ -843,15 +889,23 @@ class _Compiler:
                 hint="library paths are relative to the scene file that names them",
             )
         index = folder / "index.json"
+        max_bytes = INDEX_BYTES_PER_PATCH * self.limits.max_patches
         try:
-            data = index.read_bytes()
+            data = read_regular_file(index, max_bytes=max_bytes)
+        except FileTooLargeError as e:
+            raise self.limit_error(
+                f'index.json of patch library "{raw}" has {e.size} bytes, more than '
+                f"{INDEX_BYTES_PER_PATCH} per allowed patch ({e.limit} bytes)",
+                span,
+                "SYNTHLANG_MAX_PATCHES",
+            ) from None
         except OSError as e:
             raise self.error(
-                f'patch library "{raw}" has no readable index.json ({e.strerror})', span
+                f'patch library "{raw}" has no readable index.json ({e.strerror or e})', span
             ) from None
         try:
             meta = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise self.error(
                 f'index.json of patch library "{raw}" is not valid JSON: {e}', span
             ) from None
@@ -865,6 +919,14 @@ class _Compiler:
                 span,
                 hint=f'"nuclei" libraries are used by patch(...), "texture" libraries by '
                 f"patches(...); did you mean {other}(...)?",
+            )
+        items = meta.get("items")
+        if isinstance(items, list) and len(items) > self.limits.max_patches:
+            raise self.limit_error(
+                f'patch library "{raw}" has {len(items)} patches, more than the limit of '
+                f"{self.limits.max_patches}",
+                span,
+                "SYNTHLANG_MAX_PATCHES",
             )
         result = (str(folder), hashlib.sha256(data).hexdigest(), meta)
         self.libraries[(folder, kind)] = result
@@ -968,7 +1030,7 @@ class _Compiler:
             passes = tuple(self.degrade_pass(call, main) for call in degrades[0].passes)
         rules = tuple(self.mask(m, main) for m in masks)
         sources = [str(m.key) for m in self.order if m.key is not None]
-        return self.build(
+        scene = self.build(
             ir.Scene,
             header.name.span,
             name=header.name.name,
@@ -979,6 +1041,24 @@ class _Compiler:
             masks=rules,
             source=main.display,
             sources=tuple(sources),
+        )
+        self.check_memory(scene, header)
+        return scene
+
+    def check_memory(self, scene: ir.Scene, header: SceneHeader) -> None:
+        """Refuse a scene whose render would need more than ``max_render_bytes``."""
+        estimate = estimate_render_bytes(scene)
+        if estimate.total <= self.limits.max_render_bytes:
+            return
+        largest = estimate.largest_layer()
+        span = self.size_span or header.name.span
+        if largest is not None and largest[1] > estimate.images:
+            span = self.layer_spans[largest[0]]
+        raise self.error(
+            render_bytes_message(estimate, self.limits),
+            span,
+            hint=RENDER_BYTES_HINT,
+            cls=SceneLimitError,
         )
 
     def check_render_order(self, ir_layers: tuple[ir.Layer, ...], decls: list[LayerDecl]) -> None:
@@ -1014,6 +1094,7 @@ class _Compiler:
                 "the header needs the image size: `size ROWS x COLS`", header.name.span
             )
         item = sizes[0]
+        self.size_span = item.span
         rows_v = self.eval(item.rows, module)
         cols_v = self.eval(item.cols, module) if item.cols is not None else rows_v
         sides = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "Span",
@@ -136,6 +137,14 @@ class SynthlangError(Exception):
         self.source = source
         self.hint = hint
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep span, source and hint when the error crosses a process boundary
+        # (a worker of a process pool or a Dask cluster).
+        return (
+            _rebuild,
+            (type(self), self.message, self.span, self.source, self.hint),
+        )
+
     @property
     def line(self) -> int | None:
         """1-based line of the error, if it has a position."""
@@ -158,6 +167,17 @@ class SynthlangError(Exception):
         if self.hint:
             parts.append(f"  hint: {self.hint}")
         return "\n".join(parts)
+
+
+def _rebuild(
+    cls: type[SynthlangError],
+    message: str,
+    span: Span | None,
+    source: str | None,
+    hint: str | None,
+) -> SynthlangError:
+    """Unpickle a :class:`SynthlangError` (see ``SynthlangError.__reduce__``)."""
+    return cls(message, span, source=source, hint=hint)
 
 
 class SceneSyntaxError(SynthlangError):

@@ -28,7 +28,11 @@ import math
 import os
 import re
 import shutil
+import struct
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -665,7 +669,7 @@ def load_input(
             record["instance_classes"] = annotation.instance_classes.name
     elif annotation.kind == "npz":
         assert annotation.path is not None
-        instances, raw = _read_npz(annotation.path, (rows, cols), image_path)
+        instances, raw = _read_npz(annotation.path, (rows, cols), image_path, options.max_pixels)
         for code, name in NUCLS_CLASS_NAMES.items():
             names.setdefault(str(code), name)
         record["npz"] = annotation.path.name
@@ -717,23 +721,66 @@ def _check_same_size(
         )
 
 
+_NPZ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    IndexError,
+    NotImplementedError,  # unsupported zip version or compression
+    RuntimeError,  # encrypted member
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    SyntaxError,  # numpy parses the .npy header with ast/tokenize
+    tokenize.TokenError,
+)
+"""What ``zipfile`` and ``numpy.load`` raise for a damaged npz file."""
+
+
+def _npz_member_header(zf: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an open npz, from its header (nothing decoded)."""
+    with zf.open(f"{key}.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    return tuple(int(x) for x in shape), np.dtype(dtype)
+
+
 def _read_npz(
-    path: Path, shape: tuple[int, int], image_path: Path
+    path: Path, shape: tuple[int, int], image_path: Path, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, dict[int, str | int]]:
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.keys())
+        with zipfile.ZipFile(path) as zf:
+            keys = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
             if "inst_map" not in keys:
                 raise DataError(
                     f"{path}: no 'inst_map' array (found: {', '.join(keys) or 'none'}); "
                     "a NuCLS-style npz needs inst_map (instance ids) and optionally inst_class4"
                 )
-            inst = np.asarray(data["inst_map"])
             cls_key = next((k for k in ("inst_class4", "inst_class") if k in keys), None)
+            # check sizes from the headers before anything is decompressed
+            for key in ("inst_map", cls_key):
+                if key is None:
+                    continue
+                dims, _ = _npz_member_header(zf, key)
+                if math.prod(dims) > max_pixels:
+                    raise ResourceLimitError(
+                        f"{path}: {key} has shape {dims}, more than {max_pixels:,} values "
+                        "(max_pixels); crop or tile it first"
+                    )
+        with np.load(path, allow_pickle=False) as data:
+            inst = np.asarray(data["inst_map"])
             cls = np.asarray(data[cls_key]) if cls_key else None
-    except (OSError, ValueError, EOFError) as exc:
+    except (DataError, ResourceLimitError):
+        raise
+    except _NPZ_ERRORS as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     if inst.ndim != 2 or inst.dtype.kind not in "iu":
         raise DataError(
@@ -741,6 +788,8 @@ def _read_npz(
         )
     if inst.size and inst.min() < 0:
         raise DataError(f"{path}: inst_map has negative ids")
+    if inst.size and int(inst.max()) > np.iinfo(np.int32).max:
+        raise DataError(f"{path}: inst_map has ids beyond the int32 range")
     _check_same_size(inst.shape, shape, path, image_path)
     inst = inst.astype(np.int32)
     raw: dict[int, str | int] = {}
@@ -751,6 +800,10 @@ def _read_npz(
                 f"{path}: {cls_key} must be a 1-D array indexed by instance id "
                 f"(length > {top}), got shape {cls.shape}"
             )
+        if cls.dtype.kind not in "iuf" or (
+            cls.dtype.kind == "f" and not np.all(np.isfinite(cls) & (cls == np.round(cls)))
+        ):
+            raise DataError(f"{path}: {cls_key} must hold integer class codes, got {cls.dtype}")
         for i in np.unique(inst):
             if i > 0 and int(cls[i]) >= 0:
                 raw[int(i)] = int(cls[i])

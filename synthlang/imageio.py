@@ -33,15 +33,18 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from synthlang.errors import DataError, ResourceLimitError
+from synthlang.fileio import NotARegularFileError, open_regular_file
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "read_image",
     "read_label_image",
+    "read_raw_image",
     "image_size",
     "write_png",
     "atomic_write_bytes",
     "atomic_write_text",
+    "DECODE_ERRORS",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ A float32 RGB copy of such an image takes 768 MiB. Crop or tile larger slides
 first, or pass a larger ``max_pixels`` explicitly.
 """
 
-_DECODE_ERRORS = (
+DECODE_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -86,23 +89,16 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image
     if p.is_dir():
         raise DataError(f"{_describe(p)}: is a folder, expected an image file")
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check warns above Image.MAX_IMAGE_PIXELS and
-            # raises above twice that; our explicit limit below replaces the warning.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(p)
-    except Image.DecompressionBombError as exc:
-        raise ResourceLimitError(
-            f"{_describe(p)}: refused as a possible decompression bomb ({exc}); "
-            "crop or tile the image first"
-        ) from None
-    except UnidentifiedImageError:
-        raise DataError(
-            f"{_describe(p)}: not an image file Pillow can read "
-            "(allowed: PNG, TIFF, JPEG, BMP and other formats Pillow supports)"
-        ) from None
-    except _DECODE_ERRORS as exc:
-        raise DataError(f"{_describe(p)}: cannot read image header ({exc})") from None
+        fh = open_regular_file(p)
+    except NotARegularFileError as exc:
+        raise DataError(f"{_describe(p)}: {exc.kind}, expected an image file") from None
+    except OSError as exc:
+        raise DataError(f"{_describe(p)}: cannot open ({exc.strerror or exc})") from None
+    try:
+        im = _open_image(fh, p)
+    except BaseException:
+        fh.close()
+        raise
     try:
         cols, rows = im.size
         pixels = int(rows) * int(cols)
@@ -116,6 +112,29 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image
         yield im
     finally:
         im.close()
+        fh.close()
+
+
+def _open_image(fh: BinaryIO, p: Path) -> Image.Image:
+    """``Image.open`` (header only), with its failures as the project's errors."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns above Image.MAX_IMAGE_PIXELS and
+            # raises above twice that; our explicit limit in _open replaces the warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fh)
+    except Image.DecompressionBombError as exc:
+        raise ResourceLimitError(
+            f"{_describe(p)}: refused as a possible decompression bomb ({exc}); "
+            "crop or tile the image first"
+        ) from None
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{_describe(p)}: not an image file Pillow can read "
+            "(allowed: PNG, TIFF, JPEG, BMP and other formats Pillow supports)"
+        ) from None
+    except DECODE_ERRORS as exc:
+        raise DataError(f"{_describe(p)}: cannot read image header ({exc})") from None
 
 
 def _load(im: Image.Image, path: Path) -> None:
@@ -128,7 +147,7 @@ def _load(im: Image.Image, path: Path) -> None:
         raise ResourceLimitError(
             f"{path}: refused as a possible decompression bomb ({exc})"
         ) from None
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise DataError(
             f"{path}: image data is truncated or corrupt ({exc}); re-export the file"
         ) from None
@@ -269,6 +288,53 @@ def read_image(
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise DataError(f"{p}: expected 3 colour channels, found shape {arr.shape}")
     return arr.astype(np.float32) / np.float32(255.0)
+
+
+def read_raw_image(
+    path: str | os.PathLike[str],
+    *,
+    modes: tuple[str, ...],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read an image of one of the given Pillow modes as its raw array (no conversion).
+
+    For files whose format is fixed, such as the PNGs of a dataset folder.
+
+    Parameters
+    ----------
+    path : path-like
+        The image file.
+    modes : tuple of str
+        Accepted Pillow modes (``"RGB"``, ``"L"``, ``"I;16"``, ...).
+    max_pixels : int, optional
+        Refuse images with more pixels than this, before decoding them.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols)`` or ``(rows, cols, channels)``, the mode's dtype.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable, truncated or corrupt file, or another mode.
+    ResourceLimitError
+        Too many pixels.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "m.png")
+    >>> write_png(p, np.zeros((2, 3), bool))
+    >>> read_raw_image(p, modes=("L",)).dtype.name
+    'uint8'
+    """
+    p = Path(path)
+    with _open(p, max_pixels) as im:
+        if im.mode not in modes:
+            raise DataError(f"{p}: image mode {im.mode}, expected {' or '.join(modes)}")
+        _load(im, p)
+        return np.array(im)
 
 
 def read_label_image(

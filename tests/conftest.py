@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +20,17 @@ TINY_SCENE = inspect.cleandoc(
         size 48 x 64
         regions voronoi(3)
     }
-    layer background { fill  color mvn(mean [0.7, 0.4, 0.7], cov [[0.002, 0, 0], [0, 0.002, 0], [0, 0, 0.002]]) }
+    layer background {
+        fill
+        color mvn(mean [0.7, 0.4, 0.7], cov [[0.002, 0, 0], [0, 0.002, 0], [0, 0, 0.002]])
+    }
     layer cell {
         ellipse(semi_axes uniform(4, 7), angle uniform(0, 180))
         place count 6, in regions(2 of 3), overlap none
-        color mvn(mean [0.55, 0.25, 0.6], cov [[0.003, 0.001, 0.001], [0.001, 0.003, 0.001], [0.001, 0.001, 0.003]])
+        color mvn(
+            mean [0.55, 0.25, 0.6],
+            cov [[0.003, 0.001, 0.001], [0.001, 0.003, 0.001], [0.001, 0.001, 0.003]]
+        )
     }
     layer nucleus {
         ellipse(semi_axes uniform(1.5, 2.5))
@@ -53,3 +62,26 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real data not available at {REALDATA}")
     return REALDATA
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail with TimeoutError when the block runs longer than ``seconds`` (main thread, POSIX).
+
+    Used where a bug would show as a hang (a blocking read of a named pipe, an endless loop),
+    so that the test fails instead of stalling CI.
+    """
+    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows
+        yield
+        return
+
+    def fail(signum: int, frame: object) -> None:
+        raise TimeoutError(f"took longer than {seconds} s (a hang?)")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

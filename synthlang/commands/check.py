@@ -31,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def describe(scene: object) -> str:
     """One-line summary of a compiled scene."""
     from synthlang.ir import Scene
+    from synthlang.limits import estimate_render_bytes, format_bytes
 
     assert isinstance(scene, Scene)
     rows, cols = scene.size
@@ -40,7 +41,8 @@ def describe(scene: object) -> str:
     rules = len(scene.masks)
     return (
         f"scene {scene.name}, {rows} x {cols}{regions}, {len(scene.layers)} layers "
-        f"({', '.join(scene.categories)}), {rules} mask rule{'s' if rules != 1 else ''}"
+        f"({', '.join(scene.categories)}), {rules} mask rule{'s' if rules != 1 else ''}, "
+        f"memory estimate {format_bytes(estimate_render_bytes(scene).total)} per sample"
     )
 
 

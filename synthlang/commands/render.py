@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Render N samples of a scene into a dataset folder (format: docs/dataset.md). "
             "Sample i depends only on (scene, seed, i): the files are byte-identical for any "
-            "--workers and any --shard. An interrupted render leaves no manifest.json; "
+            "--workers, any --shard and any --executor. An interrupted render (Ctrl-C, "
+            "SIGTERM, SIGKILL, full disk) leaves complete samples and no manifest.json; "
             "--resume finishes it."
         ),
     )
@@ -34,7 +35,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=positive_int,
         default=None,
-        help="worker processes (default: the number of CPU cores)",
+        help="worker processes of --executor local (default: the number of CPU cores)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where samples are rendered: local processes (default) or an existing Dask "
+        'cluster (needs --scheduler; install with: pip install "synthlang[dask]")',
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://host:8786) or scheduler file, for --executor dask",
     )
     p.add_argument(
         "--shard",
@@ -54,12 +68,16 @@ def run(args: argparse.Namespace) -> int:
 
     from synthlang.compile import compile_file
     from synthlang.dataset import render_dataset
+    from synthlang.executors import executor_for
 
-    scene = compile_file(args.scene)
-    out = args.out if args.out is not None else Path("data") / scene.name
-    workers = args.workers or max(1, min(os.cpu_count() or 1, args.n))
     k, m = args.shard or (1, 1)
     total = len(range(k - 1, args.n, m))
+    workers = args.workers
+    if args.executor == "local" and workers is None:
+        workers = max(1, min(os.cpu_count() or 1, total))
+    executor = executor_for(args.executor, workers=workers, scheduler=args.scheduler)
+    scene = compile_file(args.scene)
+    out = args.out if args.out is not None else Path("data") / scene.name
     bar = tqdm(
         total=total,
         unit="img",
@@ -73,18 +91,19 @@ def run(args: argparse.Namespace) -> int:
             args.n,
             out,
             seed=args.seed,
-            workers=workers,
             shard=args.shard,
+            executor=executor,
             resume=args.resume,
             scene_file=str(args.scene),
             progress=bar.update,
         )
     except KeyboardInterrupt:
         bar.close()
+        shard = f" --shard {k}/{m}" if args.shard else ""
         print(
-            f"synthlang: interrupted; {out} is incomplete (no manifest.json). "
-            f"Finish it with: synthlang render {args.scene} --n {args.n} --out {out} "
-            f"--seed {args.seed} --resume",
+            f"synthlang: interrupted; {out} is incomplete (no manifest.json); the samples "
+            f"written so far are complete. Finish it with: synthlang render {args.scene} "
+            f"--n {args.n} --out {out} --seed {args.seed}{shard} --resume",
             file=sys.stderr,
         )
         return 130

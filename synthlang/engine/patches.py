@@ -69,8 +69,10 @@ normalisation, smoothing); no loop runs over pixels or patches.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -90,7 +92,10 @@ from synthlang.engine.base import (
     register,
 )
 from synthlang.engine.shapes import anchor_pixel, register_sampler
-from synthlang.errors import RenderError
+from synthlang.errors import RenderError, ResourceLimitError
+from synthlang.fileio import FileTooLargeError, read_regular_file
+from synthlang.imageio import DECODE_ERRORS
+from synthlang.limits import INDEX_BYTES_PER_PATCH, Limits
 from synthlang.sample import draw_array
 
 __all__ = [
@@ -230,23 +235,48 @@ def _plain_name(name: object, index: Path, i: int) -> str:
     return name
 
 
-def _read_png(path: Path, mode: str) -> np.ndarray:
+def _read_png(path: Path, mode: str, budget: list[int], limits: Limits) -> np.ndarray:
+    """Read one patch PNG of the given mode; ``budget[0]`` is the library's pixels left.
+
+    The file must be a regular file; its size is checked from the PNG header
+    against the remaining pixel budget before any pixel is decoded.
+    """
     try:
-        with Image.open(path) as img:
-            if img.format != "PNG":
-                raise _fail(path, f"not a PNG image (format {img.format})")
-            if img.mode != mode:
-                raise _fail(path, f"image mode {img.mode}, expected {mode} (8 bit per channel)")
-            img.load()
-            arr = np.asarray(img, dtype=np.uint8)
-    except RenderError:
-        raise
+        data = read_regular_file(path, max_bytes=8 * max(budget[0], 0) + (1 << 20))
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as e:
+    except FileTooLargeError as e:
+        raise _fail(path, f"file of {e.size} bytes is too large for a patch") from None
+    except OSError as e:
+        raise _fail(path, f"cannot read ({e.strerror or e})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format != "PNG":
+                    raise _fail(path, f"not a PNG image (format {img.format})")
+                if img.mode != mode:
+                    raise _fail(path, f"image mode {img.mode}, expected {mode} (8 bit per channel)")
+                cols, rows = img.size
+                if rows * cols > budget[0]:
+                    raise ResourceLimitError(
+                        f"patch library: {path}: the library's patches have more than "
+                        f"{limits.max_library_pixels} pixels in all "
+                        "(SYNTHLANG_MAX_LIBRARY_PIXELS)",
+                        hint="use fewer or smaller patches, or raise the limit with the "
+                        "environment variable SYNTHLANG_MAX_LIBRARY_PIXELS",
+                    )
+                budget[0] -= rows * cols
+                img.load()
+                arr = np.asarray(img, dtype=np.uint8)
+    except (RenderError, ResourceLimitError):
+        raise
+    except (UnidentifiedImageError, *DECODE_ERRORS) as e:
         raise _fail(path, f"unreadable PNG ({e})") from None
     except Image.DecompressionBombError as e:
         raise _fail(path, f"image too large ({e})") from None
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise _fail(path, f"empty or malformed image of shape {arr.shape}")
     return arr
 
 
@@ -293,20 +323,26 @@ def load_library(path: str | Path, digest: str = "", *, kind: str | None = None)
 
 def _load(folder: Path, digest: str) -> PatchLibrary:
     index = folder / "index.json"
+    limits = Limits.from_env()
     try:
-        raw = index.read_bytes()
+        raw = read_regular_file(index, max_bytes=INDEX_BYTES_PER_PATCH * limits.max_patches)
     except FileNotFoundError:
         what = "folder not found" if not folder.exists() else "index.json not found"
         raise _fail(index if folder.exists() else folder, what) from None
+    except FileTooLargeError as e:
+        raise ResourceLimitError(
+            f"patch library: {index}: {e.size} bytes, more than {INDEX_BYTES_PER_PATCH} per "
+            f"allowed patch (SYNTHLANG_MAX_PATCHES is {limits.max_patches})"
+        ) from None
     except OSError as e:
-        raise _fail(index, f"cannot read ({e.strerror})") from None
+        raise _fail(index, f"cannot read ({e.strerror or e})") from None
     if digest and hashlib.sha256(raw).hexdigest() != digest:
         raise _fail(
             index, "changed since the scene was compiled (digest differs); compile the scene again"
         )
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise _fail(index, f"not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise _fail(index, "must contain a JSON object")
@@ -321,6 +357,12 @@ def _load(folder: Path, digest: str) -> PatchLibrary:
     items = data.get("items")
     if not isinstance(items, list) or not items:
         raise _fail(index, "'items' must be a non-empty list (the library is empty)")
+    if len(items) > limits.max_patches:
+        raise ResourceLimitError(
+            f"patch library: {index}: {len(items)} patches, more than the limit of "
+            f"{limits.max_patches} (SYNTHLANG_MAX_PATCHES)"
+        )
+    budget = [limits.max_library_pixels]
     patch_size: int | None = None
     if kind == "texture" and data.get("patch_size") is not None:
         patch_size = _int_field(data, "patch_size", index, low=2)
@@ -339,7 +381,7 @@ def _load(folder: Path, digest: str) -> PatchLibrary:
         files.append(name)
         file = folder / name
         if kind == "nuclei":
-            arr = _read_png(file, "RGBA")
+            arr = _read_png(file, "RGBA", budget, limits)
             alpha = arr[..., 3] >= 128
             if not alpha.any():
                 raise _fail(file, "alpha is empty (no nucleus pixel)")
@@ -350,7 +392,7 @@ def _load(folder: Path, digest: str) -> PatchLibrary:
             rgbs.append(rgb)
             alphas.append(alpha)
         else:
-            arr = _read_png(file, "RGB")
+            arr = _read_png(file, "RGB", budget, limits)
             h, w = arr.shape[:2]
             if patch_size is None:
                 patch_size = h

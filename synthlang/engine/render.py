@@ -33,6 +33,7 @@ from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
 from synthlang.engine.textures import texture_layer
 from synthlang.errors import RenderError
+from synthlang.limits import check_render_bytes
 from synthlang.rules import ObjectTable, apply_rules
 
 __all__ = ["as_generator", "render_layer", "render"]
@@ -114,6 +115,12 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
         Noisy and clean images, mask, id maps, instance records, counts,
         shortfalls, region labels (and layer images).
 
+    Raises
+    ------
+    synthlang.errors.ResourceLimitError
+        If the estimated memory of the render exceeds ``SYNTHLANG_MAX_RENDER_BYTES``
+        (:func:`synthlang.limits.check_render_bytes`); checked before anything is drawn.
+
     Warns
     -----
     synthlang.engine.placement.PlacementWarning
@@ -133,6 +140,7 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     >>> s.noisy.shape, s.noisy.dtype.name, s.counts
     ((32, 32, 3), 'float32', {'bg': 1, 'cell': 4})
     """
+    check_render_bytes(scene, keep_layers=keep_layers)
     rng = as_generator(seed)
     ctx = RenderContext(scene, rng)
     build_regions(ctx, rng)

@@ -100,7 +100,9 @@ def _features(rr: int, rc: int) -> np.ndarray:
     return f
 
 
-def rasterize_ellipse(a: float, b: float, angle: float) -> tuple[np.ndarray, tuple[int, int]]:
+def rasterize_ellipse(
+    a: float, b: float, angle: float, *, window: tuple[int, int] | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
     """Rasterise a filled ellipse centred on a pixel centre.
 
     Parameters
@@ -111,6 +113,12 @@ def rasterize_ellipse(a: float, b: float, angle: float) -> tuple[np.ndarray, tup
     angle : float
         Inclination of the ``a`` axis in degrees, counter-clockwise from the
         column axis as displayed (direction ``(-sin, cos)`` in ``(row, col)``).
+    window : tuple of int, optional
+        Largest half extents ``(rows, cols)`` to rasterise; pixels farther
+        from the centre are left out. Placement passes the image size minus
+        one: no pixel farther away can land in the image wherever the centre
+        is, so the placed object is the same, and an ellipse much larger than
+        the image costs no more than the image (memory and time).
 
     Returns
     -------
@@ -136,6 +144,8 @@ def rasterize_ellipse(a: float, b: float, angle: float) -> tuple[np.ndarray, tup
     )
     rr = int(math.sqrt((a * s) ** 2 + (b * c) ** 2) + _EPS)
     rc = int(math.sqrt((a * c) ** 2 + (b * s) ** 2) + _EPS)
+    if window is not None:
+        rr, rc = min(rr, max(int(window[0]), 0)), min(rc, max(int(window[1]), 0))
     q = _features(rr, rc) @ form
     return q <= 1.0 + _EPS, (rr, rc)
 
@@ -161,7 +171,8 @@ def ellipse_shape(shape: ir.EllipseShape, rng: np.random.Generator, ctx: Any = N
     rng : numpy.random.Generator
         Source of randomness.
     ctx : RenderContext, optional
-        Unused; part of the registry signature.
+        The render state; with it, pixels that can never land in the image are
+        not rasterised (see :func:`rasterize_ellipse`).
 
     Returns
     -------
@@ -175,8 +186,16 @@ def ellipse_shape(shape: ir.EllipseShape, rng: np.random.Generator, ctx: Any = N
     29
     """
     a, b, angle = _draw_ellipse_params(shape, rng, 1)
-    mask, anchor = rasterize_ellipse(a[0], b[0], angle[0])
+    mask, anchor = rasterize_ellipse(a[0], b[0], angle[0], window=_window(ctx))
     return ObjectDraw(mask=mask, anchor=(float(anchor[0]), float(anchor[1])))
+
+
+def _window(ctx: Any) -> tuple[int, int] | None:
+    """Half extents beyond which no pixel of an object centred in the image is in the image."""
+    if ctx is None:
+        return None
+    rows, cols = ctx.shape
+    return (rows - 1, cols - 1)
 
 
 # --------------------------------------------------------------------------- batches
@@ -212,6 +231,7 @@ class EllipseBatch:
     a: np.ndarray
     b: np.ndarray
     angle: np.ndarray
+    window: tuple[int, int] | None = None
 
     @property
     def size(self) -> int:
@@ -243,7 +263,7 @@ class EllipseBatch:
 
     def draw(self, i: int) -> ObjectDraw:
         """Rasterise candidate ``i``."""
-        mask, anchor = rasterize_ellipse(self.a[i], self.b[i], self.angle[i])
+        mask, anchor = rasterize_ellipse(self.a[i], self.b[i], self.angle[i], window=self.window)
         return ObjectDraw(mask=mask, anchor=(float(anchor[0]), float(anchor[1])))
 
 
@@ -315,7 +335,7 @@ def _ellipse_sampler(
     shape: ir.EllipseShape, rng: np.random.Generator, n: int, ctx: RenderContext
 ) -> EllipseBatch:
     a, b, angle = _draw_ellipse_params(shape, rng, n)
-    return EllipseBatch(a, b, angle)
+    return EllipseBatch(a, b, angle, window=_window(ctx))
 
 
 def batch_size(kind: str) -> int:

@@ -138,3 +138,21 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
     (tmp_path / MANIFEST).write_text("{not json")
     with pytest.raises(DataError, match="not a readable manifest"):
         read_manifest(tmp_path)
+
+
+def test_shards_starting_together_do_not_refuse_each_other(
+    tiny_scene_file: Path, tmp_path: Path
+) -> None:
+    scene = compile_file(tiny_scene_file)
+    out = tmp_path / "ds"
+    # what another shard leaves while it creates the folder: sub-folders, a temporary manifest
+    (out / "noisy").mkdir(parents=True)
+    (out / "instances").mkdir()
+    (out / f"{PARTIAL}.4242.tmp").write_text("{")
+    render_dataset(scene, 4, out, seed=1, shard=(1, 2))
+    assert render_dataset(scene, 4, out, seed=1, shard=(2, 2)).complete
+    other = tmp_path / "other"
+    (other / "noisy").mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="not empty"):
+        render_dataset(scene, 4, other, seed=1, shard=(1, 2))
