@@ -10,7 +10,10 @@ For each scene it reports, in one run (ratios are what to compare: this machine 
 * ``render``: ``synthlang.render`` in this process, arrays only (images/s on one core);
 * ``dataset w1``: ``render_dataset(..., workers=1)``, including PNG + JSON writing;
 * ``dataset w2``: the same with ``workers=2``, and the speed-up w2 / w1;
-* the share of render time spent in fast marching (scikit-fmm) and in placement, from cProfile.
+* the share of render time spent in fast marching, placement, textures and compositing (cProfile).
+
+"per CPU s" divides by the process CPU time instead of wall time: on a machine shared with other
+jobs it is the fairer per-core figure.
 
 Results are printed as a Markdown table (paste into docs/performance.md).
 """
@@ -34,19 +37,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENES = [ROOT / "scenes" / f"scenario{i}.scene" for i in (1, 2, 3)]
 
 
-def time_render(scene: synthlang.Scene, n: int) -> float:
-    """Images per second of in-process rendering (one core)."""
+def time_render(scene: synthlang.Scene, n: int) -> tuple[float, float]:
+    """Images per second of in-process rendering: per wall second and per CPU second."""
     synthlang.render(scene, seed=sample_seed(99, 0))  # warm caches (patch libraries, imports)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i in range(n):
             synthlang.render(scene, seed=sample_seed(0, i))
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
+
+
+STAGES = {
+    "fast marching": [("fastmarch.py", "arrival_time"), ("fastmarch.py", "first_arrival_labels")],
+    "placement": [("placement.py", "place_objects")],
+    "textures": [("textures.py", "texture_layer")],
+    "composite": [("composite.py", "composite")],
+}
 
 
 def profile_shares(scene: synthlang.Scene, n: int) -> dict[str, float]:
-    """Fraction of render time spent in fast marching and in placement."""
+    """Fraction of render time spent in each stage of :data:`STAGES` (cProfile, cumulative)."""
     prof = cProfile.Profile()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -55,14 +66,21 @@ def profile_shares(scene: synthlang.Scene, n: int) -> dict[str, float]:
             synthlang.render(scene, seed=sample_seed(1, i))
         prof.disable()
     stats = pstats.Stats(prof)
-    total = max(stats.total_tt, 1e-12)  # type: ignore[attr-defined]
-    shares = {"fast marching (skfmm)": 0.0, "placement": 0.0}
-    for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if "skfmm" in filename and func in ("travel_time", "distance"):
-            shares["fast marching (skfmm)"] += ct
-        if filename.endswith("placement.py") and func == "place_objects":
-            shares["placement"] += ct
-    return {k: v / total for k, v in shares.items()}
+    table = stats.stats  # type: ignore[attr-defined]
+    total = sum(
+        ct
+        for (f, _l, fn), (_c, _n, _t, ct, _) in table.items()
+        if fn == "render" and f.endswith("render.py")
+    )
+    shares = {}
+    for stage, funcs in STAGES.items():
+        spent = sum(
+            ct
+            for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in table.items()
+            if (Path(filename).name, func) in funcs
+        )
+        shares[stage] = spent / max(total, 1e-12)
+    return shares
 
 
 def time_dataset(scene: synthlang.Scene, n: int, workers: int) -> float:
@@ -89,23 +107,23 @@ def main() -> None:
             print(f"skip {path}: missing")
             continue
         scene = synthlang.compile_file(path)
-        r1 = time_render(scene, args.n)
+        r1, r1cpu = time_render(scene, args.n)
         shares = profile_shares(scene, args.profile_n)
         d1 = time_dataset(scene, args.n, 1)
         d2 = time_dataset(scene, args.n, 2)
-        rows.append((path.name, scene.size, r1, d1, d2, shares))
+        rows.append((path.name, scene.size, r1, r1cpu, d1, d2, shares))
         print(f"{path.name}: done", flush=True)
 
     print()
     print(
-        "| scene | size | render img/s/core | dataset w1 img/s | dataset w2 img/s | "
-        "w2/w1 | fast marching | placement |"
+        "| scene | size | render img/s (wall) | render img/s per CPU s | dataset w1 img/s | "
+        "dataset w2 img/s | w2/w1 | " + " | ".join(STAGES) + " |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, size, r1, d1, d2, shares in rows:
+    print("| --- " * (7 + len(STAGES)) + "|")
+    for name, size, r1, r1cpu, d1, d2, shares in rows:
         print(
-            f"| {name} | {size[0]}x{size[1]} | {r1:.1f} | {d1:.1f} | {d2:.1f} | {d2 / d1:.2f}x | "
-            f"{100 * shares['fast marching (skfmm)']:.0f} % | {100 * shares['placement']:.0f} % |"
+            f"| {name} | {size[0]}x{size[1]} | {r1:.1f} | {r1cpu:.1f} | {d1:.1f} | {d2:.1f} | "
+            f"{d2 / d1:.2f}x | " + " | ".join(f"{100 * shares[k]:.0f} %" for k in STAGES) + " |"
         )
 
 

@@ -121,8 +121,12 @@ ANGLE_STEPS = 72
 SCALE_STEP = 0.02
 """Relative quantisation step of the patch scale factor (2 %)."""
 
-VARIANT_CACHE_BYTES = 96 * 2**20
-"""Upper bound of the per-process cache of transformed nucleus patches."""
+VARIANT_CACHE_BYTES = 256 * 2**20
+"""Upper bound of the per-process cache of transformed nucleus patches.
+
+Large enough for every rotation of a library of ~100 nuclei at one scale (about 7,000
+variants of ~30 KB), so that a worker stops transforming patches after its first samples.
+"""
 
 _FORMAT = "synthlang-patches"
 _VERSION = 1
@@ -585,32 +589,51 @@ PROBES = 25
 
 @dataclass(eq=False)
 class _Variant:
-    """A transformed nucleus patch with its placement probes (cached, read-only)."""
+    """A transformed nucleus patch with its placement probes (cached, read-only).
 
-    draw: ObjectDraw
+    The clean version (masked smoothing, the costlier half of a variant) is
+    made on first use by :meth:`materialize`, i.e. only for candidates that
+    placement actually draws; most candidates are rejected by their probes.
+    """
+
+    mask: np.ndarray
+    noisy: np.ndarray
+    anchor: tuple[float, float]
+    smooth: float
     probes: np.ndarray  # (2, PROBES): row and column offsets from the anchor pixel
     nbytes: int
+    _draw: ObjectDraw | None = None
+
+    def materialize(self) -> ObjectDraw:
+        """Return the full draw (mask, noisy, clean, anchor), computing ``clean`` once."""
+        if self._draw is None:
+            clean = masked_smooth(self.noisy, self.mask, self.smooth)
+            clean.setflags(write=False)
+            self._draw = ObjectDraw(
+                mask=self.mask, anchor=self.anchor, clean=clean, noisy=self.noisy
+            )
+            self.nbytes += clean.nbytes
+            _VARIANT_BYTES[0] += clean.nbytes
+        return self._draw
 
 
 def _variant(
     lib: PatchLibrary, index: int, angle_step: int, scale_step: int, smooth: float
 ) -> _Variant:
-    """Transform, smooth and cache one patch variant (the cache-miss path)."""
+    """Transform and cache one patch variant (the cache-miss path)."""
     key = (lib.key, index, angle_step, scale_step, smooth)
     angle = angle_step * 360.0 / ANGLE_STEPS
     scale = (1.0 + SCALE_STEP) ** scale_step
     mask, noisy = transform_patch(lib.rgb[index], lib.alpha[index], angle, scale)
-    clean = masked_smooth(noisy, mask, smooth)
     r, c = np.nonzero(mask)
     anchor = (float(r.mean()), float(c.mean()))
-    result = ObjectDraw(mask=mask, anchor=anchor, clean=clean, noisy=noisy)
-    ar, ac = anchor_pixel(result)
+    ar, ac = anchor_pixel(ObjectDraw(mask=mask, anchor=anchor))
     pick = np.linspace(0, r.size - 1, PROBES).astype(np.intp)
     probes = np.stack([r[pick] - ar, c[pick] - ac]).astype(np.intp)
-    for arr in (mask, noisy, clean, probes):
+    for arr in (mask, noisy, probes):
         arr.setflags(write=False)
-    size = mask.nbytes + noisy.nbytes + clean.nbytes + probes.nbytes + 400
-    variant = _Variant(result, probes, size)
+    size = mask.nbytes + noisy.nbytes + probes.nbytes + 400
+    variant = _Variant(mask, noisy, anchor, smooth, probes, size)
     _VARIANTS[key] = variant
     _VARIANT_BYTES[0] += size
     while _VARIANT_BYTES[0] > VARIANT_CACHE_BYTES and len(_VARIANTS) > 1:
@@ -657,7 +680,7 @@ def draw_patch(shape: ir.PatchShape, rng: np.random.Generator, ctx: RenderContex
     RenderError
         For a bad library or a non-positive scale.
     """
-    return _sample(shape, rng, 1)[0].draw
+    return _sample(shape, rng, 1)[0].materialize()
 
 
 def _sample(shape: ir.PatchShape, rng: np.random.Generator, n: int) -> list[_Variant]:
@@ -703,7 +726,7 @@ class PatchBatch:
 
     def draw(self, i: int) -> ObjectDraw:
         """Return candidate ``i`` (read-only, cached arrays)."""
-        return self.variants[i].draw
+        return self.variants[i].materialize()
 
 
 @register_sampler("patch", 32)

@@ -168,11 +168,44 @@ def apply_contour(
     """Set ``contour`` and ``contour_mean`` of every instance; return the contour noise factor."""
     h, w = ctx.shape
     means = object_means(contour.color, len(instances), rng)
-    for inst, m in zip(instances, means, strict=True):
-        sides = (inst.r0 == 0, inst.r1 == h, inst.c0 == 0, inst.c1 == w)
-        inst.contour = contour_mask(inst.mask, contour.width, sides)
+    tiled = _tiling_contours(instances, ctx.shape, contour.width)
+    for k, (inst, m) in enumerate(zip(instances, means, strict=True)):
+        if tiled is not None:
+            inst.contour = tiled[k]
+        else:
+            sides = (inst.r0 == 0, inst.r1 == h, inst.c0 == 0, inst.c1 == w)
+            inst.contour = contour_mask(inst.mask, contour.width, sides)
         inst.contour_mean = m
     return psd_factor(contour.color.cov)
+
+
+def _tiling_contours(
+    instances: list[Instance], shape: tuple[int, int], width: int
+) -> list[np.ndarray] | None:
+    """Contours of non-overlapping instances from one label image, or None if they overlap.
+
+    For objects that do not overlap (grown cells always tile), a pixel of an
+    object is within ``width`` of its boundary exactly when some pixel in the
+    disk of radius ``width`` around it has another label; pixels beyond the
+    image border count as the same label (the object continues there), as in
+    :func:`contour_mask`. One minimum and one maximum filter of the label image
+    then give every contour at once, instead of one erosion per object.
+    """
+    if len(instances) < 8:
+        return None
+    labels = np.zeros(shape, dtype=np.int32)
+    total = 0
+    for k, inst in enumerate(instances, start=1):
+        np.copyto(labels[inst.slices], k, where=inst.mask)
+        total += inst.area
+    if int(np.count_nonzero(labels)) != total:
+        return None  # overlapping objects: contours are per object (contour_mask)
+    r = np.arange(-width, width + 1)
+    disk = (r[:, None] ** 2 + r[None, :] ** 2) <= width * width
+    low = ndimage.minimum_filter(labels, footprint=disk, mode="nearest")
+    high = ndimage.maximum_filter(labels, footprint=disk, mode="nearest")
+    edge = (low != labels) | (high != labels)
+    return [edge[inst.slices] & inst.mask for inst in instances]
 
 
 def texture_layer(

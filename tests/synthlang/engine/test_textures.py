@@ -141,3 +141,35 @@ def test_texture_layer_dispatch_and_unknown_kind(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delitem(TEXTURES, "mvn")
     with pytest.raises(RenderError, match="mvn"):
         texture_layer(lay, insts, ctx, ctx.rng)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+def test_tiling_contours_equal_per_object_contours(width: int) -> None:
+    """The one-pass contours of a tiling equal the per-object erosion, borders included."""
+    from scipy import ndimage
+
+    from synthlang.engine.base import Instance
+    from synthlang.engine.textures import _tiling_contours, contour_mask
+
+    rng = np.random.default_rng(width)
+    labels, n = ndimage.label(rng.random((40, 50)) < 0.55)  # irregular non-overlapping blobs
+    shape = labels.shape
+    instances = []
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        mask = labels[sl] == k
+        instances.append(Instance(k, 0, "cell", sl[0].start, sl[1].start, mask, (0.0, 0.0)))
+    assert n >= 8
+    fast = _tiling_contours(instances, shape, width)
+    assert fast is not None
+    for inst, got in zip(instances, fast, strict=True):
+        sides = (inst.r0 == 0, inst.r1 == shape[0], inst.c0 == 0, inst.c1 == shape[1])
+        np.testing.assert_array_equal(got, contour_mask(inst.mask, width, sides))
+
+
+def test_tiling_contours_refuse_overlapping_objects() -> None:
+    from synthlang.engine.base import Instance
+    from synthlang.engine.textures import _tiling_contours
+
+    mask = np.ones((4, 4), bool)
+    instances = [Instance(k, 0, "c", k % 3, k % 5, mask, (0.0, 0.0)) for k in range(1, 10)]
+    assert _tiling_contours(instances, (20, 20), 1) is None
