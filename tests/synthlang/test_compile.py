@@ -75,9 +75,9 @@ def test_tiny_scene() -> None:
     assert [type(p) for p in scene.degrade] == [ir.GaussianBlur, ir.GaussianNoise]
     (rule,) = scene.masks
     assert rule.category == "immune" and isinstance(rule.condition, ir.Compare)
-    mask_line = 1 + TINY_SCENE.splitlines().index(next(
-        ln for ln in TINY_SCENE.splitlines() if ln.startswith("mask ")
-    ))
+    mask_line = 1 + TINY_SCENE.splitlines().index(
+        next(ln for ln in TINY_SCENE.splitlines() if ln.startswith("mask "))
+    )
     assert rule.span is not None and rule.span.line == mask_line
 
 
