@@ -806,3 +806,24 @@ def test_json_index_errors_have_positions(tmp_path: Path) -> None:
     (lib / "index.json").write_text(json.dumps([1, 2]), encoding="utf-8")
     err = compile_error(text, base_dir=tmp_path)
     assert "not a JSON object" in err.message
+
+
+def test_cli_answers_every_malformed_scene_with_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`synthlang check` on each malformed scene: exit 2, file:line:col, no traceback."""
+    from synthlang.cli import main
+
+    for name, marked, _cls, fragment in CASES:
+        text, line, col = located(marked)
+        path = tmp_path / f"{name}.scene"
+        path.write_text(text, encoding="utf-8")
+        assert main(["check", str(path)]) == 2, name
+        captured = capsys.readouterr()
+        assert captured.out == "", name
+        err = captured.err
+        assert err.startswith(f"{path}:{line}:{col}: "), (name, err)
+        assert fragment.replace("<string>", str(path)) in err, (name, err)
+        assert "Traceback" not in err, (name, err)
+        # one message: the location line, the source line and the caret (and maybe a hint)
+        assert len(err.strip().splitlines()) <= 4, (name, err)
