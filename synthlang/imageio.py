@@ -68,6 +68,25 @@ DECODE_ERRORS = (
 )
 """Exceptions Pillow raises for corrupt or truncated files."""
 
+
+def _umask_mode() -> int:
+    """Permissions a new file gets under the process's umask (``open`` would give these)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_mode()
+
+
+def _set_default_mode(fd: int) -> None:
+    """Give a ``mkstemp`` file (always 0600) the permissions of an ordinary new file."""
+    try:
+        os.fchmod(fd, _FILE_MODE)
+    except (AttributeError, OSError):  # no fchmod (Windows), or a filesystem refusing it
+        pass
+
+
 _GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA", "La"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -421,6 +440,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _set_default_mode(fd)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -504,6 +524,7 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, *, atomic: bool =
             _save(im, fh)
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _set_default_mode(fd)
     try:
         with os.fdopen(fd, "wb") as fh:
             _save(im, fh)

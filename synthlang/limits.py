@@ -84,6 +84,9 @@ class Limits:
     max_library_pixels : int
         Most pixels of all patch images of one patch library together
         (checked from the PNG headers, before the pixels are decoded).
+    max_checkpoint_bytes : int
+        Largest network checkpoint (``synthlang predict``, ``train --resume``)
+        in bytes, checked before the file is read.
     """
 
     max_side: int = 16384
@@ -98,6 +101,7 @@ class Limits:
     max_render_bytes: int = 2 * 1024**3
     max_patches: int = 100_000
     max_library_pixels: int = 16_000_000
+    max_checkpoint_bytes: int = 512 * 1024**2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:

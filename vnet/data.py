@@ -21,15 +21,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from synthlang.errors import DataError
+from synthlang.errors import DataError, SynthlangError
 
 __all__ = [
     "Sample",
@@ -263,23 +263,86 @@ class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         return t[:3], t[3:6], t[6:7]
 
 
+class _ShardDraws(Sequence[int]):
+    """Draw indices of positions ``start..stop`` of every global batch from ``first_step`` on."""
+
+    def __init__(self, total: int, batch_size: int, first_step: int, start: int, stop: int) -> None:
+        self.batch_size, self.first_step = batch_size, first_step
+        self.start, self.width = start, stop - start
+        self.steps = max(0, -(-total // batch_size) - first_step)
+
+    def __len__(self) -> int:
+        return self.steps * self.width
+
+    def __getitem__(self, i: int) -> int:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        step, j = divmod(i, self.width)
+        return (self.first_step + step) * self.batch_size + self.start + j
+
+
+class _Guarded(Dataset[Any]):
+    """Return a draw's :class:`SynthlangError` instead of raising it.
+
+    A DataLoader worker turns an exception into a new one whose message is the
+    worker's traceback; returning the (picklable) error and raising it in the
+    training loop keeps the user's message as it is.
+    """
+
+    def __init__(self, samples: TrainingSamples) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, k: int) -> Any:
+        try:
+            return self.samples[k]
+        except SynthlangError as exc:
+            return exc
+
+
+def _collate(items: list[Any]) -> Any:
+    for item in items:
+        if isinstance(item, SynthlangError):
+            return item
+    return default_collate(items)
+
+
 def make_loader(
-    samples: TrainingSamples, batch_size: int, start_step: int, workers: int
+    samples: TrainingSamples,
+    batch_size: int,
+    start_step: int,
+    workers: int,
+    *,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader[Any]:
     """DataLoader yielding the batches of steps ``start_step + 1, ...`` in order.
 
     Step ``s`` (1-based) uses draws ``(s - 1) * batch_size ... s * batch_size - 1``.
+    With ``shard=(start, stop)`` (distributed training, see
+    :func:`vnet.distributed.local_slice`) only positions ``start..stop-1`` of every
+    batch are loaded. A :class:`~synthlang.errors.SynthlangError` raised while loading
+    a draw (a damaged image, even in a worker process) is yielded in place of the
+    batch, with its message intact; the training loop raises it. The loader draws
+    its base seed from a private generator, never from torch's global one.
     """
     first = start_step * batch_size
-    indices = range(first, max(first, len(samples)))
+    lo, hi = shard if shard is not None else (0, batch_size)
+    if shard is None:
+        indices: Sequence[int] = range(first, max(first, len(samples)))
+    else:
+        indices = _ShardDraws(len(samples), batch_size, start_step, lo, hi)
     return DataLoader(
-        samples,
-        batch_size=batch_size,
+        _Guarded(samples),
+        batch_size=hi - lo,
         sampler=indices,  # type: ignore[arg-type]
         shuffle=False,
         num_workers=workers,
+        collate_fn=_collate,
         drop_last=False,
         persistent_workers=False,
+        generator=torch.Generator().manual_seed(0),
     )
 
 

@@ -300,14 +300,26 @@ def evaluate_folder(
         if is_dataset and (truth / "instances" / f"{name}.png").is_file():
             from synthlang.imageio import read_label_image
 
-            inst = read_label_image(truth / "instances" / f"{name}.png")
+            inst_path = truth / "instances" / f"{name}.png"
+            inst = read_label_image(inst_path)
+            if inst.shape != tm.shape:
+                raise DataError(
+                    f"{inst_path}: size {inst.shape[::-1]} differs from the truth mask "
+                    f"{tpath} {tm.shape[::-1]}"
+                )
         px = pixel_scores(pm, tm)
         ob = object_scores(pm, tm, inst, hit_fraction)
         value: float | None = None
         den = pred / f"{name}_denoised.png"
         clean = truth / "clean" / f"{name}.png" if is_dataset else None
         if den.is_file() and clean is not None and clean.is_file():
-            value = psnr(read_rgb(den), read_rgb(clean))
+            den_img, clean_img = read_rgb(den), read_rgb(clean)
+            if den_img.shape != clean_img.shape:
+                raise DataError(
+                    f"{den}: size {den_img.shape[1::-1]} differs from the truth {clean} "
+                    f"{clean_img.shape[1::-1]}"
+                )
+            value = psnr(den_img, clean_img)
             psnrs.append(value)
         for k in ("tp", "fp", "fn", "tn"):
             totals[k] += int(px[k])

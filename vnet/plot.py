@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
+
+from synthlang.imageio import atomic_write_bytes
 
 __all__ = ["read_metrics", "plot_curves"]
 
@@ -44,7 +47,7 @@ def plot_curves(metrics_path: str | Path, out_png: str | Path) -> Path | None:
     metrics_path : str or Path
         A ``metrics.jsonl`` written by :class:`vnet.train.Trainer`.
     out_png : str or Path
-        Where to write the figure.
+        Where to write the figure (atomically: temporary file, then rename).
 
     Returns
     -------
@@ -80,5 +83,7 @@ def plot_curves(metrics_path: str | Path, out_png: str | Path) -> Path | None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out_png)
-    fig.savefig(out)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(out, buffer.getvalue())  # a killed run never leaves half a PNG
     return out

@@ -16,6 +16,7 @@ Outputs per input ``NAME.ext`` (:func:`predict_files`)::
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,17 @@ import torch
 from torch import nn
 
 from synthlang.errors import DataError
+from vnet.checkpoint import check_state_dict
 from vnet.train import build_model, load_checkpoint, resolve_device
 
+MAX_TILE = 4096
+"""Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
+MAX_MARGIN = 512
+"""Largest ``--margin`` (context around each tile)."""
+
 __all__ = [
+    "MAX_TILE",
+    "MAX_MARGIN",
     "PredictOptions",
     "load_model",
     "predict_array",
@@ -45,11 +54,13 @@ class PredictOptions:
     Parameters
     ----------
     tile : int
-        Tile side; images up to ``tile x tile`` are processed whole.
+        Tile side (8 to :data:`MAX_TILE`); images up to ``tile x tile`` are
+        processed whole.
     overlap : int
         Overlap of neighbouring tiles (blended), ``0 <= overlap < tile``.
     margin : int
-        Extra context around each tile, discarded after the pass.
+        Extra context around each tile (at most :data:`MAX_MARGIN`), discarded
+        after the pass.
     threshold : float
         Mask threshold on ``m_T`` (paper: 1/2).
     device : {"auto", "cpu", "cuda"}
@@ -67,12 +78,12 @@ class PredictOptions:
     reference: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.tile < 8:
-            raise ValueError(f"tile must be at least 8, got {self.tile}")
+        if not 8 <= self.tile <= MAX_TILE:
+            raise ValueError(f"tile must be in [8, {MAX_TILE}], got {self.tile}")
         if not 0 <= self.overlap < self.tile:
             raise ValueError(f"overlap must be in [0, tile), got {self.overlap}")
-        if self.margin < 0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if not 0 <= self.margin <= MAX_MARGIN:
+            raise ValueError(f"margin must be in [0, {MAX_MARGIN}], got {self.margin}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
@@ -82,6 +93,11 @@ def load_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a network from a checkpoint.
 
+    The checkpoint is read and validated by :func:`vnet.train.load_checkpoint`
+    (size limit, ``weights_only=True``, configuration ranges) before the network is
+    built, and the stored tensors' names and shapes are compared with the network
+    before they are loaded.
+
     Returns
     -------
     (torch.nn.Module, dict)
@@ -90,12 +106,19 @@ def load_model(
     Raises
     ------
     DataError
-        If the file is not a usable checkpoint.
+        If the file is not a usable checkpoint, or its network does not take RGB
+        images.
     """
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     ckpt = load_checkpoint(path, map_location="cpu")
+    channels = ckpt["model_config"].get("in_channels", 3)
+    if channels != 3:
+        raise DataError(
+            f"{path}: the network takes {channels}-channel images; predict reads RGB images"
+        )
+    model = build_model(str(ckpt["model_kind"]), ckpt["model_config"])
+    check_state_dict(model, ckpt["model_state"], path)
     try:
-        model = build_model(str(ckpt["model_kind"]), ckpt["model_config"])
         model.load_state_dict(ckpt["model_state"])
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise DataError(f"{path}: checkpoint does not match its model ({exc})") from None
@@ -136,6 +159,11 @@ def _run(model: nn.Module, patch: np.ndarray, device: torch.device) -> tuple[np.
         patch = np.pad(patch, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
     u0 = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))[None].to(device)
     u, m = model(u0, torch.zeros_like(u0[:, :1]))
+    if not (bool(torch.isfinite(u).all()) and bool(torch.isfinite(m).all())):
+        raise DataError(
+            "the network produced NaN or infinite values; its weights are unusable "
+            "(a damaged checkpoint, or one not projected onto the constraint set)"
+        )
     u_np = u[0].float().cpu().numpy().transpose(1, 2, 0)[:h, :w]
     m_np = m[0, 0].float().cpu().numpy()[:h, :w]
     return u_np, m_np
@@ -300,10 +328,18 @@ def predict_files(
             "mask": out_dir / f"{name}_mask.png",
             "overlay": out_dir / f"{name}_overlay.png",
         }
-        write_png(files["denoised"], np.clip(u, 0.0, 1.0))
-        write_png(files["prob"], np.round(np.clip(m, 0.0, 1.0) * 65535.0).astype(np.uint16))
-        write_png(files["mask"], mask.astype(np.uint8) * np.uint8(255))
-        write_png(files["overlay"], overlay(image, mask))
+        outputs = {
+            "denoised": np.clip(u, 0.0, 1.0),
+            "prob": np.round(np.clip(m, 0.0, 1.0) * 65535.0).astype(np.uint16),
+            "mask": mask.astype(np.uint8) * np.uint8(255),
+            "overlay": overlay(image, mask),
+        }
+        for kind, array in outputs.items():
+            try:
+                write_png(files[kind], array)
+            except OSError as exc:
+                reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
+                raise DataError(f"cannot write {files[kind]}: {reason or exc}") from None
         records.append(
             {
                 "name": name,

@@ -18,20 +18,26 @@ A run folder holds::
     RUN/curves.png      loss, accuracy of m_T and PSNR of u_T against the iteration (Fig. 3)
     RUN/config.json     the training configuration and the data source, for people
 
-Resuming (``resume=True``) restores model, optimiser and step from ``RUN/model.pt``
-and continues with exactly the batches the uninterrupted run would have used
-(batches are derived from ``(seed, step)``, see :mod:`vnet.data`).
+Resuming (``resume=True``) restores model, optimiser, step and torch's random
+generator state from ``RUN/model.pt``, truncates ``metrics.jsonl`` to that step and
+continues with exactly the batches the uninterrupted run would have used (batches are
+derived from ``(seed, step)``, see :mod:`vnet.data`), so the result is bit-identical
+to an uninterrupted run, also after a SIGKILL. Every file is written atomically
+(temporary file, then rename). The first SIGINT/SIGTERM stops at the end of the
+iteration with a checkpoint of it (:mod:`vnet.interrupt`). Under ``torchrun`` the
+loop runs data-parallel on several processes (:mod:`vnet.distributed`).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +46,19 @@ import torch
 from torch import nn
 
 from synthlang.errors import DataError, SynthlangError
+from synthlang.imageio import atomic_write_bytes, atomic_write_text
+from vnet import distributed as ddp
+from vnet.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    check_optimizer_state,
+    check_state_dict,
+    read_checkpoint,
+    validate_checkpoint,
+)
 from vnet.config import TrainConfig, UNetConfig, VNConfig
 from vnet.data import SampleSource, TrainingSamples, make_loader
+from vnet.interrupt import GracefulStop, TrainingInterrupted
 from vnet.model import CoupledVN
 from vnet.unet import UNet
 
@@ -56,10 +73,9 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
+    "TrainingInterrupted",
 ]
 
-CHECKPOINT_FORMAT = "vnet-checkpoint"
-CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "model.pt"
 METRICS_NAME = "metrics.jsonl"
 CURVES_NAME = "curves.png"
@@ -180,48 +196,33 @@ def loss_and_metrics(
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` with ``torch.save`` to a temporary file and rename it into place."""
+    """Write ``payload`` with ``torch.save`` to a temporary file and rename it into place.
+
+    The payload is serialised in memory first, so a failing write (full disk) raises
+    a plain :class:`OSError` and leaves the previous file untouched.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(dict(payload), fh)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    torch.save(dict(payload), buffer)
+    atomic_write_bytes(target, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :class:`Trainer` (``weights_only=True`` only).
+    """Load and validate a checkpoint written by :class:`Trainer`.
+
+    The file is size-limited (``SYNTHLANG_MAX_CHECKPOINT_BYTES``), read with
+    ``torch.load(weights_only=True)`` only, and its configurations, weights and
+    counters are checked before anything is built from them (:mod:`vnet.checkpoint`).
 
     Raises
     ------
     DataError
-        Missing, unreadable, or not a vnet checkpoint.
+        Missing, unreadable, damaged, crafted, or not a vnet checkpoint.
+    ResourceLimitError
+        Larger than the limit.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: no such checkpoint file")
-    try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
-        raise DataError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"{p}: not a vnet checkpoint (written by `synthlang train`)")
-    if int(data.get("version", 0)) > CHECKPOINT_VERSION:
-        raise DataError(
-            f"{p}: checkpoint version {data.get('version')} is newer than this vnet "
-            f"(reads up to {CHECKPOINT_VERSION})"
-        )
-    for key in ("model_kind", "model_config", "model_state"):
-        if key not in data:
-            raise DataError(f"{p}: checkpoint lacks {key!r}")
-    return data
+    return validate_checkpoint(read_checkpoint(path, map_location=map_location), path)
 
 
 def _model_config(config: TrainConfig) -> VNConfig | UNetConfig:
@@ -271,6 +272,7 @@ class Trainer:
         self.checkpoint_path = self.out / CHECKPOINT_NAME
         self.metrics_path = self.out / METRICS_NAME
         self.curves_path = self.out / CURVES_NAME
+        self._ctx = ddp.DistContext()
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -278,20 +280,29 @@ class Trainer:
         self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, metrics: dict
     ) -> dict[str, Any]:
         cfg = self.config
+        net = ddp.unwrap(model)
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "model_kind": cfg.model,
             "model_config": _model_config(cfg).to_dict(),
             "train_config": cfg.to_dict(),
-            "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model_state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
             "optimizer_state": optimizer.state_dict(),
             "step": step,
             "metrics": dict(metrics),
             "source": dict(self.source_info),
+            "rng_state": rng,
         }
 
     def _check_resume(self, ckpt: Mapping[str, Any]) -> None:
+        if "train_config" not in ckpt:
+            raise DataError(
+                f"{self.checkpoint_path}: holds no training configuration; it cannot be resumed"
+            )
         old = dict(ckpt.get("train_config", {}))
         new = self.config.to_dict()
         differ = sorted(
@@ -312,42 +323,106 @@ class Trainer:
                 "resume with the same scene or dataset"
             )
 
+    def _restore(
+        self, ckpt: Mapping[str, Any], net: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """Load weights, Adam moments and the random generator state (all checked first)."""
+        path = self.checkpoint_path
+        check_state_dict(net, ckpt["model_state"], path)
+        net.load_state_dict(ckpt["model_state"])
+        if "optimizer_state" in ckpt:
+            moments = check_optimizer_state(ckpt["optimizer_state"], list(net.parameters()), path)
+            groups = optimizer.state_dict()["param_groups"]  # hyperparameters from the config
+            optimizer.load_state_dict({"state": moments, "param_groups": groups})
+        rng = dict(ckpt.get("rng_state", {}))
+        try:
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"].cpu())
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise DataError(f"{path}: invalid rng_state ({exc})") from None
+
+    @contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn an ``OSError`` while writing ``path`` into a :class:`DataError`."""
+        try:
+            yield
+        except OSError as exc:
+            reason = (
+                "no space left on device"
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else exc.strerror or str(exc)
+            )
+            message = f"cannot write {path}: {reason}"
+            if self.checkpoint_path.is_file():
+                message += (
+                    f"; the checkpoint {self.checkpoint_path} is intact: fix that and continue "
+                    "with --resume"
+                )
+            raise DataError(message) from None
+
+    def _save(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, metrics: dict
+    ) -> None:
+        with self._writing(self.checkpoint_path):
+            save_checkpoint(self.checkpoint_path, self._payload(model, optimizer, step, metrics))
+
     def _write_metrics(self, rows: list[dict[str, float]], truncate_after: int | None) -> None:
-        if truncate_after is not None:
-            kept: list[str] = []
-            if self.metrics_path.exists():
-                for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        if json.loads(line).get("step", 0) <= truncate_after:
-                            kept.append(line)
-                    except ValueError:
-                        break
-            self.metrics_path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-        if rows:
-            with open(self.metrics_path, "a", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row) + "\n")
+        with self._writing(self.metrics_path):
+            if truncate_after is not None:
+                kept: list[str] = []
+                if self.metrics_path.exists():
+                    for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+                        try:
+                            if json.loads(line).get("step", 0) <= truncate_after:
+                                kept.append(line)
+                        except (ValueError, AttributeError):
+                            break
+                atomic_write_text(self.metrics_path, "".join(k + "\n" for k in kept))
+            if rows:
+                with open(self.metrics_path, "a", encoding="utf-8") as fh:
+                    for row in rows:
+                        fh.write(json.dumps(row) + "\n")
+
+    def _plot(self) -> Path | None:
+        from vnet.plot import plot_curves
+
+        with self._writing(self.curves_path):
+            return plot_curves(self.metrics_path, self.curves_path)
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> TrainResult:
         """Train until ``config.iterations``; return the final state.
 
+        Under ``torchrun`` (``WORLD_SIZE > 1``) this process joins the process group
+        and trains its slice of every batch (:mod:`vnet.distributed`).
+
         Raises
         ------
         TrainingError
             On a NaN/inf loss or gradient (the last good checkpoint is kept).
         DataError
-            Unusable data or an incompatible checkpoint on resume.
+            Unusable data, an incompatible checkpoint on resume, or a failed write.
+        TrainingInterrupted
+            On SIGINT/SIGTERM, after saving a checkpoint of the last iteration.
         """
+        ctx, self.device = ddp.setup(self.device)
+        self._ctx = ctx
+        try:
+            return self._run(ctx)
+        finally:
+            ddp.teardown(ctx)
+
+    def _run(self, ctx: ddp.DistContext) -> TrainResult:
         from tqdm import tqdm
 
-        from vnet.plot import plot_curves
-
         cfg = self.config
+        main = ctx.is_main
         t_start = time.perf_counter()
-        model = build_model(cfg.model, _model_config(cfg)).to(self.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        net = build_model(cfg.model, _model_config(cfg)).to(self.device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
         step = 0
         last_metrics: dict[str, float] = {}
         ckpt = None
@@ -355,6 +430,8 @@ class Trainer:
             ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
             self._check_resume(ckpt)
             step = int(ckpt.get("step", 0))
+        shard = ddp.local_slice(cfg.batch_size, ctx.rank, ctx.world_size) if ctx.enabled else None
+        lo, hi = shard if shard is not None else (0, cfg.batch_size)
         samples = TrainingSamples(
             self.source,
             cfg.n_samples,
@@ -364,35 +441,42 @@ class Trainer:
             total=cfg.iterations * cfg.batch_size,
         )
         if step < cfg.iterations:  # surface data problems before anything is written
-            self._check_first_sample(samples, step, int(getattr(model, "min_size", 1)))
-        self.out.mkdir(parents=True, exist_ok=True)
+            self._check_first_sample(samples, step * cfg.batch_size + lo, net)
+        if main:
+            with self._writing(self.out):
+                self.out.mkdir(parents=True, exist_ok=True)
         if ckpt is not None:
-            model.load_state_dict(ckpt["model_state"])
-            if "optimizer_state" in ckpt:
-                optimizer.load_state_dict(ckpt["optimizer_state"])
+            self._restore(ckpt, net, optimizer)
             last_metrics = dict(ckpt.get("metrics", {}))
-            self._write_metrics([], truncate_after=step)
-        else:
+            if main:
+                self._write_metrics([], truncate_after=step)
+        elif main:
             self._write_metrics([], truncate_after=0)
-            save_checkpoint(self.checkpoint_path, self._payload(model, optimizer, 0, {}))
-        (self.out / "config.json").write_text(
-            json.dumps({"train": cfg.to_dict(), "source": self.source_info}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+            self._save(net, optimizer, 0, {})
+        if main:
+            text = json.dumps({"train": cfg.to_dict(), "source": self.source_info}, indent=2)
+            with self._writing(self.out / "config.json"):
+                atomic_write_text(self.out / "config.json", text + "\n")
         saved_step = step
         if step >= cfg.iterations:
-            curves = plot_curves(self.metrics_path, self.curves_path)
+            curves = self._plot() if main else None
+            ddp.barrier(ctx)
             return TrainResult(
                 step, last_metrics, self.checkpoint_path, curves, time.perf_counter() - t_start
             )
 
-        loader = make_loader(samples, cfg.batch_size, step, cfg.workers)
+        model = ddp.wrap_model(net, ctx, self.device)
+        loader = make_loader(samples, cfg.batch_size, step, cfg.workers, shard=shard)
+        n_local = hi - lo
+        # DDP averages the processes' gradients; weighting each local mean by its share
+        # of the global batch makes that average the gradient of the global batch mean
+        scale = n_local * ctx.world_size / cfg.batch_size
         bar = tqdm(
             total=cfg.iterations,
             initial=step,
             desc=f"train {cfg.model}",
             unit="it",
-            disable=not self.progress,
+            disable=not (self.progress and main),
             file=sys.stderr,
             dynamic_ncols=True,
         )
@@ -401,67 +485,94 @@ class Trainer:
         t_run = time.perf_counter()
         t_iter = time.perf_counter()
         model.train()
+        batches = iter(loader)
+        stopper = GracefulStop()
+        stop = False
         try:
-            for u0, g_u, g_m in loader:
-                step += 1
-                u0 = u0.to(self.device, non_blocking=True)
-                g_u = g_u.to(self.device, non_blocking=True)
-                g_m = g_m.to(self.device, non_blocking=True)
-                m0 = torch.zeros_like(g_m)
-                u_t, m_t = model(u0, m0)
-                loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0)
-                if not math.isfinite(metrics["loss"]):
-                    self._diverged(step, f"the loss is {metrics['loss']}", saved_step, pending)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                bad = [
-                    n
-                    for n, p in model.named_parameters()
-                    if p.grad is not None and not bool(torch.isfinite(p.grad).all())
-                ]
-                if bad:
-                    self._diverged(
-                        step, f"the gradient of {bad[0]} is not finite", saved_step, pending
+            with stopper:
+                while step < cfg.iterations and not stop:
+                    try:
+                        batch = next(batches)
+                    except StopIteration:
+                        break
+                    except Exception:
+                        if stopper.requested:  # the signal also stopped the loader's workers
+                            stop = True
+                            break
+                        raise
+                    if isinstance(batch, SynthlangError):
+                        raise batch  # a draw failed to load (possibly in a worker process)
+                    u0, g_u, g_m = batch
+                    step += 1
+                    u0 = u0.to(self.device, non_blocking=True)
+                    g_u = g_u.to(self.device, non_blocking=True)
+                    g_m = g_m.to(self.device, non_blocking=True)
+                    m0 = torch.zeros_like(g_m)
+                    u_t, m_t = model(u0, m0)
+                    loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0)
+                    metrics, stop_all = ddp.reduce_step(
+                        metrics, n_local, cfg.batch_size, stopper.requested, ctx, self.device
                     )
-                optimizer.step()
-                model.project_()
-                now = time.perf_counter()
-                metrics.update(
-                    step=step,
-                    lr=float(optimizer.param_groups[0]["lr"]),
-                    seconds=now - t_iter,
-                    elapsed=elapsed0 + now - t_run,
-                )
-                t_iter = now
-                pending.append(metrics)
-                last_metrics = metrics
-                bar.set_postfix(
-                    loss=f"{metrics['loss']:.4g}",
-                    acc=f"{metrics['accuracy']:.3f}",
-                    psnr=f"{metrics['psnr']:.2f}",
-                    refresh=False,
-                )
-                bar.update(1)
-                if step % cfg.checkpoint_every == 0 or step == cfg.iterations:
-                    self._write_metrics(pending, None)
-                    pending = []
-                    save_checkpoint(
-                        self.checkpoint_path, self._payload(model, optimizer, step, metrics)
+                    if not math.isfinite(metrics["loss"]):
+                        self._diverged(step, f"the loss is {metrics['loss']}", saved_step, pending)
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss * scale if ctx.enabled else loss).backward()
+                    bad = [
+                        n
+                        for n, p in net.named_parameters()
+                        if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+                    ]
+                    if bad:
+                        self._diverged(
+                            step, f"the gradient of {bad[0]} is not finite", saved_step, pending
+                        )
+                    optimizer.step()
+                    net.project_()
+                    now = time.perf_counter()
+                    metrics.update(
+                        step=step,
+                        lr=float(optimizer.param_groups[0]["lr"]),
+                        seconds=now - t_iter,
+                        elapsed=elapsed0 + now - t_run,
                     )
-                    saved_step = step
-                if step >= cfg.iterations:
-                    break
+                    t_iter = now
+                    pending.append(metrics)
+                    last_metrics = metrics
+                    bar.set_postfix(
+                        loss=f"{metrics['loss']:.4g}",
+                        acc=f"{metrics['accuracy']:.3f}",
+                        psnr=f"{metrics['psnr']:.2f}",
+                        refresh=False,
+                    )
+                    bar.update(1)
+                    if step % cfg.checkpoint_every == 0 or step == cfg.iterations:
+                        ddp.check_in_sync(net, ctx, step)
+                        if main:
+                            self._write_metrics(pending, None)
+                            self._save(net, optimizer, step, metrics)
+                        pending = []
+                        saved_step = step
+                    # every process stops after the same iteration (the flag was all-reduced)
+                    stop = stop_all if ctx.enabled else stopper.requested
+                if stop and step < cfg.iterations:
+                    if step != saved_step and main:
+                        self._write_metrics(pending, None)
+                        self._save(net, optimizer, step, last_metrics)
+                    raise TrainingInterrupted(step, self.checkpoint_path if main else None)
         finally:
             # rows after the last checkpoint are dropped with it: a resume redoes them
             bar.close()
-        curves = plot_curves(self.metrics_path, self.curves_path)
+            del batches  # stop loader workers now, not when the traceback is collected
+        curves = self._plot() if main else None
+        ddp.barrier(ctx)
         return TrainResult(
             step, last_metrics, self.checkpoint_path, curves, time.perf_counter() - t_start
         )
 
-    def _check_first_sample(self, samples: TrainingSamples, step: int, min_size: int) -> None:
-        """Load the first draw in this process, so data problems surface as clean errors."""
-        u0, _, _ = samples[step * self.config.batch_size]
+    def _check_first_sample(self, samples: TrainingSamples, draw: int, net: nn.Module) -> None:
+        """Load one draw in this process, so data problems surface as clean errors."""
+        u0, _, _ = samples[draw]
+        min_size = int(getattr(net, "min_size", 1))
         if min(u0.shape[-2:]) < min_size:
             h, w = u0.shape[-2:]
             raise DataError(
@@ -472,14 +583,13 @@ class Trainer:
     def _diverged(
         self, step: int, what: str, saved_step: int, pending: list[dict[str, float]]
     ) -> None:
-        self._write_metrics(pending, None)
+        if self._ctx.is_main:
+            self._write_metrics(pending, None)
+            try:
+                self._plot()
+            except Exception:  # pragma: no cover - the plot must not hide the real error
+                pass
         pending.clear()
-        try:
-            from vnet.plot import plot_curves
-
-            plot_curves(self.metrics_path, self.curves_path)
-        except Exception:  # pragma: no cover - the plot must not hide the real error
-            pass
         raise TrainingError(
             f"training diverged at iteration {step}: {what}. The last good checkpoint "
             f"(iteration {saved_step}) is kept at {self.checkpoint_path}; try a smaller "

@@ -47,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="REF",
         help="Reinhard-normalise every input to the colours of this image first (H&E)",
     )
-    p.add_argument("--tile", type=positive_int, default=512, help="tile side (default 512)")
+    p.add_argument(
+        "--tile", type=positive_int, default=512, help="tile side, 8 to 4096 (default 512)"
+    )
     p.add_argument(
         "--overlap", type=non_negative_int, default=32, help="tile overlap, blended (default 32)"
     )
@@ -55,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--margin",
         type=non_negative_int,
         default=32,
-        help="extra context around each tile, discarded (default 32)",
+        help="extra context around each tile, discarded; at most 512 (default 32)",
     )
     p.add_argument(
         "--threshold", type=_fraction, default=0.5, help="mask threshold on m_T (default 0.5)"
@@ -72,12 +74,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every image."""
-    from vnet.predict import PredictOptions, predict_files
+    from vnet.predict import MAX_MARGIN, MAX_TILE, PredictOptions, predict_files
 
-    if args.tile < 8:
-        raise DataError(f"--tile must be at least 8, got {args.tile}")
+    if not 8 <= args.tile <= MAX_TILE:
+        raise DataError(f"--tile must be between 8 and {MAX_TILE}, got {args.tile}")
     if args.overlap >= args.tile:
         raise DataError(f"--overlap ({args.overlap}) must be smaller than --tile ({args.tile})")
+    if args.margin > MAX_MARGIN:
+        raise DataError(f"--margin must be at most {MAX_MARGIN}, got {args.margin}")
     if args.reference is not None and not args.reference.is_file():
         raise DataError(f"{args.reference}: no such reference image")
     options = PredictOptions(

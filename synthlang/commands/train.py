@@ -68,7 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  synthlang train scenes/scenario2.scene --out runs/s2\n"
             "  synthlang train --data data/s2 --out runs/s2 --preset paper\n"
-            "  synthlang train scenes/scenario2.scene --out runs/s2 --resume --iterations 600"
+            "  synthlang train scenes/scenario2.scene --out runs/s2 --resume --iterations 600\n"
+            "  torchrun --nproc_per_node 4 -m synthlang train --data data/s2 --out runs/s2  "
+            "# 4 GPUs (DDP)\n\n"
+            "Ctrl-C or SIGTERM stops after the current iteration with a checkpoint of it\n"
+            "(exit status 130); the same command plus --resume continues bit-identically."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -216,37 +220,84 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
     return cfg.replace(**changes)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train and print a summary."""
+def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | None) -> Any:
+    """The configuration a new run with these flags gets."""
+    cfg = _config(args, info.get("scene"))
+    if args.endless:
+        cfg = cfg.replace(n_samples=None)
+    elif size is not None:  # a folder: use all of it unless --n says otherwise
+        if args.n is not None and args.n > size:
+            raise DataError(f"--n {args.n} but {args.data} has only {size} samples")
+        n = args.n if args.n is not None else min(cfg.n_samples or size, size)
+        cfg = cfg.replace(n_samples=n)
+    elif args.n is not None:
+        cfg = cfg.replace(n_samples=args.n)
+    if args.workers is None and args.scene is not None:
+        cfg = cfg.replace(workers=2)
+    return cfg
+
+
+def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any, ...]:
+    """The stored configuration with the allowed changes, its source, info and size.
+
+    Configuration flags may be repeated (``the same command plus --resume``) as long
+    as they describe the stored configuration; changing one is refused.
+    """
     from vnet.config import TrainConfig
+    from vnet.train import CHECKPOINT_NAME, RESUMABLE_CHANGES
+
+    path = args.out / CHECKPOINT_NAME
+    if "train_config" not in ckpt:
+        raise DataError(f"{path}: holds no training configuration; it cannot be resumed")
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    source, info, size = _source(args, cfg.seed)
+    given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
+    if given:
+        fresh = _fresh_config(args, info, size).to_dict()
+        stored = cfg.to_dict()
+        differ = sorted(
+            k
+            for k in set(stored) | set(fresh)
+            if k not in RESUMABLE_CHANGES and stored.get(k) != fresh.get(k)
+        )
+        if differ:
+            raise SynthlangError(
+                f"{', '.join(given)} cannot be changed when resuming (they give another "
+                f"{', '.join(differ)}); the run continues with the configuration stored in "
+                f"{path}: repeat the original flags or leave them out"
+            )
+    if size is not None and cfg.n_samples is not None and cfg.n_samples > size:
+        raise DataError(
+            f"{path}: was trained on {cfg.n_samples} samples but {args.data} has only {size}"
+        )
+    changes = {
+        k: v
+        for k, v in (
+            ("iterations", args.iterations),
+            ("workers", args.workers),
+            ("device", args.device),
+            ("checkpoint_every", args.checkpoint_every),
+        )
+        if v is not None
+    }
+    return cfg.replace(**changes), source, info, size
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
+    from vnet.distributed import is_main_process
+    from vnet.interrupt import TrainingInterrupted
     from vnet.train import CHECKPOINT_NAME, load_checkpoint, train
 
+    main = is_main_process()
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
     if args.resume:
-        given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
-        if given:
-            raise SynthlangError(
-                f"{', '.join(given)} cannot be changed when resuming; the run continues with "
-                f"the configuration stored in {args.out / CHECKPOINT_NAME}"
-            )
         ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
-        cfg = TrainConfig.from_dict(ckpt["train_config"])
-        changes = {
-            k: v
-            for k, v in (
-                ("iterations", args.iterations),
-                ("workers", args.workers),
-                ("device", args.device),
-                ("checkpoint_every", args.checkpoint_every),
-            )
-            if v is not None
-        }
-        cfg = cfg.replace(**changes)
-        source, info, size = _source(args, cfg.seed)
+        cfg, source, info, size = _resumed_config(args, ckpt)
     else:
         if (args.out / CHECKPOINT_NAME).exists() and not args.overwrite:
             raise DataError(
@@ -255,32 +306,32 @@ def run(args: argparse.Namespace) -> int:
             )
         seed = args.seed if args.seed is not None else 0
         source, info, size = _source(args, seed)
-        cfg = _config(args, info.get("scene"))
-        if args.endless:
-            cfg = cfg.replace(n_samples=None)
-        elif size is not None:  # a folder: use all of it unless --n says otherwise
-            if args.n is not None and args.n > size:
-                raise DataError(f"--n {args.n} but {args.data} has only {size} samples")
-            n = args.n if args.n is not None else min(cfg.n_samples or size, size)
-            cfg = cfg.replace(n_samples=n)
-        elif args.n is not None:
-            cfg = cfg.replace(n_samples=args.n)
-        if args.workers is None and args.scene is not None:
-            cfg = cfg.replace(workers=2)
+        cfg = _fresh_config(args, info, size)
     if args.scene is not None and cfg.n_samples is not None:
         source = CachedSource(source, max_items=cfg.n_samples)
     try:
         result = train(
-            cfg, source, args.out, source_info=info, resume=args.resume, progress=not args.quiet
+            cfg,
+            source,
+            args.out,
+            source_info=info,
+            resume=args.resume,
+            progress=not args.quiet and main,
         )
-    except KeyboardInterrupt:
-        print(
-            f"synthlang: interrupted; continue with the same command plus --resume "
-            f"(from the last checkpoint in {args.out / CHECKPOINT_NAME})",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt as exc:
+        if main:
+            checkpoint = args.out / CHECKPOINT_NAME
+            if isinstance(exc, TrainingInterrupted):
+                what = f"stopped after iteration {exc.step} of {cfg.iterations}, saved in"
+            elif checkpoint.is_file():
+                what = "the last checkpoint is"
+            else:
+                what = "before the first checkpoint; start again with the same command"
+            if checkpoint.is_file():
+                what += f" {checkpoint}. Continue with the same command plus --resume"
+            print(f"synthlang: interrupted; {what}", file=sys.stderr)
         return 130
-    if not args.quiet:
+    if not args.quiet and main:
         m = result.metrics
         line = f"{args.out}: {result.step} iterations ({result.seconds:.0f} s)"
         if m:

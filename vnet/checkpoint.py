@@ -1,0 +1,511 @@
+"""Reading checkpoints that may come from anyone: bounded, code-free, validated.
+
+A checkpoint (``RUN/model.pt``) is input like an image: ``synthlang predict`` and
+``synthlang train --resume`` read files a user may have downloaded. This module makes
+reading one safe before anything is built from it:
+
+1. the file must be a regular file of at most ``Limits.max_checkpoint_bytes`` bytes
+   (``SYNTHLANG_MAX_CHECKPOINT_BYTES``, 512 MiB by default), read with a bounded read
+   (a named pipe, ``/dev/zero`` or a growing file cannot exhaust memory);
+2. it must be a PyTorch zip archive of uncompressed records whose pickled part
+   (``data.pkl``) has at most :data:`MAX_PICKLE_BYTES` bytes, so the Python objects
+   it can create are bounded too;
+3. it is unpickled with ``torch.load(weights_only=True)`` only: tensors, numbers,
+   strings and containers, never a class or a function (a pickle with a malicious
+   ``__reduce__`` is refused, not executed);
+4. its fields are checked (:func:`validate_checkpoint`): known format and version,
+   configurations with the right types and sizes within :data:`VN_BOUNDS`,
+   :data:`UNET_BOUNDS` and :data:`TRAIN_BOUNDS`, and a network no larger than the
+   values the file stores (:func:`count_parameters`), so a crafted
+   ``steps = 10**9`` or kernel size ``10**6`` is an error, not an allocation;
+   finite floating-point weights only.
+
+After the network is built, :func:`check_state_dict` compares the stored tensors'
+names and shapes with it and :func:`check_optimizer_state` does the same for the
+Adam state, so a mismatch is one clear :class:`~synthlang.errors.DataError` instead
+of an exception from ``load_state_dict`` or from the first optimiser step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from synthlang.errors import DataError, ResourceLimitError
+from synthlang.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
+from synthlang.limits import Limits, format_bytes
+from vnet.config import MODEL_KINDS, TrainConfig, UNetConfig, VNConfig
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "MAX_PICKLE_BYTES",
+    "VN_BOUNDS",
+    "UNET_BOUNDS",
+    "TRAIN_BOUNDS",
+    "read_checkpoint",
+    "validate_checkpoint",
+    "count_parameters",
+    "check_state_dict",
+    "check_optimizer_state",
+]
+
+CHECKPOINT_FORMAT = "vnet-checkpoint"
+CHECKPOINT_VERSION = 1
+
+MAX_PICKLE_BYTES = 4 * 1024**2
+"""Largest ``data.pkl`` record of a checkpoint (a vnet checkpoint's is tens of KB)."""
+
+_INT_MAX = 2**63 - 1
+_FLOAT_MAX = 1e12
+
+#: Inclusive ranges of the integer fields of :class:`~vnet.config.VNConfig` in a checkpoint.
+VN_BOUNDS: dict[str, tuple[int, int]] = {
+    "steps": (1, 1000),
+    "n_fu": (1, 4096),
+    "k_u": (1, 255),
+    "n_fm": (1, 4096),
+    "k_m": (1, 255),
+    "n_f": (1, 4096),
+    "k": (1, 255),
+    "n_w": (2, 4096),
+    "in_channels": (1, 64),
+    "seed": (0, _INT_MAX),
+    "proj_max_iter": (1, 100_000),
+}
+
+#: Inclusive ranges of the integer fields of :class:`~vnet.config.UNetConfig`.
+UNET_BOUNDS: dict[str, tuple[int, int]] = {
+    "scales": (1, 16),
+    "channels": (1, 4096),
+    "in_channels": (1, 64),
+    "seed": (0, _INT_MAX),
+}
+
+#: Inclusive ranges of the integer fields of :class:`~vnet.config.TrainConfig`.
+TRAIN_BOUNDS: dict[str, tuple[int, int]] = {
+    "iterations": (0, 10**9),
+    "batch_size": (1, 4096),
+    "crop": (1, 65536),
+    "n_samples": (1, 10**8),
+    "seed": (0, _INT_MAX),
+    "workers": (0, 256),
+    "checkpoint_every": (1, 10**9),
+}
+
+_METRIC_KEYS_MAX = 64
+_NULLABLE = frozenset({"crop", "n_samples"})
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    limits: Limits | None = None,
+) -> Any:
+    """Read a checkpoint file safely (bounded, zip-checked, ``weights_only=True``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    map_location : str or torch.device
+        Where tensors are placed.
+    limits : Limits, optional
+        ``max_checkpoint_bytes`` (from the environment when omitted).
+
+    Returns
+    -------
+    object
+        The unpickled object (a dict for a vnet checkpoint; not yet validated).
+
+    Raises
+    ------
+    DataError
+        Missing, not a regular file, unreadable, not a PyTorch archive, or holding
+        anything but tensors, numbers, strings and containers.
+    ResourceLimitError
+        The file or its pickled part is larger than the limits.
+    """
+    p = Path(path)
+    limit = (limits or Limits.from_env()).max_checkpoint_bytes
+    try:
+        raw = read_regular_file(p, max_bytes=limit)
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such checkpoint file") from None
+    except NotARegularFileError as exc:
+        raise DataError(f"{p}: {exc.kind}, expected a checkpoint file (RUN/model.pt)") from None
+    except FileTooLargeError as exc:
+        raise ResourceLimitError(
+            f"{p}: checkpoint has {format_bytes(exc.size)}, more than the limit of "
+            f"{format_bytes(limit)} (SYNTHLANG_MAX_CHECKPOINT_BYTES)",
+            hint="raise the limit with the environment variable SYNTHLANG_MAX_CHECKPOINT_BYTES "
+            "(in bytes) if you trust the file",
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    _check_archive(p, raw)
+    try:
+        return torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+        found = re.search(r"WeightsUnpickler error: ([^\n]*?)(?:\. Please use|\n|$)", text)
+        if found:  # torch's advice (load with weights_only=False) must not be repeated
+            raise DataError(
+                f"{p}: not a readable checkpoint: it holds Python objects other than tensors, "
+                f"numbers, strings and containers ({found.group(1).strip()}); such objects are "
+                "never loaded (weights_only=True) and nothing in the file was run"
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        raise DataError(
+            f"{p}: not a readable checkpoint ({type(exc).__name__}: {first[:300]})"
+        ) from None
+
+
+def _check_archive(p: Path, raw: bytes) -> None:
+    """Refuse anything but a PyTorch zip archive with a small pickle and stored records."""
+    not_ours = f"{p}: not a vnet checkpoint (written by `synthlang train`): "
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(not_ours + f"not a PyTorch zip archive ({exc})") from None
+    except Exception as exc:  # zipfile's parser has more failure modes on crafted input
+        raise DataError(not_ours + f"damaged zip archive ({type(exc).__name__})") from None
+    pickles = [i for i in infos if i.filename == "data.pkl" or i.filename.endswith("/data.pkl")]
+    if len(pickles) != 1:
+        raise DataError(not_ours + f"the archive has {len(pickles)} data.pkl records, not 1")
+    if pickles[0].file_size > MAX_PICKLE_BYTES:
+        raise ResourceLimitError(
+            f"{p}: the checkpoint's pickled structure has {format_bytes(pickles[0].file_size)}, "
+            f"more than the {format_bytes(MAX_PICKLE_BYTES)} any vnet checkpoint needs"
+        )
+    packed = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise DataError(not_ours + f"compressed record {packed[0]!r} (PyTorch stores records)")
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(
+        value
+    )
+
+
+def _check_fields(
+    values: Any, cls: type, bounds: Mapping[str, tuple[int, int]], where: str, p: Path
+) -> dict[str, Any]:
+    """Check a stored config dict's types and integer ranges against the dataclass."""
+    if not isinstance(values, Mapping):
+        raise DataError(f"{p}: {where} is a {type(values).__name__}, not a dict")
+    defaults = {f.name: f for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or key not in defaults:
+            raise DataError(f"{p}: {where} has an unknown field {key!r}")
+        f = defaults[key]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if key in bounds:
+            lo, hi = bounds[key]
+            if value is None and key in _NULLABLE:
+                out[key] = None
+                continue
+            if not _is_int(value) or not lo <= value <= hi:
+                raise DataError(
+                    f"{p}: {where}.{key} must be a whole number in [{lo}, {hi}], got {_show(value)}"
+                )
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise DataError(f"{p}: {where}.{key} must be true or false, got {_show(value)}")
+        elif isinstance(default, float):
+            if not _is_number(value) or abs(value) > _FLOAT_MAX:
+                raise DataError(f"{p}: {where}.{key} must be a finite number, got {_show(value)}")
+            value = float(value)
+        elif isinstance(default, str):
+            if not isinstance(value, str) or len(value) > 64:
+                raise DataError(f"{p}: {where}.{key} must be a short string, got {_show(value)}")
+        elif isinstance(default, int) and not (_is_int(value) and 0 <= value <= _INT_MAX):
+            raise DataError(f"{p}: {where}.{key} must be a whole number, got {_show(value)}")
+        out[key] = value
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_config(kind: str, values: Any, p: Path) -> VNConfig | UNetConfig:
+    try:
+        if kind == "vn":
+            return VNConfig.from_dict(_check_fields(values, VNConfig, VN_BOUNDS, "model_config", p))
+        return UNetConfig.from_dict(
+            _check_fields(values, UNetConfig, UNET_BOUNDS, "model_config", p)
+        )
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{p}: invalid model_config ({exc})") from None
+
+
+def _train_config(values: Any, p: Path) -> TrainConfig:
+    if not isinstance(values, Mapping):
+        raise DataError(f"{p}: train_config is a {type(values).__name__}, not a dict")
+    d = dict(values)
+    nested = {k: d.pop(k) for k in ("vn", "unet") if k in d}
+    betas = d.pop("betas", None)
+    overrides = d.pop("scene_overrides", None)
+    d = _check_fields(d, TrainConfig, TRAIN_BOUNDS, "train_config", p)
+    if "model" in d and d["model"] not in MODEL_KINDS:
+        raise DataError(f"{p}: train_config.model must be one of {MODEL_KINDS}")
+    if "lr" in d and not 0 < d["lr"] <= 1e3:
+        raise DataError(f"{p}: train_config.lr must be in (0, 1000], got {d['lr']}")
+    if "vn" in nested:
+        d["vn"] = _model_config("vn", nested["vn"], p)
+    if "unet" in nested:
+        d["unet"] = _model_config("unet", nested["unet"], p)
+    if betas is not None:
+        if (
+            not isinstance(betas, Sequence)
+            or len(betas) != 2
+            or not all(_is_number(b) and 0 <= b < 1 for b in betas)
+        ):
+            raise DataError(f"{p}: train_config.betas must be two numbers in [0, 1)")
+        d["betas"] = tuple(float(b) for b in betas)
+    if overrides is not None:
+        if not isinstance(overrides, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, Mapping) for k, v in overrides.items()
+        ):
+            raise DataError(f"{p}: train_config.scene_overrides must map scene names to dicts")
+        d["scene_overrides"] = {k: dict(v) for k, v in overrides.items()}
+    try:
+        return TrainConfig(**d)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{p}: invalid train_config ({exc})") from None
+
+
+def count_parameters(kind: str, config: VNConfig | UNetConfig) -> int:
+    """Number of values in the state dict of the network a configuration describes.
+
+    Computed from the configuration alone (nothing is allocated), so a checkpoint
+    whose configuration asks for a larger network than the values it stores is
+    refused before the network is built.
+
+    Examples
+    --------
+    >>> count_parameters("vn", VNConfig(steps=1, n_fu=1, k_u=1, n_fm=1, k_m=1, n_f=1, k=1,
+    ...                                 n_w=2, in_channels=1))
+    11
+    """
+    if kind == "vn":
+        assert isinstance(config, VNConfig)
+        c = config
+        n_in = c.n_fu + c.n_fm
+        per_step = (
+            c.n_fu * c.in_channels * c.k_u**2
+            + c.n_fm * c.k_m**2
+            + c.n_f * n_in * c.k**2
+            + (c.n_fu + c.n_fm + c.n_f) * c.n_w
+            + 1
+        )
+        return c.steps * per_step
+    assert isinstance(config, UNetConfig)
+    ch, s, n_in = config.channels, config.scales, config.in_channels + 1
+    first = 9 * n_in * ch + ch + 9 * ch * ch + ch
+    down = (s - 1) * 2 * (9 * ch * ch + ch)
+    up = (s - 1) * (4 * ch * ch + ch)
+    merge = (s - 1) * (18 * ch * ch + ch + 9 * ch * ch + ch)
+    head = (config.in_channels + 1) * (ch + 1)
+    return first + down + up + merge + head
+
+
+def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
+    """Check everything a vnet checkpoint holds before any of it is used.
+
+    Parameters
+    ----------
+    data : object
+        What :func:`read_checkpoint` returned.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    dict
+        ``data``, unchanged (configurations stay plain dicts).
+
+    Raises
+    ------
+    DataError
+        Not a vnet checkpoint, a newer version, wrong types, values out of range,
+        a network larger than the stored weights, or non-finite weights.
+    """
+    p = Path(path)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(f"{p}: not a vnet checkpoint (written by `synthlang train`)")
+    version = data.get("version", 0)
+    if not _is_int(version) or version < 0:
+        raise DataError(f"{p}: invalid checkpoint version {_show(version)}")
+    if version > CHECKPOINT_VERSION:
+        raise DataError(
+            f"{p}: checkpoint version {version} is newer than this vnet "
+            f"(reads up to {CHECKPOINT_VERSION})"
+        )
+    for key in ("model_kind", "model_config", "model_state"):
+        if key not in data:
+            raise DataError(f"{p}: checkpoint lacks {key!r}")
+    kind = data["model_kind"]
+    if kind not in MODEL_KINDS:
+        raise DataError(f"{p}: unknown model kind {_show(kind)}; expected one of {MODEL_KINDS}")
+    config = _model_config(kind, data["model_config"], p)
+    state = data["model_state"]
+    if not isinstance(state, Mapping) or not state:
+        raise DataError(f"{p}: model_state is not a non-empty dict of tensors")
+    stored = 0
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise DataError(f"{p}: model_state entry {_show(name)} is not a named tensor")
+        if not value.is_floating_point():
+            raise DataError(f"{p}: model_state[{name!r}] has dtype {value.dtype}, not floating")
+        if not bool(torch.isfinite(value).all()):
+            raise DataError(f"{p}: model_state[{name!r}] holds NaN or infinite values")
+        stored += value.numel()
+    needed = count_parameters(kind, config)
+    if needed > stored:
+        raise DataError(
+            f"{p}: model_config describes a network of {needed:,} parameters but the "
+            f"checkpoint stores {stored:,} values; the file is damaged or crafted"
+        )
+    if "train_config" in data:
+        train_cfg = _train_config(data["train_config"], p)
+        if train_cfg.model != kind:
+            raise DataError(f"{p}: train_config.model {train_cfg.model!r} != model_kind {kind!r}")
+    step = data.get("step", 0)
+    if not _is_int(step) or not 0 <= step <= TRAIN_BOUNDS["iterations"][1]:
+        raise DataError(f"{p}: invalid step {_show(step)}")
+    metrics = data.get("metrics", {})
+    if (
+        not isinstance(metrics, Mapping)
+        or len(metrics) > _METRIC_KEYS_MAX
+        or not all(isinstance(k, str) and _is_number(v) for k, v in metrics.items())
+    ):
+        raise DataError(f"{p}: metrics must be a small dict of finite numbers")
+    for key in ("source", "optimizer_state", "rng_state"):
+        if key in data and not isinstance(data[key], Mapping):
+            raise DataError(f"{p}: {key} is a {type(data[key]).__name__}, not a dict")
+    return data
+
+
+# --------------------------------------------------------------- after building the net
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse stored weights whose names or shapes differ from the network's.
+
+    Raises
+    ------
+    DataError
+        Naming the first missing, unexpected or differently shaped tensor.
+    """
+    p = Path(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else ""))
+        raise DataError(f"{p}: the stored weights do not match model_config ({'; '.join(parts)})")
+    for name, tensor in own.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise DataError(
+                f"{p}: model_state[{name!r}] has shape {tuple(state[name].shape)}, but "
+                f"model_config gives {tuple(tensor.shape)}"
+            )
+
+
+def check_optimizer_state(
+    state: Any, params: Sequence[torch.Tensor], path: str | Path
+) -> dict[int, dict[str, torch.Tensor]]:
+    """Check a stored Adam state against the network's parameters.
+
+    Only the per-parameter moments and step counts are taken from a checkpoint;
+    the hyperparameters (``lr``, ``betas``, ...) come from the run's configuration,
+    so a crafted ``param_groups`` entry cannot change them.
+
+    Parameters
+    ----------
+    state : object
+        ``checkpoint["optimizer_state"]``.
+    params : sequence of torch.Tensor
+        The parameters, in the optimiser's order.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    dict
+        ``{parameter index: {"step", "exp_avg", "exp_avg_sq"}}``, ready for
+        ``optimizer.load_state_dict({"state": ..., "param_groups": fresh_groups})``.
+
+    Raises
+    ------
+    DataError
+        Wrong structure, indices, shapes or non-finite values.
+    """
+    p = Path(path)
+    if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
+        raise DataError(f"{p}: optimizer_state is not an Adam state dict")
+    groups = state.get("param_groups")
+    if not isinstance(groups, Sequence) or sum(
+        len(g.get("params", ())) if isinstance(g, Mapping) else 0 for g in groups
+    ) != len(params):
+        raise DataError(
+            f"{p}: optimizer_state is for another network (its parameter groups do not "
+            f"list {len(params)} parameters)"
+        )
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for index, entry in state["state"].items():
+        if not _is_int(index) or not 0 <= index < len(params) or not isinstance(entry, Mapping):
+            raise DataError(f"{p}: optimizer_state has an entry for parameter {_show(index)}")
+        shape = tuple(params[index].shape)
+        clean: dict[str, torch.Tensor] = {}
+        for key in ("exp_avg", "exp_avg_sq"):
+            t = entry.get(key)
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+                raise DataError(
+                    f"{p}: optimizer_state[{index}][{key!r}] is not a tensor of shape {shape}"
+                )
+            if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+                raise DataError(f"{p}: optimizer_state[{index}][{key!r}] is not finite")
+            clean[key] = t
+        step = entry.get("step")
+        if isinstance(step, torch.Tensor) and step.numel() == 1:
+            step_value = float(step)
+        elif _is_number(step):
+            step_value = float(step)  # type: ignore[arg-type]
+        else:
+            raise DataError(f"{p}: optimizer_state[{index}]['step'] is not a number")
+        if not (math.isfinite(step_value) and 0 <= step_value <= 1e12):
+            raise DataError(f"{p}: optimizer_state[{index}]['step'] is out of range")
+        clean["step"] = step if isinstance(step, torch.Tensor) else torch.tensor(step_value)
+        out[int(index)] = clean
+    return out
