@@ -109,17 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``synthlang normalize`` standalone (``python -m synthlang.commands.normalize``)."""
-    from synthlang.errors import SynthlangError
+    from synthlang.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="synthlang")
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub)
-    args = parser.parse_args(["normalize", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run(args)
-    except SynthlangError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    return cli_main(["normalize", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover
