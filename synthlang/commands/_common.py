@@ -45,6 +45,29 @@ def positive_int(value: str) -> int:
     return number
 
 
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+
+
+def fraction(value: str) -> float:
+    """Argparse type: a number in [0, 1]."""
+    x = _number(value)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {x}")
+    return x
+
+
+def positive_fraction(value: str) -> float:
+    """Argparse type: a number in (0, 1]."""
+    x = _number(value)
+    if not 0.0 < x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {x}")
+    return x
+
+
 def non_negative_int(value: str) -> int:
     """Argparse type: an integer >= 0."""
     try:

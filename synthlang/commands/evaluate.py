@@ -6,19 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from synthlang.commands._common import positive_fraction
 from synthlang.errors import DataError
 
 __all__ = ["add_parser", "run"]
-
-
-def _fraction(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 < x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {x}")
-    return x
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,13 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write JSON here")
     p.add_argument(
         "--hit-fraction",
-        type=_fraction,
+        type=positive_fraction,
         default=0.5,
         help="fraction of a truth object that must be predicted (default 0.5)",
     )
     p.add_argument(
         "--threshold",
-        type=_fraction,
+        type=positive_fraction,
         default=0.5,
         help="threshold for binarising masks (default 0.5)",
     )

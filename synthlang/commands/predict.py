@@ -5,20 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synthlang.commands._common import non_negative_int, positive_int
+from synthlang.commands._common import fraction, non_negative_int, positive_int
 from synthlang.errors import DataError
 
 __all__ = ["add_parser", "run"]
-
-
-def _fraction(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {x}")
-    return x
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="extra context around each tile, discarded; at most 512 (default 32)",
     )
     p.add_argument(
-        "--threshold", type=_fraction, default=0.5, help="mask threshold on m_T (default 0.5)"
+        "--threshold", type=fraction, default=0.5, help="mask threshold on m_T (default 0.5)"
     )
     p.add_argument(
         "--device",
