@@ -142,8 +142,11 @@ def real_fit_dataset(task: str, set_name: str = "puma_fit") -> Path:
     root = C.OUT / "real" / "trainsets" / (task if set_name == "puma_fit" else f"{task}_{set_name}")
     if (root / "manifest.json").exists():
         return root
+    images = C.set_images(set_name)
+    if not images:
+        raise SystemExit(f"no images of set {set_name!r}: run the 'real' stage first")
     samples = []
-    for i, p in enumerate(C.set_images(set_name)):
+    for i, p in enumerate(images):
         img = read_image(p)
         mask = read_image(C.truth_dir(task, set_name) / "mask" / p.name, allow_gray=True)
         name = f"{i:06d}"
@@ -186,14 +189,19 @@ def stage_train(task: Task, force: bool, only: list[str] | None = None) -> dict:
             else real_fit_dataset(task.truth, m.data)
         )
         args = ["train", "--data", data, "--out", run, *m.train_args, "--threads", str(C.THREADS)]
-        if (run / "model.pt").exists() and not force:
+        full = C.shown_command(C.synthlang(*args))
+        resumed = (run / "model.pt").exists() and not force
+        if resumed:
             args = ["train", "--data", data, "--out", run, "--resume", "--threads", str(C.THREADS)]
         elif force:
             args.append("--overwrite")
         seconds = C.sh(C.synthlang(*args))
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
         info = {
-            "command": C.shown_command(C.synthlang(*args)),
+            # the command that defines the run; an interrupted run was continued with
+            # `synthlang train --resume` (bit-identical to an uninterrupted run)
+            "command": full,
+            "resumed": resumed,
             "seconds": seconds,
             "train_elapsed": rows[-1]["elapsed"] if rows else None,
             "iterations": rows[-1]["step"] if rows else 0,
@@ -368,10 +376,11 @@ def markdown(task: Task, result: dict) -> str:
             f"| {label} | {100 * t['accuracy']:.2f} % | {t['dice']:.3f} | {t['iou']:.3f} | {ps} |"
         )
     lines += ["", "## Training", ""]
-    lines += ["| model | command | wall time |", "| --- | --- | --- |"]
+    lines += ["| model | command | training time |", "| --- | --- | --- |"]
     for k, info in result["train"].items():
         label = result["models"][k]["label"]
-        lines.append(f"| {label} | `{info['command']}` | {info['seconds'] / 60:.1f} min |")
+        minutes = (info.get("train_elapsed") or info["seconds"]) / 60
+        lines.append(f"| {label} | `{info['command']}` | {minutes:.1f} min |")
     lines.append("")
     for n in task.notes:
         lines += [n, ""]

@@ -30,7 +30,7 @@ TASK = B.Task(
         B.Model("vn", "VN (synthetic, PUMA-fitted scene)", C.VN_ARGS),
         B.Model("unet", "U-Net (same synthetic data)", C.UNET_ARGS),
         B.Model(
-            "upper", "upper reference: U-Net on real PUMA FIT labels", C.UPPER_ARGS, "real_fit"
+            "upper", "upper reference: U-Net on real PUMA FIT labels", C.UPPER_ARGS, "puma_fit"
         ),
     ],
     eval_sets={"puma_eval": [], "nucls_test": ["--reference", "REF"]},

@@ -161,6 +161,7 @@ def evaluate(k: int) -> dict[str, Any]:
     train = json.loads((base / "run" / "DONE.json").read_text(encoding="utf-8"))
     rows = [json.loads(x) for x in (base / "run" / "metrics.jsonl").read_text().splitlines() if x]
     res["train"] = {**train, "iterations": rows[-1]["step"], "train_elapsed": rows[-1]["elapsed"]}
+    res["curve"] = curve_summary(rows)
     res["render"] = C.shown_command(C.synthlang("render", scene(k), "--n", str(PLAN[k]["n"]),
                                     "--out", base / "train", "--seed", "1"))  # fmt: skip
     res["size_bytes"] = model.stat().st_size
@@ -172,6 +173,19 @@ def evaluate(k: int) -> dict[str, Any]:
     res["train_config"] = ck["train_config"]
     C.write_json(MODELS / f"scenario{k}.json", res)
     return res
+
+
+def curve_summary(rows: list[dict[str, Any]], window: int = 100) -> list[dict[str, float]]:
+    """Training metrics averaged over consecutive windows of iterations (the Fig. 3 table)."""
+    out = []
+    for start in range(0, len(rows), window):
+        chunk = rows[start : start + window]
+        out.append({
+            "first": chunk[0]["step"], "last": chunk[-1]["step"],
+            **{k: float(np.mean([r[k] for r in chunk]))
+               for k in ("loss", "accuracy", "psnr", "psnr_input")},
+        })  # fmt: skip
+    return out
 
 
 def _have_realdata() -> bool:
