@@ -88,7 +88,7 @@ def train_command(k: int, resume: bool = False) -> list[str]:
         return C.synthlang("train", "--data", base / "train", "--out", base / "run", "--resume",
                            "--threads", str(C.THREADS), "-q")  # fmt: skip
     return C.synthlang("train", "--data", base / "train", "--out", base / "run",
-                       *PLAN[k]["args"], "--threads", str(C.THREADS), "-q")  # fmt: skip
+                       *PLAN[k]["args"], "--threads", str(C.THREADS))  # fmt: skip
 
 
 def stage_train(k: int, force: bool) -> None:

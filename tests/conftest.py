@@ -85,3 +85,15 @@ def deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def default_signals() -> None:
+    """In the child before exec: SIGINT and SIGTERM at their defaults, nothing blocked.
+
+    A process started with SIGINT ignored keeps ignoring it (Python then installs no
+    KeyboardInterrupt handler), and blocked signals stay blocked across exec; the test runner's
+    threads (torch, Dask) must not decide how the render under test reacts to Ctrl-C.
+    """
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)

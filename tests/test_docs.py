@@ -59,3 +59,22 @@ def test_readme_commands_match_ci() -> None:
         line.strip() for line in readme.splitlines() if "pytest" in line and "pip" in line
     )
     assert test_cmd in ci, "the README's test command must be what .ci/run runs"
+
+
+DOC_PAGES = sorted(
+    [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "models").glob("*.md")]
+)
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    missing = []
+    for target in targets:
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # URLs and anchors
+        path = (page.parent / target.split("#", 1)[0]).resolve()
+        if not path.exists():
+            missing.append(target)
+    assert not missing, f"{page.relative_to(ROOT)} links to missing files: {missing}"

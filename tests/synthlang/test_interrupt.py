@@ -21,7 +21,7 @@ from synthlang.cli import main
 from synthlang.compile import compile_file
 from synthlang.dataset import MANIFEST, render_dataset
 from synthlang.errors import DataError
-from tests.conftest import ROOT, TINY_SCENE
+from tests.conftest import ROOT, TINY_SCENE, default_signals
 
 N = 60
 SEED = 3
@@ -53,8 +53,34 @@ def reference(scene_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     return digest_tree(out)
 
 
+# Loaded by the render subprocess (``sitecustomize`` on its PYTHONPATH): every sample, once its
+# files are written, is followed by a short pause, so that a signal sent after the first few
+# samples always lands while the render is still running, however fast or loaded the machine.
+# The bytes written are unchanged.
+SLOW_SAMPLES = """
+import time
+
+import synthlang.executors as _executors
+
+_write_sample = _executors.write_sample
+
+
+def _slow_write_sample(*args, **kwargs):
+    entry = _write_sample(*args, **kwargs)
+    time.sleep(0.1)
+    return entry
+
+
+_executors.write_sample = _slow_write_sample
+"""
+
+
 def start_render(scene_file: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    hook = out.parent / "slow_samples"
+    hook.mkdir(parents=True, exist_ok=True)
+    (hook / "sitecustomize.py").write_text(SLOW_SAMPLES)
+    path = os.pathsep.join([str(hook), str(ROOT)])
+    env = {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "synthlang", "render", str(scene_file)]
     cmd += ["--n", str(N), "--out", str(out), "--seed", str(SEED), "-q", *extra]
     return subprocess.Popen(
@@ -64,6 +90,7 @@ def start_render(scene_file: Path, out: Path, *extra: str) -> subprocess.Popen[s
         text=True,
         env=env,
         start_new_session=True,  # its own process group, like a job under a shell
+        preexec_fn=default_signals,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from synthlang.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, default_signals
 from vnet.data import write_toy_dataset
 from vnet.train import load_checkpoint
 
@@ -64,6 +64,7 @@ def start(toy: Path, out: Path) -> subprocess.Popen[str]:
         text=True,
         env=env,
         start_new_session=True,  # its own process group, like a job under a shell
+        preexec_fn=default_signals,
     )
 
 

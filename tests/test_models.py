@@ -1,0 +1,42 @@
+"""The pretrained models in ``models/`` load safely and run through ``synthlang predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from synthlang.cli import main
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_checkpoint_is_small_safe_and_complete(path: Path) -> None:
+    assert path.is_file(), f"{path} is missing (experiments/shipped_models.py --stage export)"
+    assert path.stat().st_size < 4 * 2**20
+    ckpt = torch.load(path, weights_only=True)  # no pickled code
+    assert ckpt["model_kind"] == "vn"
+    assert "optimizer_state" not in ckpt
+    n_params = sum(v.numel() for v in ckpt["model_state"].values())
+    assert 10_000 < n_params < 1_000_000
+    assert (MODELS / f"{path.stem}.md").is_file(), "every shipped model has a model card"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_model_predicts_odd_sized_image(path: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = (rng.random((37, 53, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "slide.png")
+    out = tmp_path / "pred"
+    assert main(["predict", str(path), str(tmp_path / "slide.png"), "--out", str(out), "-q"]) == 0
+    for suffix in ("mask", "prob", "denoised", "overlay"):
+        with Image.open(out / f"slide_{suffix}.png") as written:
+            assert written.size == (53, 37)
+    with Image.open(out / "slide_mask.png") as img:
+        mask = np.asarray(img)
+    assert set(np.unique(mask)) <= {0, 255}
