@@ -1063,7 +1063,8 @@ class _Compiler:
 
     def check_render_order(self, ir_layers: tuple[ir.Layer, ...], decls: list[LayerDecl]) -> None:
         """Refuse layers whose dependencies form a cycle (only possible via ``grown``)."""
-        probe = ir.Scene.model_construct(layers=ir_layers)
+        # a partial Scene (layers only), enough for render_order(); not validated
+        probe = ir.Scene.model_construct(layers=ir_layers)  # type: ignore[call-arg]
         try:
             probe.render_order()
         except ValueError as exc:

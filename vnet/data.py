@@ -349,7 +349,9 @@ def make_loader(
 # --------------------------------------------------------------------- toy dataset
 
 
-def _toy_sample(size: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _toy_sample(
+    size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, int | str]]]:
     """Random discs: red ones are the target class, green ones are distractors."""
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
     clean = np.empty((size, size, 3), np.float32)

@@ -407,5 +407,6 @@ class CoupledVN(nn.Module):
         """Project every step's parameters onto ``P`` in place (after each Adam step)."""
         infos: list[ProjectionInfo] = []
         for block in self.blocks:
+            assert isinstance(block, VNStep)
             infos.extend(block.project_())
         return infos

@@ -171,7 +171,7 @@ def _gauss(xb: torch.Tensor, mu: float, d: torch.Tensor, s: torch.Tensor, e: tor
     torch.mul(d, d, out=s)
     torch.clamp(s, max=_D2MAX, out=e)
     e.mul_(-0.5).exp_()
-    torch.nn.functional.threshold_(e, _FLOOR, 0.0)
+    torch.nn.functional.threshold_(e, _FLOOR, 0.0)  # type: ignore[attr-defined]  # not in the stubs
 
 
 # ------------------------------------------------------------------ forward kernel
@@ -275,9 +275,9 @@ def _backward(
         if gx is not None:
             gxb = gx[:, :, s0:t0]
             if use_fp:
-                gxb.addcmul_(g1b, fp)
+                gxb.addcmul_(g1b, fp)  # type: ignore[arg-type]  # set when use_fp
             if use_a2:
-                gxb.addcmul_(g2b, a2)
+                gxb.addcmul_(g2b, a2)  # type: ignore[arg-type]  # set when use_a2
         if gw is not None and part is not None:
             gw += part.to(torch.float64)
     out_x = gx.view_as(x) if gx is not None else None

@@ -527,7 +527,7 @@ class Trainer:
                             step, f"the gradient of {bad[0]} is not finite", saved_step, pending
                         )
                     optimizer.step()
-                    net.project_()
+                    net.project_()  # type: ignore[operator]  # CoupledVN or UNet
                     now = time.perf_counter()
                     metrics.update(
                         step=step,
