@@ -101,6 +101,16 @@ def real_section(name: str, res: dict | None) -> list[str]:
             lines += [f"![{name} {set_name}](results/{picture.name})", "",
                       "*Columns: input, truth, VN, U-Net, upper reference (mask tinted red, "
                       "outline yellow).*", ""]  # fmt: skip
+    if res.get("paper"):
+        lines += ["**The paper's own figures** (pixel accuracy on its three annotated melanoma "
+                  "images u1, u2, u3, Scenario 3; Effland et al., Sect. Results). Their images are "
+                  "not available, so these rows are a reference, not the same measurement:", "",
+                  "| model | u1 | u2 | u3 |", "| --- | --- | --- | --- |"]  # fmt: skip
+        for key, v in res["paper"].items():
+            name = "VN" if key == "vn" else "U-Net"
+            lines.append(f"| {name} (paper) | {v['u1']:.2f} % | {v['u2']:.2f} % | "
+                         f"{v['u3']:.2f} % |")  # fmt: skip
+        lines.append("")
     lines += ["Synthetic validation set (20 samples rendered with `--seed 99` from the same "
               "scene):", "", "| model | pixel accuracy | Dice | IoU | PSNR u_T (dB) |",
               "| --- | --- | --- | --- | --- |"]  # fmt: skip
