@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,13 +90,49 @@ def deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def default_signals() -> None:
+def _default_signals() -> None:
     """In the child before exec: SIGINT and SIGTERM at their defaults, nothing blocked.
 
     A process started with SIGINT ignored keeps ignoring it (Python then installs no
     KeyboardInterrupt handler), and blocked signals stay blocked across exec; the test runner's
-    threads (torch, Dask) must not decide how the render under test reacts to Ctrl-C.
+    threads (torch, Dask) must not decide how the command under test reacts to Ctrl-C.
     """
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def spawn_synthlang(
+    args: list[str], *, env: dict[str, str], pythonpath: tuple[Path, ...] = ()
+) -> subprocess.Popen[str]:
+    """Start ``python -m synthlang ARGS`` as a job of its own, as a shell would.
+
+    It gets its own process group (``os.killpg(proc.pid, ...)`` reaches its workers too),
+    default signal handling whatever the test runner's state, ``PYTHONPATH`` =
+    ``pythonpath`` + the repository, and ``os.environ`` updated with ``env``.
+    """
+    path = os.pathsep.join([*(str(p) for p in pythonpath), str(ROOT)])
+    return subprocess.Popen(
+        [sys.executable, "-m", "synthlang", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path, **env},
+        start_new_session=True,
+        preexec_fn=_default_signals,
+    )
+
+
+def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, group: bool) -> str:
+    """Send ``sig`` (to the whole group, like Ctrl-C, or to the process only); return stderr.
+
+    Asserts the interrupted command's contract: exit status 130 and no traceback.
+    """
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    return err

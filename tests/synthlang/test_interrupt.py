@@ -9,7 +9,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from synthlang.cli import main
 from synthlang.compile import compile_file
 from synthlang.dataset import MANIFEST, render_dataset
 from synthlang.errors import DataError
-from tests.conftest import ROOT, TINY_SCENE, default_signals
+from tests.conftest import TINY_SCENE, interrupt, spawn_synthlang
 
 N = 60
 SEED = 3
@@ -79,18 +78,9 @@ def start_render(scene_file: Path, out: Path, *extra: str) -> subprocess.Popen[s
     hook = out.parent / "slow_samples"
     hook.mkdir(parents=True, exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_SAMPLES)
-    path = os.pathsep.join([str(hook), str(ROOT)])
-    env = {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "synthlang", "render", str(scene_file)]
-    cmd += ["--n", str(N), "--out", str(out), "--seed", str(SEED), "-q", *extra]
-    return subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group, like a job under a shell
-        preexec_fn=default_signals,
+    args = ["render", str(scene_file), "--n", str(N), "--out", str(out), "--seed", str(SEED)]
+    return spawn_synthlang(
+        [*args, "-q", *extra], env={"OPENBLAS_NUM_THREADS": "1"}, pythonpath=(hook,)
     )
 
 
@@ -165,13 +155,7 @@ def test_interrupt_exits_130_and_tells_how_to_resume(
     out = tmp_path / "ds"
     proc = start_render(scene_file, out, "--workers", workers)
     wait_for_samples(proc, out, 3)
-    if group:
-        os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    err = interrupt(proc, sig, group)
     assert "interrupted" in err and "--resume" in err
     assert f"--n {N} --out {out} --seed {SEED}" in err
     check_nothing_corrupt(out)

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import torch
 
 from synthlang.cli import main
-from tests.conftest import ROOT, default_signals
+from tests.conftest import interrupt, spawn_synthlang
 from vnet.data import write_toy_dataset
 from vnet.train import load_checkpoint
 
@@ -56,16 +55,7 @@ def reference(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start(toy: Path, out: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "synthlang", *command(toy, out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group, like a job under a shell
-        preexec_fn=default_signals,
-    )
+    return spawn_synthlang(command(toy, out), env={"OMP_NUM_THREADS": "1"})
 
 
 def wait_for_checkpoint(proc: subprocess.Popen[str], out: Path) -> int:
@@ -145,13 +135,7 @@ def test_interrupt_exits_130_with_a_checkpoint_of_the_last_iteration(
     out = tmp_path / "run"
     proc = start(toy, out)
     seen = wait_for_checkpoint(proc, out)
-    if group:
-        os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    err = interrupt(proc, sig, group)
     step = check_nothing_corrupt(out)
     assert step >= seen
     # the first signal finishes the iteration and saves it, and the log ends exactly there
