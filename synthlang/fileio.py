@@ -96,6 +96,24 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _open_regular_fd(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """Open ``path`` read-only without blocking; return the descriptor and its ``fstat``.
+
+    Raises :class:`NotARegularFileError` (descriptor closed) for anything but a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    fd = os.open(Path(path), flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFileError(file_kind(info.st_mode))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
 def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
     """Read a regular file of at most ``max_bytes`` bytes.
 
@@ -121,13 +139,8 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
         For a file larger than ``max_bytes`` (checked before reading, and
         again while reading, for files that grow).
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    flags |= getattr(os, "O_BINARY", 0)
-    fd = os.open(Path(path), flags)
+    fd, info = _open_regular_fd(path)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotARegularFileError(file_kind(info.st_mode))
         if info.st_size > max_bytes:
             raise FileTooLargeError(info.st_size, max_bytes)
         chunks: list[bytes] = []
@@ -168,13 +181,8 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
     NotARegularFileError
         For a folder, named pipe, device or socket.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    flags |= getattr(os, "O_BINARY", 0)
-    fd = os.open(Path(path), flags)
+    fd, _ = _open_regular_fd(path)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotARegularFileError(file_kind(info.st_mode))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
