@@ -182,6 +182,11 @@ def stage(name: str, folder: Path, fn: Callable[[], dict[str, Any] | None], forc
     return info
 
 
+def pct(x: float) -> str:
+    """A fraction as a percentage with two decimals (the report tables' format)."""
+    return f"{100 * x:.2f} %"
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write pretty JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as B  # noqa: E402
 import common as C  # noqa: E402
+from common import pct  # noqa: E402
 
 MODELS = C.REPO / "models"
 REPORT = C.REPO / "docs" / "results.md"
@@ -34,10 +35,6 @@ SHIPPED_CMD = "python experiments/shipped_models.py --stage all"
 
 def _load(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
 
 
 def _minutes(info: dict[str, Any]) -> float:

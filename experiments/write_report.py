@@ -16,6 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as C  # noqa: E402
+from common import pct  # noqa: E402
 
 MODELS = C.REPO / "models"
 
@@ -30,10 +31,6 @@ SCENARIO_TEXT = {
         "the visible pixels of tumour nuclei (not covered by immune cells)",
         "H&E melanoma at 20x (about 0.5 um/px)"),
 }  # fmt: skip
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
 
 
 def real_rows(res: dict[str, Any]) -> list[str]:
