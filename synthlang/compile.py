@@ -704,6 +704,16 @@ class _Compiler:
             d = self.distribution(v, wanted)
             self.check_dist(p, d, v, what)
             return _Arg(d, v.span, v.refs)
+        if p.type == "distributions":
+            members = v.data if v.kind == "list" else (v,)
+            if not members:
+                raise self.error(f"{what} needs at least one distribution", v.span)
+            dists = []
+            for item in members:
+                d = self.distribution(item, "a number or a distribution")
+                self.check_dist(p, d, item, what)
+                dists.append((d, item.span))
+            return _Arg(tuple(dists), v.span)
         if p.type == "semi_axes":
             if v.kind == "list":
                 if not 1 <= len(v.data) <= 2:
@@ -850,6 +860,20 @@ class _Compiler:
             raise self.error(f"{what} must be >= 0, but {shown} can be {_fmt(lo)}", v.span)
         if p.check == "unit" and not (lo >= 0 and hi <= 1):
             raise self.error(f"{what} must stay in [0, 1], but {shown} does not", v.span)
+        if (p.minimum is not None and not lo >= p.minimum) or (
+            p.maximum is not None and not hi <= p.maximum
+        ):
+            low = "-inf" if p.minimum is None else _fmt(p.minimum)
+            high = "inf" if p.maximum is None else _fmt(p.maximum)
+            if p.minimum is None and p.check in ("positive", "nonnegative"):
+                low = "0"
+            if unbounded:
+                msg = f"{what} must stay in [{low}, {high}], but {shown} can take any value"
+            elif isinstance(d, ir.Constant):
+                msg = f"{what} must be in [{low}, {high}], got {shown}"
+            else:
+                msg = f"{what} must stay in [{low}, {high}], but {shown} does not"
+            raise self.error(msg, v.span)
         self.check_limit(p, hi, v, what)
 
     def check_psd(self, m: tuple[tuple[float, ...], ...], span: Span, what: str) -> None:
@@ -1028,6 +1052,13 @@ class _Compiler:
         passes: tuple[Any, ...] = ()
         if degrades:
             passes = tuple(self.degrade_pass(call, main) for call in degrades[0].passes)
+            scales = [call for call in degrades[0].passes if call.block == "scale"]
+            if len(scales) > 1:
+                raise self.error(
+                    f"`scale` is given twice in `degrade` (first at {scales[0].span.location()}); "
+                    f"a sample is zoomed once",
+                    scales[1].keyword,
+                )
         rules = tuple(self.mask(m, main) for m in masks)
         sources = [str(m.key) for m in self.order if m.key is not None]
         scene = self.build(
@@ -1711,6 +1742,61 @@ def _b_poisson_noise(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
     return _Value("degradation", ir.PoissonNoise(peak=a["peak"].value), call.span)
 
 
+def _per_stain(c: _Compiler, call: Call, a: _Arg, name: str, n: int, default: float) -> tuple:
+    """One distribution per perturbed stain: a single one is used for every stain."""
+    if not a.given:
+        return (ir.Constant(value=default),) * n
+    items = a.value
+    if len(items) == 1:
+        return (items[0][0],) * n
+    if len(items) != n:
+        stains = "H, E" if n == 2 else "H, E, DAB"
+        raise c.error(
+            f"`{name}` of {call.block.replace('_', ' ')} takes one distribution or a list of "
+            f"{n} ({stains}), got {len(items)} items",
+            a.span,
+        )
+    return tuple(d for d, _ in items)
+
+
+def _stain(stains: str) -> Builder:
+    def build(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+        n = len(stains)
+        kw: dict[str, Any] = {
+            "stains": stains,
+            "alpha": _per_stain(c, call, a["alpha"], "alpha", n, 1.0),
+            "beta": _per_stain(c, call, a["beta"], "beta", n, 0.0),
+        }
+        kw.update(_given(a, "angle"))
+        return _Value("degradation", c.build(ir.StainJitter, call.span, **kw), call.span)
+
+    return build
+
+
+def _b_brightness(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.Brightness(factor=a["factor"].value), call.span)
+
+
+def _b_contrast(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.Contrast(factor=a["factor"].value), call.span)
+
+
+def _b_gamma(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.Gamma(exponent=a["exponent"].value), call.span)
+
+
+def _b_saturation(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.Saturation(factor=a["factor"].value), call.span)
+
+
+def _b_jpeg(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.JPEGCompression(quality=a["quality"].value), call.span)
+
+
+def _b_scale(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("degradation", ir.ScaleJitter(factor=a["factor"].value), call.span)
+
+
 def _b_concentration(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
     m = ir.Concentration(category=a["category"].value, radius=a["radius"].value)
     return _Value("metric", m, call.span)
@@ -1750,6 +1836,14 @@ BUILDERS: dict[str, Builder] = {
     "gaussian_blur": _b_blur,
     "gaussian_noise": _b_gaussian_noise,
     "poisson_noise": _b_poisson_noise,
+    "stain_he": _stain("he"),
+    "stain_hed": _stain("hed"),
+    "brightness": _b_brightness,
+    "contrast": _b_contrast,
+    "gamma": _b_gamma,
+    "saturation": _b_saturation,
+    "jpeg": _b_jpeg,
+    "scale": _b_scale,
     "concentration": _b_concentration,
     "count": _b_count,
     "visible": _b_visible,

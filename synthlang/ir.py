@@ -58,6 +58,14 @@ __all__ = [
     "GaussianBlur",
     "GaussianNoise",
     "PoissonNoise",
+    "StainJitter",
+    "Brightness",
+    "Contrast",
+    "Gamma",
+    "Saturation",
+    "JPEGCompression",
+    "ScaleJitter",
+    "APPEARANCE_PASSES",
     "DegradePass",
     "Concentration",
     "CountWithin",
@@ -507,7 +515,104 @@ class PoissonNoise(IRModel):
     peak: Distribution = Field(..., description="Photon count at intensity 1 (> 0), per sample.")
 
 
-DegradePass = Annotated[GaussianBlur | GaussianNoise | PoissonNoise, Field(discriminator="kind")]
+class StainJitter(IRModel):
+    """``stain he(alpha, beta, angle)`` / ``stain hed(...)``: stain variation in OD space.
+
+    Each pixel's optical density ``-log(rgb)`` is split into haematoxylin, eosin
+    and DAB concentrations with scikit-image's HED basis
+    (:data:`skimage.color.hed_from_rgb`, the units of :func:`skimage.color.rgb2hed`);
+    each perturbed stain ``s`` becomes ``alpha_s * c_s + beta_s`` and the
+    concentrations are recombined with stain vectors that are each tilted by a
+    random angle. ``he`` perturbs H and E (the DAB / residual part is kept);
+    ``hed`` perturbs all three. Applied to the clean and the noisy image alike.
+    """
+
+    kind: Literal["stain"] = "stain"
+    stains: Literal["he", "hed"] = Field("he", description="Which stains are perturbed.")
+    alpha: tuple[Distribution, ...] = Field(
+        ..., min_length=2, max_length=3, description="Concentration scale per stain (>= 0)."
+    )
+    beta: tuple[Distribution, ...] = Field(
+        ..., min_length=2, max_length=3, description="Concentration shift per stain (HED units)."
+    )
+    angle: Distribution = Field(
+        default_factory=lambda: Constant(value=0.0),
+        description="Tilt of each stain vector in degrees (random direction), per stain.",
+    )
+
+    @model_validator(mode="after")
+    def _lengths(self) -> StainJitter:
+        n = len(self.stains)
+        if len(self.alpha) != n or len(self.beta) != n:
+            raise ValueError(f"stain {self.stains} needs {n} alpha and beta values")
+        return self
+
+
+class Brightness(IRModel):
+    """``brightness(factor)``: multiply every channel by ``factor`` (1 = unchanged)."""
+
+    kind: Literal["brightness"] = "brightness"
+    factor: Distribution = Field(..., description="Intensity factor (>= 0), per sample.")
+
+
+class Contrast(IRModel):
+    """``contrast(factor)``: scale deviations from the clean image's mean grey level."""
+
+    kind: Literal["contrast"] = "contrast"
+    factor: Distribution = Field(..., description="Contrast factor (>= 0; 1 = unchanged).")
+
+
+class Gamma(IRModel):
+    """``gamma(exponent)``: ``x ** exponent`` per channel (1 = unchanged)."""
+
+    kind: Literal["gamma"] = "gamma"
+    exponent: Distribution = Field(..., description="Gamma exponent (> 0), per sample.")
+
+
+class Saturation(IRModel):
+    """``saturation(factor)``: blend each pixel with its grey level (0 = grey, 1 = unchanged)."""
+
+    kind: Literal["saturation"] = "saturation"
+    factor: Distribution = Field(..., description="Saturation factor (>= 0), per sample.")
+
+
+class JPEGCompression(IRModel):
+    """``jpeg(quality)``: JPEG encode and decode of the noisy image (Pillow, in memory)."""
+
+    kind: Literal["jpeg"] = "jpeg"
+    quality: Distribution = Field(..., description="JPEG quality 1..100 (rounded), per sample.")
+
+
+class ScaleJitter(IRModel):
+    """``scale(factor)``: zoom of the whole sample (pixel-size jitter).
+
+    The scene is rendered on a canvas of ``size / factor`` pixels and every
+    output (clean, noisy, mask, id maps, regions) is resampled to ``size``:
+    objects look ``factor`` times larger. Images are interpolated linearly
+    (anti-aliased when shrinking), labels by nearest neighbour on the same grid.
+    """
+
+    kind: Literal["scale"] = "scale"
+    factor: Distribution = Field(..., description="Zoom factor (> 0; 1 = unchanged), per sample.")
+
+
+APPEARANCE_PASSES = ("stain", "brightness", "contrast", "gamma", "saturation")
+"""Pass kinds that change the tissue's appearance: applied to the clean and the noisy image."""
+
+
+DegradePass = Annotated[
+    GaussianBlur
+    | GaussianNoise
+    | PoissonNoise
+    | StainJitter
+    | Brightness
+    | Contrast
+    | Gamma
+    | Saturation
+    | JPEGCompression
+    | ScaleJitter,
+    Field(discriminator="kind"),
+]
 
 
 # --------------------------------------------------------------------------- mask rules

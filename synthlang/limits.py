@@ -156,6 +156,10 @@ IMAGE_BYTES_PER_PIXEL = 128
 """Image-sized buffers of every render (images, id maps, mask, compositing temporaries)."""
 DEGRADE_BYTES_PER_PIXEL = 160
 """Extra buffers when the scene has degradations (blur padding, noise draws)."""
+APPEARANCE_BYTES_PER_PIXEL = 96
+"""Extra buffers of appearance and JPEG passes (float64 stain concentrations, 8-bit copies)."""
+RESCALE_BYTES_PER_PIXEL = 112
+"""Extra buffers of a ``scale`` pass per output pixel (float64 interpolation, label copies)."""
 LAYER_BYTES_PER_PIXEL = 16
 """Per layer: its coverage map and the placement's occupancy and free-pixel maps."""
 KEEP_LAYER_BYTES_PER_PIXEL = 48
@@ -237,9 +241,11 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
     The estimate is an upper bound for typical scenes (it was calibrated
     with :mod:`tracemalloc` on the shipped scenarios, which use about half of
     it): image-sized buffers from the image size, the number of layers, the
-    degradations and ``keep_layers``; plus, per layer, the objects' masks and
-    textures in their bounding boxes -- for ``place count`` at the largest
-    count and the largest object, for other layers (``fill``, ``inside``,
+    degradations and ``keep_layers`` (with a ``scale`` pass, at the largest
+    canvas the sample can be drawn on, plus the resampling buffers); plus,
+    per layer, the objects' masks and textures in their bounding boxes --
+    for ``place count`` at the largest count and the largest object, for
+    other layers (``fill``, ``inside``,
     area shapes), whose objects sit on free pixels, inside hosts or tile
     the image, :data:`AREA_COVER` times the image -- and one object as it is
     drawn before placement (a patch cut-out at its largest scale).
@@ -266,9 +272,21 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
     1520000
     """
     from synthlang import ir
+    from synthlang.sample import support
 
     assert isinstance(scene, ir.Scene)
+    out_pixels = scene.size[0] * scene.size[1]
     rows, cols = scene.size
+    extra = 0
+    for spec in scene.degrade:
+        if isinstance(spec, ir.ScaleJitter):
+            # drawn on a canvas of size / factor: at most size / (smallest factor)
+            low = max(support(spec.factor)[0], 1e-3)
+            rows = max(rows, math.ceil(rows / low))
+            cols = max(cols, math.ceil(cols / low))
+            extra = max(extra, RESCALE_BYTES_PER_PIXEL * out_pixels)
+    if any(spec.kind in ir.APPEARANCE_PASSES or spec.kind == "jpeg" for spec in scene.degrade):
+        extra += APPEARANCE_BYTES_PER_PIXEL * out_pixels
     pixels = rows * cols
     per_pixel = IMAGE_BYTES_PER_PIXEL + LAYER_BYTES_PER_PIXEL * len(scene.layers)
     if scene.degrade:
@@ -312,7 +330,7 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
         else:
             draw = 0.0
         layers[layer.name] = int(min(box_pixels * bpp + draw, 1e18))
-    return RenderEstimate(images=pixels * per_pixel, layers=layers)
+    return RenderEstimate(images=pixels * per_pixel + extra, layers=layers)
 
 
 def check_render_bytes(

@@ -128,6 +128,7 @@ SOFT_KEYWORDS = frozenset(
         "x", "of", "size", "where", "and", "or",
         "inside", "count", "overlap", "probability", "attempts", "failures", "random",
         "blur", "noise", "gaussian", "poisson", "concentration", "area",
+        "stain", "he", "hed", "brightness", "contrast", "gamma", "saturation", "jpeg", "scale",
     }
 )  # fmt: skip
 """Grammar words that are keywords only where a name cannot appear, so they may name things.
@@ -357,6 +358,8 @@ def _owner(stack: list[Any], i: int) -> str:
     if opener.type == "LSQB":
         return "the list `[`"
     # LPAR
+    if _is_tok(prev, "HE", "HED") and _is_tok(prev2, "STAIN"):
+        return f"`{prev2} {prev}(`"
     if _is_tok(prev, "GAUSSIAN", "POISSON") and _is_tok(prev2, "BLUR", "NOISE"):
         return f"`{prev2} {prev}(`"
     if _is_tok(prev, "NAME") and _is_tok(prev2, "OVERLAP"):
@@ -429,6 +432,29 @@ def _token_message(
                 _token_span(inner, filename),
             )
         return f"unexpected end of file; expected {allowed}", None, span
+
+    # -- a keyword run together with the letters after it (`stain hematoxylin`, `gaussianx`):
+    #    the contextual lexer matched the keyword as a prefix of the word
+    prev = stack[-1] if stack else None
+    if (
+        isinstance(prev, Token)
+        and prev.type != "NAME"
+        and _WORD.match(str(prev))
+        and _WORD.match(str(tok))
+        and prev.end_pos == tok.start_pos
+    ):
+        word = f"{prev}{tok}"
+        start = _token_span(prev, filename)
+        end = _token_span(tok, filename)
+        glued = Span(filename, start.line, start.column, end.end_line, end.end_column)
+        if _is_tok(prev, "HE", "HED"):
+            return (
+                f"unknown stain `{word}`: write `he(...)` (haematoxylin and eosin) or "
+                f"`hed(...)` (and DAB) after `stain`",
+                None,
+                glued,
+            )
+        return f"unexpected word `{word}`; expected `{prev}`", None, glued
 
     # -- a closing bracket of the wrong kind, or a statement keyword inside a block
     if inner is not None:
@@ -544,6 +570,16 @@ def _token_message(
             span,
         )
 
+    # -- after `stain`
+    if expected and expected <= {"HE", "HED"}:
+        guess = did_you_mean(str(tok), ["he", "hed"]) if tok.type == "NAME" else None
+        return (
+            f"unexpected {found}: write `he(...)` (haematoxylin and eosin) or `hed(...)` "
+            f"(and DAB) after `stain`",
+            f"did you mean `{guess}`?" if guess else None,
+            span,
+        )
+
     # -- `overlap` without a mode, `random` without a clause, `size` without `x`
     if stack and _is_tok(stack[-1], "OVERLAP"):
         return (
@@ -605,7 +641,10 @@ def _token_message(
         if owner == "`degrade`":
             return (
                 f"unexpected {found} in `degrade`; expected `blur gaussian(sigma)`, "
-                f"`noise gaussian(std)`, `noise poisson(peak)` or `}}`",
+                f"`noise gaussian(std)`, `noise poisson(peak)`, `stain he(...)`, "
+                f"`stain hed(...)`, `brightness(factor)`, `contrast(factor)`, "
+                f"`gamma(exponent)`, `saturation(factor)`, `jpeg(quality)`, `scale(factor)` "
+                f"or `}}`",
                 None,
                 span,
             )

@@ -7,6 +7,7 @@ The entry point is :func:`synthlang.engine.render.render` (re-exported as
 """
 
 from synthlang.engine import (  # noqa: F401  (imported for their registrations)
+    appearance,
     composite,
     degrade,
     fastmarch,
@@ -15,6 +16,7 @@ from synthlang.engine import (  # noqa: F401  (imported for their registrations)
     placement,
     regions,
     render,
+    rescale,
     shapes,
     textures,
 )

@@ -5,7 +5,8 @@ sample goes::
 
     regions  -> per layer (bottom to top): shapes/placement -> instances -> texture
              -> composite (top-down, alpha exactly 1 on object pixels)
-             -> degrade (noisy image only) -> mask rules
+             -> degrade (appearance passes: clean and noisy; noise passes: noisy only)
+             -> mask rules (a ``scale`` pass renders on a resized canvas and resamples)
 
 Named building blocks live in registries keyed by the IR ``kind``:
 
@@ -13,7 +14,8 @@ Named building blocks live in registries keyed by the IR ``kind``:
 * :data:`OBJECT_SHAPES` -- ``fn(shape_ir, rng, ctx) -> ObjectDraw`` (placed by a Placement)
 * :data:`AREA_SHAPES` -- ``fn(layer_ir, ctx, rng) -> list[Instance]`` (fill, grown, ribbon)
 * :data:`TEXTURES` -- ``fn(color_ir, layer_ir, instances, ctx, rng) -> chol or None``
-* :data:`DEGRADATIONS` -- ``fn(image, pass_ir, rng) -> image``
+* :data:`DEGRADATIONS` -- ``fn(image, pass_ir, rng) -> image`` (noisy image only)
+* :data:`APPEARANCE` -- ``fn(images, pass_ir, rng) -> list of images`` (clean and noisy alike)
 
 Adding a building block is a grammar rule, an IR model and a function
 registered with :func:`register` (see ``docs/extending.md``).
@@ -43,6 +45,7 @@ __all__ = [
     "AREA_SHAPES",
     "TEXTURES",
     "DEGRADATIONS",
+    "APPEARANCE",
     "register",
 ]
 
@@ -331,6 +334,7 @@ OBJECT_SHAPES: dict[str, Callable[..., ObjectDraw]] = {}
 AREA_SHAPES: dict[str, Callable[..., list[Instance]]] = {}
 TEXTURES: dict[str, Callable[..., np.ndarray | None]] = {}
 DEGRADATIONS: dict[str, Callable[..., np.ndarray]] = {}
+APPEARANCE: dict[str, Callable[..., list[np.ndarray]]] = {}
 
 
 def register(registry: dict[str, Any], kind: str) -> Callable[[F], F]:

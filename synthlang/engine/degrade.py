@@ -1,29 +1,41 @@
-"""Degradations of the noisy image: blur, Gaussian noise, Poisson noise.
+"""Degradations of the noisy image: blur, Gaussian noise, Poisson noise, JPEG.
 
 Each degradation is registered in :data:`~synthlang.engine.base.DEGRADATIONS`
 under its IR ``kind`` with the signature ``fn(image, pass_ir, rng) -> image``.
-:func:`degrade` applies a scene's passes in order to the noisy image only
-(the clean image and the mask are never degraded) and clips to [0, 1] after
-every pass. Parameters given as distributions are drawn once per sample,
-when the pass runs.
+:func:`degrade_pair` applies a scene's passes in order: these degradations
+change the noisy image only, the appearance passes of
+:mod:`synthlang.engine.appearance` (stain, brightness, contrast, gamma,
+saturation) change the clean and the noisy image alike; both are clipped to
+[0, 1] after every pass. The mask is never changed. Parameters given as
+distributions are drawn once per sample, when the pass runs.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from synthlang import ir
-from synthlang.engine.base import DEGRADATIONS, register
+from synthlang.engine.base import APPEARANCE, DEGRADATIONS, register
 from synthlang.engine.gauss import standard_normal_f32
 from synthlang.engine.scratch import scratch
 from synthlang.errors import RenderError
 from synthlang.sample import draw
 
-__all__ = ["gaussian_kernel", "gaussian_blur", "gaussian_noise", "poisson_noise", "degrade"]
+__all__ = [
+    "gaussian_kernel",
+    "gaussian_blur",
+    "gaussian_noise",
+    "poisson_noise",
+    "jpeg_compression",
+    "degrade",
+    "degrade_pair",
+]
 
 
 @lru_cache(maxsize=64)
@@ -142,29 +154,111 @@ def poisson_noise(image: np.ndarray, spec: ir.PoissonNoise, rng: np.random.Gener
     return (rng.poisson(lam) / peak).astype(np.float32)
 
 
+@register(DEGRADATIONS, "jpeg")
+def jpeg_compression(
+    image: np.ndarray, spec: ir.JPEGCompression, rng: np.random.Generator
+) -> np.ndarray:
+    """JPEG encode and decode with Pillow in memory (``quality`` drawn per sample, rounded).
+
+    The image is quantised to 8 bits, compressed with Pillow's default
+    chroma subsampling and decoded back to float32.
+
+    Examples
+    --------
+    >>> img = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    >>> out = jpeg_compression(img, ir.JPEGCompression(quality=ir.Constant(value=50)),
+    ...                        np.random.default_rng(0))
+    >>> out.shape, out.dtype.name, bool(np.abs(out - img).mean() > 0.01)
+    ((16, 16, 3), 'float32', True)
+    """
+    quality = int(np.clip(round(draw(spec.quality, rng)), 1, 100))
+    pixels = np.clip(np.asarray(image, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as decoded:
+        out = np.asarray(decoded.convert("RGB"), dtype=np.float32)
+    return out / np.float32(255.0)
+
+
 def degrade(
     image: np.ndarray, passes: Sequence[ir.DegradePass], rng: np.random.Generator
 ) -> np.ndarray:
-    """Apply degradation passes in order; clip to [0, 1] after each; return float32.
+    """Apply degradation passes in order to one image; clip to [0, 1] after each.
 
-    The input array is not modified.
+    Appearance passes (:data:`synthlang.ir.APPEARANCE_PASSES`) act on this image
+    alone; ``scale`` passes are skipped (:func:`synthlang.engine.render.render`
+    resamples the whole sample). The input array is not modified.
 
     Raises
     ------
     RenderError
         If a pass kind has no registered degradation.
     """
-    original = image
-    out = np.asarray(image, dtype=np.float32)
+    return degrade_pair(None, image, passes, rng)[1]
+
+
+def degrade_pair(
+    clean: np.ndarray | None,
+    noisy: np.ndarray,
+    passes: Sequence[ir.DegradePass],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Apply a scene's passes in order to a sample's clean and noisy images.
+
+    Appearance passes (stain, brightness, contrast, gamma, saturation) change
+    both images with the same drawn parameters (statistics are taken from
+    ``clean``); blur, noise and JPEG passes change the noisy image only;
+    ``scale`` passes are skipped (the renderer resamples the whole sample).
+    Both images are clipped to [0, 1] after every pass that changes them.
+    The input arrays are not modified.
+
+    Parameters
+    ----------
+    clean : numpy.ndarray or None
+        ``(H, W, 3)`` clean image, or None to degrade ``noisy`` alone.
+    noisy : numpy.ndarray
+        ``(H, W, 3)`` noisy image.
+    passes : sequence of synthlang.ir.DegradePass
+        The scene's passes, in order.
+    rng : numpy.random.Generator
+        The sample's generator (parameters are drawn when each pass runs).
+
+    Returns
+    -------
+    tuple
+        ``(clean, noisy)`` float32 (``clean`` is the input object when no
+        appearance pass ran, None when it was None).
+
+    Raises
+    ------
+    RenderError
+        If a pass kind has no registered function.
+    """
+    original = noisy
+    out = np.asarray(noisy, dtype=np.float32)
     for spec in passes:
-        fn = DEGRADATIONS.get(spec.kind)
-        if fn is None:
-            raise RenderError(f"no degradation {spec.kind!r} is registered")
-        res = fn(out, spec, rng)
+        if spec.kind == "scale":
+            continue
+        look = APPEARANCE.get(spec.kind)
+        if look is not None:
+            images = [out] if clean is None else [clean, out]
+            results = look(images, spec, rng)
+            if clean is not None:
+                new_clean = np.asarray(results[0], dtype=np.float32)
+                if np.may_share_memory(new_clean, clean):
+                    new_clean = new_clean.copy()
+                clean = np.clip(new_clean, 0.0, 1.0, out=new_clean)
+            res = results[-1]
+        else:
+            fn = DEGRADATIONS.get(spec.kind)
+            if fn is None:
+                raise RenderError(f"no degradation {spec.kind!r} is registered")
+            res = fn(out, spec, rng)
         if res is out:
             continue
         res = np.asarray(res, dtype=np.float32)
         if res is original or np.may_share_memory(res, original):
             res = res.copy()
         out = np.clip(res, 0.0, 1.0, out=res)
-    return out
+    return clean, out

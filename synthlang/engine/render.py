@@ -2,11 +2,15 @@
 
 The stages, in the order in which they draw from the sample's generator:
 
+0. with a ``scale`` pass: its zoom factor (the scene is then drawn on a
+   canvas of ``size / factor`` pixels and every output is resampled to
+   ``size`` before the other passes, :mod:`synthlang.engine.rescale`);
 1. regions (labels, then one permutation of the labels);
 2. per layer, bottom to top: instances (area shape, or object shape +
    placement), then its texture (object colours), then its contours;
 3. compositing (one standard normal triple per pixel for colour noise);
-4. degradations of the noisy image, in order;
+4. the ``degrade`` passes, in order (appearance passes on the clean and the
+   noisy image, the others on the noisy image only);
 5. mask rules (no randomness).
 
 The per-sample :class:`numpy.random.Generator` is the only source of
@@ -21,20 +25,23 @@ from synthlang import ir
 from synthlang.engine.base import (
     AREA_SHAPES,
     InstanceRecord,
+    LayerImage,
     LayerResult,
     RenderContext,
     Sample,
 )
 from synthlang.engine.composite import composite
-from synthlang.engine.degrade import degrade
+from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.placement import place_objects
 from synthlang.engine.regions import build_regions
+from synthlang.engine.rescale import Resampler, canvas_size
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
 from synthlang.engine.textures import texture_layer
 from synthlang.errors import RenderError
 from synthlang.limits import check_render_bytes
 from synthlang.rules import ObjectTable, apply_rules
+from synthlang.sample import draw
 
 __all__ = ["as_generator", "render_layer", "render"]
 
@@ -142,7 +149,15 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     """
     check_render_bytes(scene, keep_layers=keep_layers)
     rng = as_generator(seed)
-    ctx = RenderContext(scene, rng)
+    resampler = None
+    work_scene = scene
+    zoom = next((p for p in scene.degrade if isinstance(p, ir.ScaleJitter)), None)
+    if zoom is not None:
+        canvas = canvas_size(scene.size, draw(zoom.factor, rng))
+        if canvas != tuple(scene.size):
+            resampler = Resampler(canvas, (int(scene.size[0]), int(scene.size[1])))
+            work_scene = scene.model_copy(update={"size": canvas})
+    ctx = RenderContext(work_scene, rng)
     build_regions(ctx, rng)
     # build in dependency order (a grown layer may start from an upper layer) ...
     built = {i: render_layer(scene.layers[i], ctx, rng) for i in scene.render_order()}
@@ -151,9 +166,10 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     # with degradations the composite's noisy image is a temporary: keep it in scratch memory
     work = scratch("render.noisy", ctx.shape + (3,), np.float32) if scene.degrade else None
     comp = composite(results, ctx.shape, rng, keep_layers=keep_layers, noisy_out=work)
-    noisy = degrade(comp.noisy, scene.degrade, rng)
-    if work is not None and np.may_share_memory(noisy, work):
-        noisy = noisy.copy()
+    if resampler is None:
+        clean, noisy = degrade_pair(comp.clean, comp.noisy, scene.degrade, rng)
+        if work is not None and np.may_share_memory(noisy, work):
+            noisy = noisy.copy()
     table = ObjectTable.from_instances(
         ctx.instances,
         comp.instance_map,
@@ -163,12 +179,37 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     areas = table.areas.tolist()
     visible = table.visible_areas.tolist()
     classified = labels.classified.tolist()
+    centers = [(float(inst.center[0]), float(inst.center[1])) for inst in ctx.instances]
+    mask, instance_map, layer_map = labels.mask, comp.instance_map, comp.layer_map
+    regions = ctx.regions
+    layers = comp.layers
+    if resampler is not None:
+        # pixel-size jitter: labels by nearest neighbour, images linearly, then the passes
+        mask = resampler.labels(mask)
+        instance_map = resampler.labels(instance_map)
+        layer_map = resampler.labels(layer_map)
+        regions = None if regions is None else resampler.labels(regions)
+        if layers is not None:
+            layers = [
+                LayerImage(name=li.name, noisy=resampler.labels(li.noisy),
+                           clean=resampler.labels(li.clean))
+                for li in layers
+            ]  # fmt: skip
+        centers = [resampler.point(r, c) for r, c in centers]
+        areas = [resampler.full_area(inst) for inst in ctx.instances]
+        top = max((inst.id for inst in ctx.instances), default=0)
+        counted = np.bincount(instance_map.ravel(), minlength=top + 1)
+        visible = [int(counted[inst.id]) for inst in ctx.instances]
+        clean, noisy = degrade_pair(
+            resampler.image(comp.clean), resampler.image(comp.noisy), scene.degrade, rng
+        )
+    assert clean is not None  # degrade_pair returns the clean image it was given
     records = [
         InstanceRecord(
             id=inst.id,
             category=inst.category,
             layer=inst.layer,
-            center=(float(inst.center[0]), float(inst.center[1])),
+            center=centers[k],
             area=areas[k],
             visible_area=visible[k],
             parent=inst.parent,
@@ -179,13 +220,13 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     records.sort(key=lambda r: r.id)
     return Sample(
         noisy=noisy,
-        clean=comp.clean,
-        mask=labels.mask,
-        instance_map=comp.instance_map,
-        layer_map=comp.layer_map,
+        clean=clean,
+        mask=mask,
+        instance_map=instance_map,
+        layer_map=layer_map,
         instances=records,
         counts={r.layer.name: len(r.instances) for r in results},
         shortfalls=list(ctx.shortfalls),
-        regions=None if ctx.regions is None else np.array(ctx.regions, dtype=np.int32),
-        layers=comp.layers,
+        regions=None if regions is None else np.array(regions, dtype=np.int32),
+        layers=layers,
     )

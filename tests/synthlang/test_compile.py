@@ -590,3 +590,46 @@ def test_reference_examples_compile(index: int, tmp_path: Path) -> None:
     if "scene " not in text:
         text += "\nscene doc { size 32 x 32 }\nlayer bg { fill color rgb(1, 1, 1) }\n"
     compile_string(text, filename=str(tmp_path / "doc.scene"))
+
+
+# --------------------------------------------------------------------------- stain and scanner
+
+
+def test_stain_and_scanner_passes_compile_in_order() -> None:
+    scene = compile_string(
+        HEAD
+        + """
+        degrade {
+            scale(uniform(0.9, 1.1))
+            stain he(alpha uniform(0.9, 1.1), beta [uniform(-0.05, 0.05), 0], angle 3)
+            stain hed(alpha [1, 1.1, 0.9])
+            brightness(uniform(0.9, 1.1)) contrast(factor 1.2) gamma(0.9) saturation(1.1)
+            blur gaussian(0.5)
+            jpeg(quality randint(60, 95))
+        }
+        """
+    )
+    kinds = [p.kind for p in scene.degrade]
+    assert kinds == [
+        "scale", "stain", "stain", "brightness", "contrast", "gamma", "saturation", "blur", "jpeg"
+    ]  # fmt: skip
+    he, hed = scene.degrade[1], scene.degrade[2]
+    assert isinstance(he, ir.StainJitter) and isinstance(hed, ir.StainJitter)
+    assert he.stains == "he" and he.alpha == (ir.Uniform(low=0.9, high=1.1),) * 2
+    assert he.beta == (ir.Uniform(low=-0.05, high=0.05), ir.Constant(value=0.0))
+    assert he.angle == ir.Constant(value=3.0)
+    assert hed.stains == "hed" and [a.value for a in hed.alpha] == [1.0, 1.1, 0.9]
+    assert hed.beta == (ir.Constant(value=0.0),) * 3
+    assert scene.degrade[-1] == ir.JPEGCompression(quality=ir.RandInt(low=60, high=95))
+    again = ir.Scene.model_validate_json(scene.model_dump_json())
+    assert again == scene
+
+
+def test_stain_pass_words_stay_usable_as_names() -> None:
+    text = HEAD + (
+        "let scale = 2\nlet stain = uniform(0.9, 1.1)\nlet gamma = 0.8\n"
+        "layer c { ellipse(semi_axes scale) place count 3 color rgb(0, 0, 0) }\n"
+        "degrade { stain he(alpha stain) gamma(gamma) scale(1) }\n"
+    )
+    scene = compile_string(text)
+    assert scene.layers[1].shape.semi_axes[0] == ir.Constant(value=2.0)

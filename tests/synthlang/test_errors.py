@@ -702,6 +702,99 @@ CASES = [
         "`degrade` is given twice",
     ),
     ("number-too-large", scene("let a = »1e999"), E, "too large"),
+    # --- stain and scanner passes
+    (
+        "stain-unknown-kind",
+        scene("degrade { stain »hematoxylin(alpha 1) }"),
+        S,
+        "unknown stain `hematoxylin`: write `he(...)` (haematoxylin and eosin) or `hed(...)`",
+    ),
+    (
+        "stain-kind-missing",
+        scene("degrade { stain »(alpha 1) }"),
+        S,
+        "write `he(...)` (haematoxylin and eosin) or `hed(...)` (and DAB) after `stain`",
+    ),
+    (
+        "keyword-glued-to-word",
+        scene("degrade { noise »gaussianx(0.1) }"),
+        S,
+        "unexpected word `gaussianx`; expected `gaussian`",
+    ),
+    (
+        "stain-alpha-nonnegative",
+        scene("degrade { stain he(alpha »uniform(-0.1, 1.1)) }"),
+        E,
+        "`alpha` of stain he must be >= 0",
+    ),
+    (
+        "stain-beta-list-length",
+        scene("degrade { stain he(beta »[0, 0.01, 0.02]) }"),
+        E,
+        "takes one distribution or a list of 2 (H, E), got 3 items",
+    ),
+    (
+        "stain-hed-list-length",
+        scene("degrade { stain hed(alpha »[1, 1]) }"),
+        E,
+        "a list of 3 (H, E, DAB)",
+    ),
+    (
+        "stain-angle-range",
+        scene("degrade { stain he(angle »uniform(-100, 5)) }"),
+        E,
+        "`angle` of stain he must stay in [-90, 90]",
+    ),
+    (
+        "stain-unknown-argument",
+        scene("degrade { stain hed(»aplha 1) }"),
+        E,
+        "did you mean 'alpha'?",
+    ),
+    (
+        "brightness-nonnegative",
+        scene("degrade { brightness(»normal(1, 0.1)) }"),
+        E,
+        "`factor` of brightness must be >= 0, but normal(1, 0.1) can take any value",
+    ),
+    (
+        "contrast-needs-factor",
+        scene("degrade { »contrast() }"),
+        E,
+        "contrast needs the argument 'factor'",
+    ),
+    ("gamma-positive", scene("degrade { gamma(»0) }"), E, "`exponent` of gamma must be > 0"),
+    (
+        "saturation-not-a-colour",
+        scene("degrade { saturation(»rgb(1, 1, 1)) }"),
+        E,
+        "a number or a distribution is expected here",
+    ),
+    (
+        "jpeg-quality-range",
+        scene("degrade { jpeg(quality »randint(50, 120)) }"),
+        E,
+        "`quality` of jpeg must stay in [1, 100]",
+    ),
+    ("jpeg-quality-zero", scene("degrade { jpeg(»0) }"), E, "must be in [1, 100], got 0"),
+    (
+        "scale-range",
+        scene("degrade { scale(»uniform(0.05, 2)) }"),
+        E,
+        "`factor` of scale must stay in [0.1, 10]",
+    ),
+    (
+        "scale-twice",
+        scene("degrade { scale(0.9) noise gaussian(0.01) »scale(1.1) }"),
+        E,
+        "`scale` is given twice in `degrade`",
+    ),
+    (
+        "unknown-degrade-pass",
+        scene("degrade { »sharpen(1) }"),
+        S,
+        "`jpeg(quality)`, `scale(factor)` or `}`",
+    ),
 ]
 
 

@@ -262,3 +262,28 @@ def test_grown_from_upper_layer_is_built_first_but_composited_below() -> None:
     assert all(nuclei[c.parent].visible_area == nuclei[c.parent].area for c in cells)
     layer_of = {"bg": 0, "cell": 1, "nucleus": 2}
     assert set(np.unique(sample.layer_map).tolist()) == set(layer_of.values())
+
+
+def test_appearance_passes_change_clean_and_noisy_but_not_the_ground_truth() -> None:
+    from skimage.color import rgb2hed
+
+    base = small_scene(degrade=(ir.GaussianNoise(std=ir.Constant(value=0.01)),))
+    stained = small_scene(
+        degrade=(
+            ir.StainJitter(
+                alpha=(ir.Constant(value=1.4), ir.Constant(value=1.0)),
+                beta=(ir.Constant(value=0.0), ir.Constant(value=0.0)),
+            ),
+            ir.GaussianNoise(std=ir.Constant(value=0.01)),
+        )
+    )
+    a, b = render(base, seed=4), render(stained, seed=4)
+    assert a.mask.tobytes() == b.mask.tobytes()
+    assert a.instance_map.tobytes() == b.instance_map.tobytes()
+    for img_a, img_b in ((a.clean, b.clean), (a.noisy, b.noisy)):
+        h_a, h_b = rgb2hed(img_a)[..., 0].mean(), rgb2hed(img_b)[..., 0].mean()
+        assert h_b > 1.2 * h_a
+    # noise only on the noisy image: clean and noisy differ by about the noise
+    assert np.abs(b.noisy - b.clean).std() < 0.1
+    again = render(stained, seed=4)
+    assert again.noisy.tobytes() == b.noisy.tobytes() and again.clean.tobytes() == b.clean.tobytes()
