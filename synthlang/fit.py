@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -69,6 +69,10 @@ from synthlang.stats import (
     reinhard_normalize,
     reinhard_stats,
 )
+
+if TYPE_CHECKING:
+    from synthlang.fitpoints import PointSet
+    from synthlang.morphology import ClassAxes
 
 __all__ = [
     "Crop",
@@ -252,6 +256,17 @@ class FitOptions:
         Largest image read.
     licence : str or None
         Licence of the input images, copied into the patch indexes.
+    morphology : str or None
+        A per-nucleus morphology table (``--morphology``, see
+        :mod:`synthlang.morphology`): the semi-axis ``let`` of each class come
+        from its rows instead of the annotated objects.
+    morphology_pixel_size_um : float
+        µm per pixel of the morphology table (default 0.25, PUMA at 40x).
+    morphology_exclude : tuple of str
+        ``roi`` values of the table to leave out.
+    point_radius_um : float
+        ``--points``: a segmented nucleus takes the class of the nearest point
+        within this distance (µm) of its centroid, or of a point inside it.
     command : str or None
         The command line, recorded in the library header.
     """
@@ -275,6 +290,10 @@ class FitOptions:
     patches: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
     licence: str | None = None
+    morphology: str | None = None
+    morphology_pixel_size_um: float = 0.25
+    morphology_exclude: tuple[str, ...] = ()
+    point_radius_um: float = 4.0
     command: str | None = None
 
     def validate(self) -> None:
@@ -298,6 +317,13 @@ class FitOptions:
             raise DataError(f"--erode {self.erode}: must be in 0..10")
         if self.pixel_size_um is not None and not (0.01 <= self.pixel_size_um <= 100):
             raise DataError(f"--pixel-size {self.pixel_size_um}: must be in [0.01, 100] µm")
+        if not (0.01 <= self.morphology_pixel_size_um <= 100):
+            raise DataError(
+                f"--morphology-pixel-size {self.morphology_pixel_size_um}: "
+                "must be in [0.01, 100] µm"
+            )
+        if not (0 < self.point_radius_um <= 100):
+            raise DataError(f"--point-radius {self.point_radius_um}: must be in (0, 100] µm")
         for name, region in self.texture_regions.items():
             if region not in ("nucleus", "cytoplasm"):
                 raise DataError(
@@ -321,9 +347,10 @@ class Annotation:
 
     Attributes
     ----------
-    kind : {"labels", "npz", "geojson", "auto"}
-        Instance label image, NuCLS-style npz, GeoJSON polygons, or automatic
-        detection.
+    kind : {"labels", "npz", "geojson", "points", "auto"}
+        Instance label image, NuCLS-style npz, GeoJSON polygons, point CSV
+        (nuclei segmented and labelled by the points, see
+        :mod:`synthlang.fitpoints`), or automatic detection.
     path : Path or None
         The annotation file (None for ``auto``).
     class_labels : Path or None
@@ -332,7 +359,7 @@ class Annotation:
         A per-instance class table (CSV ``id,class`` or JSON ``{id: class}``).
     """
 
-    kind: Literal["labels", "npz", "geojson", "auto"]
+    kind: Literal["labels", "npz", "geojson", "points", "auto"]
     path: Path | None = None
     class_labels: Path | None = None
     instance_classes: Path | None = None
@@ -357,6 +384,8 @@ class FitInput:
         Provenance: file names, sizes, sha256 digests.
     notes : list of str
         Conversions and choices worth telling the user.
+    points : PointSet or None
+        ``points`` annotations: the points in working pixels.
     """
 
     name: str
@@ -365,6 +394,7 @@ class FitInput:
     classes: dict[int, str]
     record: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    points: PointSet | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -678,17 +708,33 @@ def load_input(
         instances, cls_names = rasterize_geojson(annotation.path, (rows, cols), notes)
         raw = dict(cls_names)
         record["geojson"] = annotation.path.name
+    elif annotation.kind == "points":
+        from synthlang.fitpoints import read_points
+
+        assert annotation.path is not None
+        points = read_points(annotation.path, (rows, cols))
+        instances = np.zeros((rows, cols), np.int32)  # segmented after crop/scale
+        record["points"] = annotation.path.name
     else:  # pragma: no cover - guarded by Annotation's type
         raise DataError(f"unknown annotation kind {annotation.kind!r}")
 
+    origin = (0, 0)
     if options.crop is not None:
         rs, cs = options.crop.resolve(rows, cols, str(image_path))
         image, instances = image[rs, cs], instances[rs, cs]
         record["crop"] = str(options.crop)
+        origin = (rs.start, cs.start)
+    crop_shape = image.shape[:2]
     if options.scale != 1:
         image = _resize_image(image, options.scale)
         instances = _resize_labels(instances, options.scale)
         record["scale"] = options.scale
+    working_points: PointSet | None = None
+    if annotation.kind == "points":
+        from synthlang.fitpoints import transform_points
+
+        working_points = transform_points(points, origin, crop_shape, image.shape[:2])
+        instances, raw = _segment_and_label(image, working_points, options, record)
 
     # compact ids 1..n (label images may use sparse or colour-packed ids)
     ids, compact = np.unique(instances, return_inverse=True)
@@ -707,7 +753,22 @@ def load_input(
     else:
         for i in present_new - set(classes):
             classes[i] = _UNLABELLED
-    return FitInput(image_path.name, image, instances, classes, record, notes)
+    return FitInput(image_path.name, image, instances, classes, record, notes, working_points)
+
+
+def _segment_and_label(
+    image: np.ndarray, points: PointSet, options: FitOptions, record: dict[str, Any]
+) -> tuple[np.ndarray, dict[int, str | int]]:
+    """Segment nuclei (the ``--auto`` detector) and give each the class of its point."""
+    from synthlang.fitpoints import match_points
+
+    px = options.working_pixel_size
+    labels, _ = detect_nuclei(image, pixel_size_um=px, rule=options.auto_rule)
+    matched = match_points(labels, points.xy, options.point_radius_um / px)
+    record["points_total"] = len(points)
+    record["nuclei_segmented"] = int(labels.max(initial=0))
+    record["nuclei_labelled"] = len(matched)
+    return labels, {ident: points.classes[p] for ident, p in matched.items()}
 
 
 def _check_same_size(
@@ -1207,6 +1268,7 @@ class ClassFit:
     area_px: float
     nuclei: Library | None = None
     texture: Library | None = None
+    morphology: ClassAxes | None = None
 
 
 @dataclass
@@ -1254,6 +1316,16 @@ def fit_inputs(inputs: Sequence[FitInput], options: FitOptions) -> FitResult:
     notes: list[str] = []
     for inp in inputs:
         notes.extend(inp.notes)
+    with_points = [inp.record for inp in inputs if inp.record.get("annotation") == "points"]
+    if with_points:
+        total = sum(int(r.get("points_total", 0)) for r in with_points)
+        seg = sum(int(r.get("nuclei_segmented", 0)) for r in with_points)
+        n_lab = sum(int(r.get("nuclei_labelled", 0)) for r in with_points)
+        notes.append(
+            f"--points: {seg} nuclei segmented, {n_lab} labelled by one of {total} points "
+            f"within {format_number(options.point_radius_um)} um; {seg - n_lab} without a point "
+            "left out"
+        )
     px = options.working_pixel_size
     rng = np.random.default_rng(options.seed)
 
@@ -1337,6 +1409,9 @@ def fit_inputs(inputs: Sequence[FitInput], options: FitOptions) -> FitResult:
             )
         )
 
+    if options.morphology is not None:
+        _apply_morphology(classes, inputs, options, notes)
+
     # ---- background: unannotated pixels away from any object
     blocks = []
     bg_pixels = []
@@ -1401,6 +1476,49 @@ def fit_inputs(inputs: Sequence[FitInput], options: FitOptions) -> FitResult:
         normalization=normalization,
         notes=notes,
     )
+
+
+def _apply_morphology(
+    classes: Sequence[ClassFit],
+    inputs: Sequence[FitInput],
+    options: FitOptions,
+    notes: list[str],
+) -> None:
+    """Replace the semi-axes of ``classes`` by those of the ``--morphology`` table."""
+    from synthlang.morphology import class_semi_axes, read_morphology
+
+    assert options.morphology is not None
+    table = read_morphology(options.morphology)
+
+    def name_of(raw: str) -> str | None:
+        name = _resolve_names({0: raw}, {}, options.class_names)[0]
+        return None if name == _UNLABELLED else name
+
+    crops: dict[str, tuple[float, float, float, float]] = {}
+    if options.crop is not None:
+        c = options.crop
+        for inp in inputs:
+            crops[Path(inp.name).stem] = (
+                c.r0,
+                math.inf if c.r1 is None else c.r1,
+                c.c0,
+                math.inf if c.c1 is None else c.c1,
+            )
+    factor = options.morphology_pixel_size_um / options.working_pixel_size
+    axes, more = class_semi_axes(
+        table, name_of, factor=factor, exclude_rois=options.morphology_exclude, crops=crops
+    )
+    notes.extend(more)
+    for cf in classes:
+        ax = axes.get(cf.name)
+        if ax is None or ax.semi_major.size < options.min_objects:
+            n = 0 if ax is None else ax.semi_major.size
+            notes.append(
+                f"class {cf.name}: {n} nuclei in {table.path.name} (< --min-objects "
+                f"{options.min_objects}); semi-axes measured on the annotated images instead"
+            )
+            continue
+        cf.morphology = ax
 
 
 def _make_library(
@@ -1502,12 +1620,17 @@ def _percentiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
     return [float(v) for v in np.percentile(x, qs)]
 
 
-def _semi_axis_lets(name: str, shapes: ShapeStats) -> list[str]:
-    use = ~shapes.touches_border
-    if use.sum() < 3:
-        use = np.ones_like(use)
-    major = shapes.semi_major[use]
-    minor = shapes.semi_minor[use]
+def _semi_axis_lets(name: str, shapes: ShapeStats, morph: ClassAxes | None = None) -> list[str]:
+    if morph is not None:
+        major, minor = morph.semi_major, morph.semi_minor
+        origin = f"px) from {morph.source}"
+    else:
+        use = ~shapes.touches_border
+        if use.sum() < 3:
+            use = np.ones_like(use)
+        major = shapes.semi_major[use]
+        minor = shapes.semi_minor[use]
+        origin = f"px, {int(use.sum())} objects away from the border)"
     both = np.concatenate([major, minor])
     lines = []
     p5, p50, p95 = _percentiles(both, (5, 50, 95))
@@ -1518,8 +1641,7 @@ def _semi_axis_lets(name: str, shapes: ShapeStats) -> list[str]:
         return "/".join(format_number(round(x, 2)) for x in _percentiles(v, (5, 50, 95)))
 
     lines.append(
-        f"# semi-axes (px, {int(use.sum())} objects away from the border): "
-        f"major p5/p50/p95 {pct(major)}, minor p5/p50/p95 {pct(minor)}"
+        f"# semi-axes ({origin}: major p5/p50/p95 {pct(major)}, minor p5/p50/p95 {pct(minor)}"
     )
     lines.append(f"let {name}_semi_axes = uniform({format_number(lo)}, {format_number(hi)})")
     for label, vals in (("semi_major", major), ("semi_minor", minor)):
@@ -1557,7 +1679,7 @@ def render_scene(result: FitResult, options: FitOptions, scene_path: Path) -> st
         ann = rec.get("annotation")
         extra = ", ".join(
             f"{k} {rec[k]}"
-            for k in ("labels", "class_labels", "instance_classes", "npz", "geojson")
+            for k in ("labels", "class_labels", "instance_classes", "npz", "geojson", "points")
             if k in rec
         )
         add(f"#   {rec['image']}  {rec['size'][0]} x {rec['size'][1]} px  sha256 {rec['sha256']}")
@@ -1575,6 +1697,19 @@ def render_scene(result: FitResult, options: FitOptions, scene_path: Path) -> st
     add(f"# pixel size at the working scale: {format_number(result.pixel_size_um)} um/px{assumed}")
     add("# colours: RGB in [0, 1]; mvn cov = pooled within-object pixel covariance,")
     add("# between = covariance of the object mean colours; lengths in px at the working scale.")
+    if options.morphology is not None:
+        mp = Path(options.morphology)
+        excl = (
+            f"; excluded rois: {', '.join(options.morphology_exclude)}"
+            if (options.morphology_exclude)
+            else ""
+        )
+        add(
+            f"# shapes: semi-axes from the morphology table {mp.name} (sha256 {_sha256(mp)}, "
+            f"{format_number(options.morphology_pixel_size_um)} um/px{excl}) where a class has "
+            "rows there;"
+        )
+        add("# colours, cut-outs, textures, counts and densities from the images.")
     mpx = result.total_pixels / 1e6
     add(f"# area measured: {format_number(result.total_pixels)} px")
     for note in result.notes:
@@ -1610,7 +1745,7 @@ def render_scene(result: FitResult, options: FitOptions, scene_path: Path) -> st
             f"{format_number(cover)}"
         )
         add(f"let {p}_{cf.name} = {_mvn(cf.color)}")
-        out.extend(_semi_axis_lets(f"{p}_{cf.name}", cf.shapes))
+        out.extend(_semi_axis_lets(f"{p}_{cf.name}", cf.shapes, cf.morphology))
         if cf.nuclei is not None:
             counts = "/".join(str(n) for n in _cohort_counts(cf.nuclei))
             add(f"# {len(cf.nuclei.patches)} nucleus cut-outs (RGBA), cohorts {counts}")
@@ -1751,6 +1886,7 @@ def fit_files(
     classes_json: str | os.PathLike[str] | None = None,
     npz: Sequence[str | os.PathLike[str]] | None = None,
     geojson: Sequence[str | os.PathLike[str]] | None = None,
+    points: Sequence[str | os.PathLike[str]] | None = None,
     auto: bool = False,
 ) -> FitResult:
     """Run the whole ``synthlang fit`` pipeline: load, measure, write.
@@ -1767,8 +1903,9 @@ def fit_files(
         The ``.scene`` file to write.
     options : FitOptions
         See :class:`FitOptions`.
-    labels, class_labels, instance_classes, npz, geojson : sequence of path-like, optional
-        Annotation files, one per image.
+    labels, class_labels, instance_classes, npz, geojson, points : sequence of path-like, optional
+        Annotation files, one per image (``points``: CSV ``x,y,class``, see
+        :mod:`synthlang.fitpoints`).
     classes_json : path-like, optional
         Class code -> name map (``{"1": "tumor"}`` or PUMA's ``class_map.json``).
     auto : bool, optional
@@ -1802,14 +1939,15 @@ def fit_files(
         "--labels": labels,
         "--npz": npz,
         "--geojson": geojson,
+        "--points": points,
     }
     given = [k for k, v in sources.items() if v]
     if auto:
         given.append("--auto")
     if len(given) != 1:
         raise DataError(
-            "give exactly one annotation source for the images: --labels, --npz, --geojson "
-            f"or --auto (got {', '.join(given) or 'none'})"
+            "give exactly one annotation source for the images: --labels, --npz, --geojson, "
+            f"--points or --auto (got {', '.join(given) or 'none'})"
         )
     if not images:
         raise DataError("no input images given")
@@ -1820,6 +1958,7 @@ def fit_files(
         ("--instance-classes", instance_classes),
         ("--npz", npz),
         ("--geojson", geojson),
+        ("--points", points),
     ):
         if files and len(files) != n:
             raise DataError(
@@ -1847,6 +1986,8 @@ def fit_files(
             ann = Annotation("npz", Path(npz[i]))
         elif geojson:
             ann = Annotation("geojson", Path(geojson[i]))
+        elif points:
+            ann = Annotation("points", Path(points[i]))
         else:
             ann = Annotation("auto")
         inp = load_input(ip, ann, options, code_names=code_names)

@@ -35,8 +35,15 @@ Annotations (exactly one kind, one file per image, in the images' order):
   --npz          NuCLS-style .npz: inst_map + inst_class4 (-1 = unlabelled;
                  codes 0 tumor, 1 stroma, 2 lymphocyte, 3 other)
   --geojson      GeoJSON polygons (QuPath/PUMA: properties.classification.name)
+  --points       point CSVs (x,y,class; crchp format): nuclei are segmented as
+                 for --auto and take the class of the nearest point within
+                 --point-radius; nuclei without a point are left out
   --auto         no annotations: nuclei found by colour deconvolution, Otsu
                  thresholds and a watershed; classes by size/shape/darkness
+
+Shapes from a table: --morphology TABLE.csv[.gz] (PUMA per-nucleus morphology)
+replaces the semi-axis lets of every class with rows in it; colours, cut-outs,
+textures and counts still come from the images.
 """
 
 _EPILOG = """\
@@ -48,6 +55,15 @@ examples:
   # instance + class PNGs with a class map
   synthlang fit a.png b.png --labels a_inst.png b_inst.png --class-labels a_cls.png b_cls.png \\
       --classes class_map.json -o lib/he/he.scene
+  # PUMA FIT half with the semi-axes of all 205 PUMA regions' nuclei
+  synthlang fit roi_094.tif --geojson roi_094_nuclei.geojson --crop 0:512,: --scale 0.5 \
+      --pixel-size 0.25 --morphology puma_all205_nuclei_morphology.csv.gz \
+      --class-names nuclei_tumor=tumor nuclei_lymphocyte=lymphocyte --only tumor lymphocyte \
+      -o lib/puma/puma.scene
+  # point annotations (CRCHistoPhenotypes style), 20x at 0.55 um/px
+  synthlang fit img001.png img002.png --points img001_points.csv img002_points.csv \
+      --pixel-size 0.55 --class-names epithelial=tumor inflammatory=lymphocyte \
+      -o lib/crc/crc.scene
   # no annotations
   synthlang fit slide_20x.png --auto -o lib/auto/auto.scene
 
@@ -98,7 +114,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ann.add_argument("--labels", nargs="+", metavar="PNG", help="instance label images")
     ann.add_argument("--npz", nargs="+", metavar="NPZ", help="NuCLS-style label files")
     ann.add_argument("--geojson", nargs="+", metavar="GEOJSON", help="polygon annotations")
+    ann.add_argument(
+        "--points",
+        nargs="+",
+        metavar="CSV",
+        help="point annotations: CSV with header x,y,class (0-based pixel coordinates of "
+        "nucleus centres); nuclei are segmented and labelled by the nearest point",
+    )
     ann.add_argument("--auto", action="store_true", help="detect nuclei automatically")
+    ann.add_argument(
+        "--point-radius",
+        type=_float_arg(0.01, 100),
+        default=4.0,
+        metavar="UM",
+        help="--points: a nucleus takes the class of the nearest point within this distance "
+        "of its centroid, or of a point inside it (default 4 µm, 8 px at 20x)",
+    )
+    mor = p.add_argument_group("shape statistics from a morphology table")
+    mor.add_argument(
+        "--morphology",
+        metavar="CSV[.gz]",
+        help="per-nucleus table with columns class, rect_major_px, rect_minor_px (optionally "
+        "roi, cx_px, cy_px), e.g. PUMA's puma_all205_nuclei_morphology.csv.gz: the semi-axis "
+        "lets of each class come from its rows (classes renamed by --class-names)",
+    )
+    mor.add_argument(
+        "--morphology-pixel-size",
+        type=_float_arg(0.01, 100),
+        default=0.25,
+        metavar="UM",
+        help="µm per pixel of the morphology table (default 0.25: PUMA, 40x)",
+    )
+    mor.add_argument(
+        "--morphology-exclude",
+        nargs="+",
+        default=[],
+        metavar="ROI",
+        help="leave out the table rows of these roi values (e.g. evaluation images)",
+    )
     cls = p.add_argument_group("classes")
     cls.add_argument(
         "--class-labels", nargs="+", metavar="PNG", help="class label images (with --labels)"
@@ -165,7 +218,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override --auto thresholds, e.g. lymphocyte_max_radius_um=3.2 (see docs/fit.md)",
+        help="override the thresholds of the --auto (and --points) nucleus detector, e.g. "
+        "lymphocyte_max_radius_um=3.2 (see docs/fit.md)",
     )
     out = p.add_argument_group("output")
     out.add_argument("--prefix", default="he", help="name prefix of every let (default he)")
@@ -224,7 +278,12 @@ _RECORDED: tuple[tuple[str, str], ...] = (
     ("--instance-classes", "instance_classes"),
     ("--npz", "npz"),
     ("--geojson", "geojson"),
+    ("--points", "points"),
     ("--auto", "auto"),
+    ("--point-radius", "point_radius"),
+    ("--morphology", "morphology"),
+    ("--morphology-pixel-size", "morphology_pixel_size"),
+    ("--morphology-exclude", "morphology_exclude"),
     ("--classes", "classes"),
     ("--class-names", "class_names"),
     ("--only", "only"),
@@ -257,6 +316,8 @@ _DEFAULTS: dict[str, Any] = {
     "cell_margin": 6.0,
     "erode": 1,
     "seed": 0,
+    "point_radius": 4.0,
+    "morphology_pixel_size": 0.25,
 }
 
 
@@ -348,6 +409,10 @@ def run(args: argparse.Namespace) -> int:
         patches=not args.no_patches,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
         licence=args.licence,
+        morphology=args.morphology,
+        morphology_pixel_size_um=args.morphology_pixel_size,
+        morphology_exclude=tuple(args.morphology_exclude),
+        point_radius_um=args.point_radius,
         command=command_line(args),
     )
     result = fit_files(
@@ -360,6 +425,7 @@ def run(args: argparse.Namespace) -> int:
         classes_json=args.classes,
         npz=args.npz,
         geojson=args.geojson,
+        points=args.points,
         auto=args.auto,
     )
     for note in result.notes:

@@ -699,3 +699,232 @@ def test_default_library_regenerates(tmp_path: Path) -> None:
     assert new.keys() == old.keys()
     for name in old:
         assert _numbers(new[name]) == pytest.approx(_numbers(old[name]), rel=1e-4, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- morphology table
+
+
+def _morphology_csv(path: Path, rows: list[tuple[str, str, float, float, float, float]]) -> Path:
+    """Write a PUMA-style morphology table (gzip when ``path`` ends in .gz)."""
+    import gzip
+
+    lines = ["roi,lesion,class,cx_px,cy_px,area_px,perimeter_px,rect_major_px,rect_minor_px"]
+    for roi, cls, cx, cy, major, minor in rows:
+        lines.append(f"{roi},primary,{cls},{cx},{cy},100,40,{major},{minor}")
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def test_morphology_table_gives_the_semi_axes(synthetic: dict, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    majors = rng.uniform(30, 50, 200)  # table px at 0.25 um/px -> semi 7.5-12.5 px at 0.5 um/px
+    rows = [("other_roi", "nuclei_tumor", 10.0, 10.0, m, m / 2) for m in majors]
+    rows += [("other_roi", "nuclei_neutrophil", 5.0, 5.0, 20.0, 10.0)] * 5
+    table = _morphology_csv(tmp_path / "morph.csv.gz", rows)
+    names = parse_class_names(["nuclei_tumor=tumor", "nuclei_neutrophil=-"])
+    text, result = _fit(
+        synthetic, tmp_path / "m" / "he.scene", morphology=str(table), class_names=names
+    )
+    lets = _lets(text)
+    mean, std, low, high = _numbers(lets["he_tumor_semi_major"])
+    assert mean == pytest.approx(majors.mean() / 4, rel=1e-4)
+    assert std == pytest.approx(majors.std(ddof=1) / 4, rel=1e-4)
+    assert (low, high) == pytest.approx(tuple(np.percentile(majors / 4, [5, 95])), rel=1e-4)
+    assert _numbers(lets["he_tumor_semi_minor"])[0] == pytest.approx(majors.mean() / 8, rel=1e-4)
+    assert "nuclei_tumor: 200 nuclei" in text and "sha256" in text
+    # lymphocytes have no rows: their semi-axes still come from the image (disks of radius 4)
+    assert "class lymphocyte: 0 nuclei in morph.csv.gz" in text
+    assert _numbers(lets["he_lymphocyte_semi_major"])[0] == pytest.approx(4, abs=0.3)
+    tumor = next(c for c in result.classes if c.name == "tumor")
+    assert tumor.morphology is not None and tumor.n_objects == 9  # counts from the image
+    # a different table pixel size scales the axes
+    text2, _ = _fit(
+        synthetic,
+        tmp_path / "m2" / "he.scene",
+        morphology=str(table),
+        morphology_pixel_size_um=0.5,
+        class_names=names,
+    )
+    assert _numbers(_lets(text2)["he_tumor_semi_major"])[0] == pytest.approx(majors.mean() / 2)
+
+
+def test_morphology_leaves_out_rows_outside_the_crop_and_excluded_rois(
+    synthetic: dict, tmp_path: Path
+) -> None:
+    # rows of the input image itself ("img"): inside the crop 20 px, outside 60 px
+    rows = [("img", "tumor", 50.0, 10.0, 20.0, 10.0)] * 5
+    rows += [("img", "tumor", 50.0, 150.0, 60.0, 30.0)] * 5
+    rows += [("eval_roi", "tumor", 50.0, 10.0, 100.0, 50.0)] * 5
+    table = _morphology_csv(tmp_path / "morph.csv", rows)
+    text, _ = _fit(
+        synthetic,
+        tmp_path / "c" / "he.scene",
+        morphology=str(table),
+        crop=parse_crop("0:96,:"),
+        morphology_exclude=("eval_roi",),
+    )
+    assert _numbers(_lets(text)["he_tumor_semi_major"]) == [5.0]  # 20 / 2 * 0.25 / 0.5
+    assert "5 nuclei of img outside --crop left out" in text
+    assert "5 nuclei of excluded rois left out" in text
+
+
+def test_morphology_table_errors(synthetic: dict, tmp_path: Path) -> None:
+    from synthlang.cli import main as cli_main
+
+    bad = tmp_path / "bad.csv"
+    cases = {
+        "class,rect_major_px\ntumor,3\n": "missing column.*rect_minor_px",
+        "class,rect_major_px,rect_minor_px\ntumor,3,abc\n": "line 2, column rect_minor_px",
+        "class,rect_major_px,rect_minor_px\ntumor,3,0\n": "must be positive",
+        "class,rect_major_px,rect_minor_px\n": "no rows",
+    }
+    for content, message in cases.items():
+        bad.write_text(content)
+        with pytest.raises(DataError, match=message):
+            _fit(synthetic, tmp_path / "e" / "he.scene", morphology=str(bad))
+    bad.write_text("class,rect_major_px\ntumor,3\n")
+    argv = ["fit", str(synthetic["image"]), "--labels", str(synthetic["inst"])]
+    argv += ["--morphology", str(bad), "-o", str(tmp_path / "e" / "he.scene")]
+    assert cli_main(argv) == 2
+    assert not (tmp_path / "e" / "he.scene").exists()
+
+
+@pytest.mark.realdata
+def test_puma_morphology_table(realdata: Path) -> None:
+    from synthlang.morphology import class_semi_axes, read_morphology
+
+    table = read_morphology(realdata / "puma_melanoma/puma_all205_nuclei_morphology.csv.gz")
+    assert len(table) == 97193
+    names = parse_class_names(PUMA_NAMES)
+    axes, _ = class_semi_axes(
+        table, lambda c: names.get(c), factor=0.5, crops={PUMA.split("/")[1]: (0, 512, 0, 1024)}
+    )
+    assert set(axes) == {"tumor", "lymphocyte"}
+    # at 20x tumour nuclei are larger than lymphocyte nuclei
+    assert np.median(axes["tumor"].semi_major) > 1.2 * np.median(axes["lymphocyte"].semi_major)
+    assert 3 < np.median(axes["lymphocyte"].semi_minor) < 6
+
+
+# --------------------------------------------------------------------------- point annotations
+
+
+def _points_csv(path: Path, points: list[tuple[float, float, str]]) -> Path:
+    path.write_text("x,y,class\n" + "".join(f"{x},{y},{c}\n" for x, y, c in points))
+    return path
+
+
+def _pink_with_points(tmp: Path) -> tuple[Path, Path, list[tuple[int, int]]]:
+    """Disks on pink; points on all but the last three disks, alternating two classes."""
+    img, centres = _disks_on_pink(2)
+    write_png(tmp / "pink.png", img)
+    pts = [
+        (c + 1.0, r - 1.0, "epithelial" if k % 2 else "inflammatory")
+        for k, (r, c) in enumerate(centres[:-3])
+    ]
+    pts.append((199.0, 199.0, "fibroblast"))  # a point on no nucleus
+    return tmp / "pink.png", _points_csv(tmp / "pink_points.csv", pts), centres
+
+
+def test_points_label_the_segmented_nuclei(tmp_path: Path) -> None:
+    image, points, centres = _pink_with_points(tmp_path)
+    names = parse_class_names(["epithelial=tumor", "inflammatory=lymphocyte"])
+    opts = FitOptions(class_names=names, min_objects=1, max_patches=5)
+    result = fit_files([image], tmp_path / "p" / "pts.scene", opts, points=[points])
+    counts = {c.name: c.n_objects for c in result.classes}
+    n_pts = len(centres) - 3
+    assert counts == {"tumor": n_pts // 2, "lymphocyte": n_pts - n_pts // 2}
+    text = (tmp_path / "p" / "pts.scene").read_text()
+    assert "annotation: points; points pink_points.csv" in text
+    assert f"{n_pts} labelled by one of {n_pts + 1} points" in text
+    # the three nuclei without a point are not background either
+    mean, _, _ = _mvn(_lets(text)["he_background"])
+    assert mean == pytest.approx([0.92, 0.62, 0.8], abs=0.01)
+
+
+def test_load_points_follows_crop_and_scale(tmp_path: Path) -> None:
+    from synthlang.fitpoints import load_points
+
+    image, points, centres = _pink_with_points(tmp_path)
+    opts = FitOptions(crop=parse_crop("40:200,20:200"), scale=2.0, pixel_size_um=0.5)
+    ann = load_points(image, points, opts)
+    assert ann.instances.shape == (320, 360) and ann.image.shape == (320, 360, 3)
+    assert set(np.unique(ann.instances)) - {0} == set(ann.classes)
+    inside = [(r, c) for r, c in centres[:-3] if r >= 40 and c >= 20]
+    assert len(ann.points) == len(inside) + 1  # the stray point is inside the crop too
+    assert len(ann.classes) == len(inside)
+    for k, (x, y) in enumerate(ann.points.xy.tolist()):
+        ident = int(ann.instances[round(y), round(x)])
+        if ann.points.classes[k] != "fibroblast":
+            assert ann.classes[ident] == ann.points.classes[k]
+    full = load_points(image, points, FitOptions(), keep_unlabelled=True)
+    assert sum(c is None for c in full.classes.values()) == 3
+
+
+def test_match_points_is_one_to_one() -> None:
+    from synthlang.fitpoints import match_points
+
+    lab = np.zeros((30, 30), np.int32)
+    lab[2:8, 2:8] = 1  # centroid (4.5, 4.5)
+    lab[2:8, 10:16] = 2  # centroid (x 12.5, y 4.5)
+    xy = np.array([[5.0, 5.0], [6.0, 4.5], [12.0, 5.0], [25.0, 25.0]])
+    assert match_points(lab, xy, 3.0) == {1: 0, 2: 2}
+    # a point inside a large nucleus counts even beyond the radius
+    big = np.zeros((40, 40), np.int32)
+    big[5:35, 5:35] = 1
+    assert match_points(big, np.array([[8.0, 8.0]]), 2.0) == {1: 0}
+    assert match_points(big, np.zeros((0, 2)), 2.0) == {}
+
+
+def test_point_file_errors(synthetic: dict, tmp_path: Path) -> None:
+    from synthlang.cli import main as cli_main
+
+    img = synthetic["image"]
+    out = tmp_path / "x.scene"
+    bad = tmp_path / "img_points.csv"
+    cases = {
+        "x,y\n1,2\n": "missing column.*class",
+        "x,y,class\n1,abc,tumor\n": "line 2: y = 'abc' is not a number",
+        "x,y,class\n1,nan,tumor\n": "is not a number",
+        "x,y,class\n300,2,tumor\n": r"outside the image \(192 x 192 px",
+        "x,y,class\n1,2,\n": "empty class",
+        "": "empty file",
+    }
+    for content, message in cases.items():
+        bad.write_text(content)
+        with pytest.raises(DataError, match=message):
+            fit_files([img], out, FitOptions(), points=[bad])
+    _points_csv(bad, [(10, 10, "tumor")])
+    with pytest.raises(DataError, match="--points: 2 file"):
+        fit_files([img], out, FitOptions(), points=[bad, bad])
+    with pytest.raises(DataError, match="exactly one annotation source"):
+        fit_files([img], out, FitOptions(), points=[bad], auto=True)
+    with pytest.raises(DataError, match="no such file"):
+        fit_files([img], out, FitOptions(), points=[tmp_path / "none.csv"])
+    bad.write_text("x,y,class\n-5,2,tumor\n")
+    assert cli_main(["fit", str(img), "--points", str(bad), "-o", str(out)]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.realdata
+def test_crchp_points(realdata: Path, tmp_path: Path) -> None:
+    """Two CRCHistoPhenotypes train tiles: most points label a segmented nucleus."""
+    from synthlang.fitpoints import load_points
+
+    tiles = [realdata / f"crchp/train/img00{k}" for k in (2, 3)]
+    if not all(t.with_suffix(".png").is_file() for t in tiles):
+        pytest.skip("crchp train tiles not available")
+    opts = FitOptions(pixel_size_um=0.55)
+    for t in tiles:
+        ann = load_points(t.with_suffix(".png"), f"{t}_points.csv", opts)
+        assert len(ann.classes) >= 0.85 * len(ann.points)
+        assert set(ann.classes.values()) <= {"epithelial", "inflammatory", "fibroblast", "others"}
+    # written only to tmp_path: CRCHP is research-only and never enters the repository
+    result = fit_files(
+        [tiles[0].with_suffix(".png")],
+        tmp_path / "crchp.scene",
+        FitOptions(pixel_size_um=0.55, class_names={"epithelial": "tumor"}, patches=False),
+        points=[f"{tiles[0]}_points.csv"],
+    )
+    names = {c.name for c in result.classes}
+    assert names and names <= {"tumor", "inflammatory", "fibroblast", "others"}
