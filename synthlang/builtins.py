@@ -30,6 +30,7 @@ __all__ = [
     "Signature",
     "SIGNATURES",
     "VALUE_KINDS",
+    "LAYER_ITEM_KINDS",
     "PARAM_TYPES",
     "signature",
 ]
@@ -43,6 +44,8 @@ VALUE_KINDS = (
     "speed field",
     "region decomposition",
     "contour",
+    "soft edge",
+    "chromatin",
     "degradation",
     "metric",
     "list",
@@ -50,6 +53,10 @@ VALUE_KINDS = (
     "boolean",
 )
 """The kinds of value an expression can have (used in type-error messages)."""
+
+LAYER_ITEM_KINDS = ("contour", "soft edge", "chromatin")
+"""Results of blocks that are layer items (``contour(...)``, ``soft(...)``, ``chromatin(...)``),
+never values: they cannot be bound by ``let``."""
 
 PARAM_TYPES = {
     "number": "a number",
@@ -295,6 +302,22 @@ SIGNATURES: dict[str, Signature] = {
             _P("width", "integer", minimum=1, maximum=50),
             _P("color", "colour", True),
             doc="object boundaries in their own colour",
+        ),
+        # object modifiers (layer items)
+        _sig(
+            "soft",
+            "soft edge",
+            _P("width", "distribution", True, check="positive", maximum=50),
+            doc="soft object edges: alpha falls from 1 to 0 over `width` pixels",
+        ),
+        _sig(
+            "chromatin",
+            "chromatin",
+            _P("amount", "distribution", True, check="unit"),
+            _P("scale", "distribution", check="positive", maximum=50),
+            _P("granules", "distribution", check="unit"),
+            _P("rim", "distribution", check="unit"),
+            doc="chromatin-like texture: band-passed noise, dark granules, darker rim",
         ),
         # degradations
         _sig(

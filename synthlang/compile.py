@@ -70,6 +70,7 @@ from synthlang.lower import (
     Let,
     ListExpr,
     MaskDecl,
+    ModifierItem,
     Module,
     NamedSelection,
     Number,
@@ -114,7 +115,7 @@ MAX_NUMBER = 1e12
 enough that no sum, difference or float32 conversion of such numbers overflows."""
 
 _PLACE_WORDS = ("count", "fill", "inside", "overlap", "probability", "attempts", "failures")
-_LAYER_WORDS = ("shape", "place", "in", "color", "texture", "contour")
+_LAYER_WORDS = ("shape", "place", "in", "color", "texture", "contour", "soft", "chromatin")
 _STATEMENT_WORDS = {
     SceneHeader: "scene",
     Import: "import",
@@ -1277,6 +1278,9 @@ class _Compiler:
             elif isinstance(item, ColorItem):
                 slot, word = "color", f"`{item.keyword}`"
                 start = _word_span(item.span, item.keyword)
+            elif isinstance(item, ModifierItem):
+                slot = item.call.block
+                word, start = f"`{slot}`", item.call.keyword
             else:
                 assert isinstance(item, ContourItem)
                 slot, word, start = "contour", "`contour`", item.call.keyword
@@ -1393,6 +1397,22 @@ class _Compiler:
         if contour_item is not None:
             contour = self.eval(contour_item.call, module).data
 
+        soft = None
+        soft_item: ModifierItem | None = slots.get("soft")
+        if soft_item is not None:
+            if not is_object:
+                raise self.error(
+                    f"`soft` edges are for object shapes (ellipse, patch); a {shape.kind} "
+                    f"layer covers an area",
+                    soft_item.call.keyword,
+                    hint="area objects tile the image: give the objects placed on them soft edges",
+                )
+            soft = self.eval(soft_item.call, module).data
+        chromatin = None
+        chromatin_item: ModifierItem | None = slots.get("chromatin")
+        if chromatin_item is not None:
+            chromatin = self.eval(chromatin_item.call, module).data
+
         return self.build(
             ir.Layer,
             decl.name.span,
@@ -1403,6 +1423,8 @@ class _Compiler:
             regions=regions,
             color=color,
             contour=contour,
+            soft=soft,
+            chromatin=chromatin,
             span=ir.SourceSpan.from_span(
                 Span(
                     decl.span.file,
@@ -1730,6 +1752,15 @@ def _b_contour(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
     return _Value("contour", ir.Contour(**_given(a, "width", "color")), call.span)
 
 
+def _b_soft(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    return _Value("soft edge", ir.SoftEdge(width=a["width"].value), call.span)
+
+
+def _b_chromatin(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
+    chromatin = ir.Chromatin(**_given(a, "amount", "scale", "granules", "rim"))
+    return _Value("chromatin", chromatin, call.span)
+
+
 def _b_blur(c: _Compiler, call: Call, a: dict[str, _Arg]) -> _Value:
     return _Value("degradation", ir.GaussianBlur(sigma=a["sigma"].value), call.span)
 
@@ -1833,6 +1864,8 @@ BUILDERS: dict[str, Builder] = {
     "ribbon": _b_ribbon,
     "fill": _b_fill,
     "contour": _b_contour,
+    "soft": _b_soft,
+    "chromatin": _b_chromatin,
     "gaussian_blur": _b_blur,
     "gaussian_noise": _b_gaussian_noise,
     "poisson_noise": _b_poisson_noise,

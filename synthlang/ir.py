@@ -54,6 +54,8 @@ __all__ = [
     "PatchTexture",
     "ColorModel",
     "Contour",
+    "SoftEdge",
+    "Chromatin",
     "Layer",
     "GaussianBlur",
     "GaussianNoise",
@@ -465,6 +467,52 @@ class Contour(IRModel):
     color: MVNColor = Field(..., description="Contour colour model.")
 
 
+class SoftEdge(IRModel):
+    """``soft(width W)``: objects blend into what lies below them at their border.
+
+    Each object's opacity (alpha) falls linearly from 1 to 0 across a band of
+    ``width`` pixels centred on its border, ``alpha = clip(0.5 - d / width, 0, 1)``
+    with ``d`` the signed distance (px) of a pixel centre from the border
+    (negative inside). The clean and noisy images blend the object over the
+    layers and objects below it with that alpha; the mask, the instance map and
+    every object statistic keep the object's exact shape, the pixels where
+    ``alpha >= 0.5``. A width of at most 1 px is the hard edge.
+    """
+
+    width: Distribution = Field(
+        ..., description="Width (px, > 0, <= 50) of the alpha falloff, drawn per object."
+    )
+
+
+class Chromatin(IRModel):
+    """``chromatin(amount A, scale S, granules G, rim R)``: chromatin-like texture.
+
+    Each object's colour is multiplied by a shading field drawn for that
+    object: band-passed Gaussian noise (a difference of Gaussians at ``scale``
+    and twice it) mixed with dark granules (where that noise is high), with a
+    relative standard deviation ``amount``, times a darker rim (``1 - rim`` at
+    the border, fading inwards over ``scale`` px). The field is divided by its
+    mean over the object, so the object's mean colour is kept (up to clipping).
+    The clean and the noisy image both show it.
+    """
+
+    amount: Distribution = Field(
+        ..., description="Relative standard deviation of the shading, in [0, 1], per object."
+    )
+    scale: Distribution = Field(
+        default_factory=lambda: Constant(value=1.5),
+        description="Granule size: the band-pass sigma in px (> 0, <= 50), per object.",
+    )
+    granules: Distribution = Field(
+        default_factory=lambda: Constant(value=0.5),
+        description="Share of distinct dark granules (1) versus smooth mottling (0), in [0, 1].",
+    )
+    rim: Distribution = Field(
+        default_factory=lambda: Constant(value=0.1),
+        description="Darkening at the object's border, in [0, 1], per object.",
+    )
+
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -488,6 +536,8 @@ class Layer(IRModel):
         None, description="Colour or texture model (None only for patch shapes)."
     )
     contour: Contour | None = Field(None, description="Optional object contour.")
+    soft: SoftEdge | None = Field(None, description="Optional soft object edges (object shapes).")
+    chromatin: Chromatin | None = Field(None, description="Optional chromatin-like texture.")
     span: SourceSpan | None = Field(None, description="Source position of the layer.")
 
 
@@ -829,10 +879,17 @@ def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
         path.append(node)
 
 
+_UNSET_OPTIONAL = ("soft", "chromatin")
+"""Fields added after scene hashes were first recorded: left out of the hash while unset,
+so a scene that does not use them keeps its hash (and its datasets stay resumable)."""
+
+
 def _strip_spans(obj: object) -> object:
     if isinstance(obj, dict):
         return {
-            k: _strip_spans(v) for k, v in obj.items() if k not in ("span", "source", "sources")
+            k: _strip_spans(v)
+            for k, v in obj.items()
+            if k not in ("span", "source", "sources") and not (k in _UNSET_OPTIONAL and v is None)
         }
     if isinstance(obj, list):
         return [_strip_spans(v) for v in obj]

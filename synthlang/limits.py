@@ -160,6 +160,8 @@ APPEARANCE_BYTES_PER_PIXEL = 96
 """Extra buffers of appearance and JPEG passes (float64 stain concentrations, 8-bit copies)."""
 RESCALE_BYTES_PER_PIXEL = 112
 """Extra buffers of a ``scale`` pass per output pixel (float64 interpolation, label copies)."""
+SOFT_BYTES_PER_PIXEL = 48
+"""Extra image-sized buffers when a layer has soft edges (the hard runs' own composites)."""
 LAYER_BYTES_PER_PIXEL = 16
 """Per layer: its coverage map and the placement's occupancy and free-pixel maps."""
 KEEP_LAYER_BYTES_PER_PIXEL = 48
@@ -172,6 +174,12 @@ TEXTURED_BYTES_PER_PIXEL = 26
 """Per bounding-box pixel of a textured object: mask, contour, clean and noisy RGB (float32)."""
 RASTER_BYTES_PER_PIXEL = 33
 """Per pixel of an ellipse being rasterised: its (dr², dr dc, dc²) grid, quadratic form, mask."""
+SHADE_BYTES_PER_PIXEL = 4
+"""Per bounding-box pixel of an object with chromatin: its float32 shading field."""
+CHROMATIN_BYTES_PER_PIXEL = 96
+"""Per box pixel of the one object whose chromatin is being drawn (noise, filters, distances)."""
+SOFT_OBJECT_BYTES_PER_PIXEL = 128
+"""Per pixel of the grown box of the one soft object being blended (distances, colours)."""
 NOMINAL_PATCH_SIDE = 64
 """Side assumed for a nucleus cut-out of scale 1 (its real size is known only when loaded)."""
 
@@ -248,7 +256,8 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
     other layers (``fill``, ``inside``,
     area shapes), whose objects sit on free pixels, inside hosts or tile
     the image, :data:`AREA_COVER` times the image -- and one object as it is
-    drawn before placement (a patch cut-out at its largest scale).
+    drawn before placement (a patch cut-out at its largest scale), or one
+    object's chromatin or soft edge as it is made (whichever needs most).
 
     Parameters
     ----------
@@ -293,6 +302,8 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
         per_pixel += DEGRADE_BYTES_PER_PIXEL
     if keep_layers:
         per_pixel += KEEP_LAYER_BYTES_PER_PIXEL * len(scene.layers)
+    if any(layer.soft is not None for layer in scene.layers):
+        per_pixel += SOFT_BYTES_PER_PIXEL
     counts: dict[str, float] = {}
     layers: dict[str, int] = {}
     for layer in scene.layers:
@@ -300,6 +311,8 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
             layer.color, ir.PatchTexture
         )
         bpp = TEXTURED_BYTES_PER_PIXEL if textured else FLAT_BYTES_PER_PIXEL
+        if layer.chromatin is not None:
+            bpp += SHADE_BYTES_PER_PIXEL
         area_bound = AREA_COVER * pixels
         shape = layer.shape
         if isinstance(shape, ir.EllipseShape):
@@ -329,6 +342,12 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
             draw = side * side * TEXTURED_BYTES_PER_PIXEL if math.isfinite(side) else math.inf
         else:
             draw = 0.0
+        # one object at a time: its chromatin as it is drawn, its soft edge as it is blended
+        if layer.chromatin is not None:
+            draw = max(draw, box * CHROMATIN_BYTES_PER_PIXEL)
+        if layer.soft is not None and math.isfinite(side):
+            grown = side + _high(layer.soft.width) + 4
+            draw = max(draw, _box_pixels(grown, rows, cols) * SOFT_OBJECT_BYTES_PER_PIXEL)
         layers[layer.name] = int(min(box_pixels * bpp + draw, 1e18))
     return RenderEstimate(images=pixels * per_pixel + extra, layers=layers)
 

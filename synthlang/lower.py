@@ -58,6 +58,7 @@ __all__ = [
     "InItem",
     "ColorItem",
     "ContourItem",
+    "ModifierItem",
     "LayerItem",
     "SizeItem",
     "RegionsItem",
@@ -301,7 +302,17 @@ class ContourItem(Node):
     call: Call
 
 
-LayerItem = ShapeItem | PlaceItem | InItem | ColorItem | ContourItem
+@dataclass(frozen=True)
+class ModifierItem(Node):
+    """``soft(width W)`` or ``chromatin(amount A, ...)``: how a layer's objects look.
+
+    ``call.block`` says which modifier it is.
+    """
+
+    call: Call
+
+
+LayerItem = ShapeItem | PlaceItem | InItem | ColorItem | ContourItem | ModifierItem
 
 
 @dataclass(frozen=True)
@@ -568,6 +579,14 @@ class Lower(Transformer_NonRecursive):
     def contour(self, meta: Meta, children: Children) -> ContourItem:
         """``contour(ARGS)``."""
         return ContourItem(self._span(meta), self._call("contour", meta, children))
+
+    def soft(self, meta: Meta, children: Children) -> ModifierItem:
+        """``soft(ARGS)``."""
+        return ModifierItem(self._span(meta), self._call("soft", meta, children))
+
+    def chromatin(self, meta: Meta, children: Children) -> ModifierItem:
+        """``chromatin(ARGS)``."""
+        return ModifierItem(self._span(meta), self._call("chromatin", meta, children))
 
     def place_item(self, meta: Meta, children: Children) -> PlaceItem:
         """``place CLAUSE, CLAUSE, ...``."""

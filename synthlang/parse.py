@@ -32,7 +32,7 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from synthlang.builtins import SIGNATURES
+from synthlang.builtins import LAYER_ITEM_KINDS, SIGNATURES
 from synthlang.errors import SceneSyntaxError, Span
 from synthlang.limits import Limits, SceneLimitError
 
@@ -59,7 +59,7 @@ _STATEMENTS = {
     "DEGRADE": "degrade",
     "MASK": "mask",
 }
-_LAYER_ITEMS = {"SHAPE", "PLACE", "IN", "NOT", "COLOR", "TEXTURE", "CONTOUR"}
+_LAYER_ITEMS = {"SHAPE", "PLACE", "IN", "NOT", "COLOR", "TEXTURE", "CONTOUR", "SOFT", "CHROMATIN"}
 _PLACE_CLAUSES = (
     "count",
     "fill",
@@ -77,8 +77,13 @@ _CLOSER_TEXT = {"RPAR": ")", "RBRACE": "}", "RSQB": "]"}
 _VALUE_BLOCKS = tuple(
     name
     for name, sig in SIGNATURES.items()
-    if sig.result not in ("degradation", "metric", "contour")
+    if sig.result not in ("degradation", "metric", *LAYER_ITEM_KINDS)
 )
+_ITEM_EXAMPLES = {
+    "contour": "contour(width 1, color rgb(0, 0, 0))",
+    "soft": "soft(width uniform(1, 2))",
+    "chromatin": "chromatin(amount uniform(0.1, 0.3))",
+}
 _NESTING_RULES = frozenset(SIGNATURES) | {
     "list",
     "cond_and",
@@ -310,7 +315,7 @@ def _expected(names: set[str]) -> str:
         parts.append("a statement (scene, import, let, layer, degrade, mask)")
     if {"PLACE", "COLOR", "CONTOUR"} <= names:
         names -= _LAYER_ITEMS
-        parts.append("a layer item (a shape, place, in, color, texture, contour)")
+        parts.append("a layer item (a shape, place, in, color, texture, contour, soft, chromatin)")
     metric_terms = {"CONCENTRATION", "COUNT", "VISIBLE", "AREA"}
     if metric_terms <= names:
         names -= metric_terms
@@ -528,10 +533,10 @@ def _token_message(
             else:
                 what = "expected " + allowed
             return f"`{name}(...)` cannot be used here: {what}", None, name_span
-        if name == "contour":
+        if name in _ITEM_EXAMPLES:
             return (
-                "`contour(...)` is a layer item, not a value: write it inside a layer",
-                "for example `layer cell { ... contour(width 1, color rgb(0, 0, 0)) }`",
+                f"`{name}(...)` is a layer item, not a value: write it inside a layer",
+                f"for example `layer cell {{ ... {_ITEM_EXAMPLES[name]} }}`",
                 name_span,
             )
         guess = did_you_mean(name, _VALUE_BLOCKS)

@@ -8,6 +8,7 @@ The entry point is :func:`synthlang.engine.render.render` (re-exported as
 
 from synthlang.engine import (  # noqa: F401  (imported for their registrations)
     appearance,
+    chromatin,
     composite,
     degrade,
     fastmarch,
@@ -18,5 +19,6 @@ from synthlang.engine import (  # noqa: F401  (imported for their registrations)
     render,
     rescale,
     shapes,
+    soft,
     textures,
 )

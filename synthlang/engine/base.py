@@ -81,6 +81,11 @@ class Instance:
         Boolean ``(h, w)`` contour pixels (subset of ``mask``), if the layer draws contours.
     contour_mean : numpy.ndarray or None
         ``(3,)`` float32 clean colour of the contour.
+    shade : numpy.ndarray or None
+        ``(h, w)`` float32 factor on the clean colour of a flat-coloured object
+        (``chromatin``); textured objects have it folded into ``clean`` and ``noisy``.
+    soft : float
+        Width (px) of the object's alpha falloff (``soft``); 0 for a hard edge.
     """
 
     id: int
@@ -96,6 +101,8 @@ class Instance:
     noisy: np.ndarray | None = None
     contour: np.ndarray | None = None
     contour_mean: np.ndarray | None = None
+    shade: np.ndarray | None = None
+    soft: float = 0.0
     _area: int | None = field(default=None, repr=False)
 
     @property

@@ -13,8 +13,19 @@ Semantics (the paper's layer concept):
   once for the whole image), multiplied by that layer's noise factor ``L``
   (the contour factor on contour pixels). Textured objects (patches) use their
   own noisy pixels instead. The result is clipped to [0, 1].
-* For previews, every layer can also be rendered alone as RGBA with alpha
-  exactly 1 on its object pixels and 0 elsewhere, using the same ``z``.
+* A flat-coloured object with a chromatin ``shade`` shows ``mean * shade``
+  (clipped to [0, 1]) on its body pixels; the pixel noise is added on top.
+* Layers with ``soft`` edges (:mod:`synthlang.engine.soft`) are blended, object
+  by object in id order, over everything composited below them with each
+  object's alpha: ``alpha * own + (1 - alpha) * below``, in the clean and the
+  noisy image (the object's own noisy colour uses the same ``z``). Runs of hard
+  layers between them are merged as above and replace what they cover. The
+  instance and layer maps are the same as without softness (an object owns the
+  pixels where its alpha is >= 0.5, its mask). A scene without soft layers is
+  merged by the hard path alone.
+* For previews, every layer can also be rendered alone as RGBA using the same
+  ``z``: alpha exactly 1 on its object pixels and 0 elsewhere, or for a soft
+  layer the accumulated alpha of its objects (colours not premultiplied).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import numpy as np
 from synthlang.engine.base import Instance, LayerImage, LayerResult
 from synthlang.engine.gauss import standard_normal_f32
 from synthlang.engine.scratch import scratch
+from synthlang.engine.soft import open_sides, soft_alpha
 
 __all__ = ["Composite", "composite", "paint_ids"]
 
@@ -126,10 +138,14 @@ def _compose(
     cls = tables.cls.take(imap, out=scratch("composite.cls", shape, np.intp))
     textured: list[tuple[tuple[slice, slice], np.ndarray, np.ndarray]] = []
     for inst in instances:
-        if inst.clean is None and inst.contour is None:
+        if inst.clean is None and inst.contour is None and inst.shade is None:
             continue
         sl = inst.slices
         vis = imap[sl] == inst.id
+        if inst.shade is not None and inst.clean is None:
+            body = vis if inst.contour is None else vis & ~inst.contour
+            shaded = clean[sl][body] * inst.shade[body][:, None]
+            clean[sl][body] = np.clip(shaded, 0.0, 1.0, out=shaded)
         if inst.clean is not None:
             tex = vis if inst.contour is None else vis & ~inst.contour
             clean[sl][tex] = inst.clean[tex]
@@ -165,6 +181,128 @@ def _compose(
         noisy[sl][tex] = src[tex]
     np.clip(noisy, 0.0, 1.0, out=noisy)
     return imap, clean, noisy
+
+
+def _noise(factor: np.ndarray, z: np.ndarray | None, box: tuple[slice, slice]) -> np.ndarray | None:
+    """``factor @ z`` at every pixel of ``box`` as ``(h, w, 3)`` float32 (None for no noise)."""
+    if z is None or not np.any(factor):
+        return None
+    zb = z[:, box[0], box[1]]
+    return np.einsum("ij,jhw->hwi", factor, zb, dtype=np.float32)
+
+
+def _blend(
+    inst: Instance,
+    tables: _Tables,
+    z: np.ndarray | None,
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    coverage: np.ndarray | None = None,
+) -> None:
+    """Blend one soft-edged instance over ``clean`` and ``noisy`` in place.
+
+    The object's own colours (clean: mean, times its shade, or its texture,
+    contour colour on contour pixels; noisy: the clean colour plus the layer's
+    noise, or its own noisy texture) are extended beyond its mask by the colour
+    of the nearest object pixel and blended with its alpha. ``coverage``, when
+    given, accumulates the alpha (``a + (1 - a) coverage``).
+    """
+    shape = clean.shape[:2]
+    sa = soft_alpha(inst.mask, inst.soft, open_sides(inst, shape))
+    gh, gw = sa.alpha.shape
+    r0, c0 = inst.r0 - sa.pad, inst.c0 - sa.pad
+    a0, b0 = max(0, -r0), max(0, -c0)
+    a1, b1 = min(gh, shape[0] - r0), min(gw, shape[1] - c0)
+    box = (slice(r0 + a0, r0 + a1), slice(c0 + b0, c0 + b1))
+    alpha = sa.alpha[a0:a1, b0:b1]
+    rows, cols = sa.rows[a0:a1, b0:b1], sa.cols[a0:a1, b0:b1]
+    k = int(tables.position[inst.id])
+    if inst.clean is not None:
+        own_clean = inst.clean[rows, cols]
+    else:
+        own_clean = np.empty(alpha.shape + (3,), dtype=np.float32)
+        own_clean[:] = tables.mean[inst.id]
+        if inst.shade is not None:
+            own_clean *= inst.shade[rows, cols][:, :, None]
+            np.clip(own_clean, 0.0, 1.0, out=own_clean)
+    edge = None
+    if inst.contour is not None and inst.contour_mean is not None:
+        edge = inst.contour[rows, cols]
+        own_clean[edge] = inst.contour_mean
+    if inst.clean is not None:
+        src = inst.noisy if inst.noisy is not None else inst.clean
+        own_noisy = src[rows, cols]
+    else:
+        own_noisy = own_clean.copy()
+        body_noise = _noise(tables.factors[k], z, box)
+        if body_noise is not None:
+            own_noisy += body_noise
+    if edge is not None:
+        own_noisy[edge] = own_clean[edge]
+        edge_noise = _noise(tables.factors[tables.n_layers + k], z, box)
+        if edge_noise is not None:
+            own_noisy[edge] += edge_noise[edge]
+    np.clip(own_noisy, 0.0, 1.0, out=own_noisy)
+    a = alpha[:, :, None]
+    b = 1.0 - a
+    clean[box] = a * own_clean + b * clean[box]
+    noisy[box] = a * own_noisy + b * noisy[box]
+    if coverage is not None:
+        coverage[box] = alpha + (1.0 - alpha) * coverage[box]
+
+
+def _compose_soft(
+    results: Sequence[LayerResult],
+    tables: _Tables,
+    shape: tuple[int, int],
+    z: np.ndarray | None,
+    noisy_out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge ``results`` when some layers have soft edges: ``(instance_map, clean, noisy)``.
+
+    Runs of hard layers are merged by :func:`_compose` and replace what they
+    cover; each soft layer's objects are blended over the result in id order.
+    """
+    imap = paint_ids([inst for r in results for inst in r.instances], shape)
+    clean = np.zeros(shape + (3,), dtype=np.float32)
+    noisy = np.empty_like(clean) if noisy_out is None else noisy_out
+    noisy.fill(0.0)
+    run: list[LayerResult] = []
+    for r in [*results, None]:
+        if r is not None and r.layer.soft is None:
+            run.append(r)
+            continue
+        if run:
+            ids, run_clean, run_noisy = _compose(run, tables, shape, z)
+            cover = (ids > 0)[:, :, None]
+            np.copyto(clean, run_clean, where=cover)
+            np.copyto(noisy, run_noisy, where=cover)
+            run = []
+        if r is not None:
+            for inst in r.instances:
+                _blend(inst, tables, z, clean, noisy)
+    return imap, clean, noisy
+
+
+def _soft_layer_image(
+    r: LayerResult, tables: _Tables, shape: tuple[int, int], z: np.ndarray | None
+) -> LayerImage:
+    """One soft layer alone as RGBA: accumulated alpha, colours not premultiplied."""
+    clean = np.zeros(shape + (3,), dtype=np.float32)
+    noisy = np.zeros_like(clean)
+    coverage = np.zeros(shape, dtype=np.float32)
+    for inst in r.instances:
+        _blend(inst, tables, z, clean, noisy, coverage)
+    seen = coverage > 0
+    for image in (clean, noisy):
+        image[seen] /= coverage[seen][:, None]
+        np.clip(image, 0.0, 1.0, out=image)
+    alpha = coverage[:, :, None]
+    return LayerImage(
+        name=r.layer.name,
+        noisy=np.concatenate([noisy, alpha], axis=2),
+        clean=np.concatenate([clean, alpha], axis=2),
+    )
 
 
 def composite(
@@ -212,12 +350,18 @@ def composite(
     z = None
     if tables.has_noise:
         z = standard_normal_f32(rng, (3, h, w), out=scratch("composite.z", (3, h, w), np.float32))
-    imap, clean, noisy = _compose(results, tables, shape, z, noisy_out)
+    if any(r.layer.soft is not None for r in results):
+        imap, clean, noisy = _compose_soft(results, tables, shape, z, noisy_out)
+    else:
+        imap, clean, noisy = _compose(results, tables, shape, z, noisy_out)
     layer_map = tables.layer.take(imap)
     layers = None
     if keep_layers:
         layers = []
         for r in results:
+            if r.layer.soft is not None:
+                layers.append(_soft_layer_image(r, tables, shape, z))
+                continue
             lmap, lclean, lnoisy = _compose([r], tables, shape, z)
             alpha = (lmap > 0).astype(np.float32)[:, :, None]
             layers.append(

@@ -12,7 +12,9 @@ normal triple ``z`` per pixel to the clean colour to make the noisy image.
 The ``mvn`` model draws each object's mean colour from ``N(mean, between)``,
 clipped to [0, 1]. Contours (:class:`synthlang.ir.Contour`) are the object
 pixels within ``width`` pixels of the object's boundary, painted with their
-own ``mvn`` colour.
+own ``mvn`` colour. After the colours and contours, :func:`texture_layer` applies
+the layer's ``chromatin`` (:mod:`synthlang.engine.chromatin`) and draws its
+``soft`` edge widths (:mod:`synthlang.engine.soft`), only when the layer has them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from scipy import ndimage
 
 from synthlang import ir
 from synthlang.engine.base import TEXTURES, Instance, RenderContext, register
+from synthlang.engine.chromatin import apply_chromatin
+from synthlang.engine.soft import draw_soft_widths
 from synthlang.errors import RenderError
 
 __all__ = [
@@ -213,6 +217,9 @@ def texture_layer(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Colour a layer's instances through :data:`~synthlang.engine.base.TEXTURES` and contour them.
 
+    Then, when the layer has them, its chromatin shading and its soft-edge
+    widths (drawn in this order, after the colours and contours).
+
     Returns
     -------
     chol, contour_chol : numpy.ndarray or None
@@ -235,4 +242,8 @@ def texture_layer(
     contour_chol = None
     if layer.contour is not None:
         contour_chol = apply_contour(layer.contour, instances, ctx, rng)
+    if layer.chromatin is not None:
+        apply_chromatin(layer.chromatin, instances, ctx, rng)
+    if layer.soft is not None:
+        draw_soft_widths(layer.soft, instances, rng)
     return chol, contour_chol

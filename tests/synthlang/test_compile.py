@@ -560,6 +560,49 @@ def test_scene_hash_ignores_layout_and_comments() -> None:
     assert ir.scene_hash(a) == ir.scene_hash(b)
 
 
+def test_scene_hash_of_scenes_without_new_layer_items_is_stable() -> None:
+    """Unset optional layer fields (soft, chromatin) stay out of the hash: datasets resume."""
+    tiny = compile_file(GOLDEN / "tiny.scene")
+    assert ir.scene_hash(tiny) == (
+        "dbf5cfc2ff5fcc4117fec44d423ddd4f6cafccac927319922763fd476084ce39"
+    )
+    soft = tiny.model_copy(
+        update={
+            "layers": (
+                tiny.layers[0].model_copy(
+                    update={"chromatin": ir.Chromatin(amount=ir.Constant(value=0.2))}
+                ),
+            )
+        }
+    )
+    assert ir.scene_hash(soft) != ir.scene_hash(tiny)
+
+
+def test_soft_edges_and_chromatin_compile_to_the_layer() -> None:
+    scene = compile_string(
+        """
+        scene s { size 32 x 32 }
+        layer bg { fill color rgb(1, 1, 1) chromatin(0.1) }
+        layer n {
+            ellipse(semi_axes uniform(3, 5))
+            place count 4
+            color rgb(0.3, 0.1, 0.5)
+            soft(uniform(0.5, 2))
+            chromatin(amount uniform(0.1, 0.3), scale uniform(1, 2.5), granules 0.3, rim 0.2)
+        }
+        """
+    )
+    bg, n = scene.layers
+    assert bg.soft is None and bg.chromatin == ir.Chromatin(amount=ir.Constant(value=0.1))
+    assert n.soft == ir.SoftEdge(width=ir.Uniform(low=0.5, high=2))
+    assert n.chromatin == ir.Chromatin(
+        amount=ir.Uniform(low=0.1, high=0.3),
+        scale=ir.Uniform(low=1, high=2.5),
+        granules=ir.Constant(value=0.3),
+        rim=ir.Constant(value=0.2),
+    )
+
+
 # --------------------------------------------------------------------------- the reference
 
 

@@ -795,6 +795,83 @@ CASES = [
         S,
         "`jpeg(quality)`, `scale(factor)` or `}`",
     ),
+    # --- soft edges and chromatin
+    (
+        "soft-on-area-shape",
+        scene("layer a { fill color rgb(1, 0, 0) »soft(2) }"),
+        E,
+        "`soft` edges are for object shapes (ellipse, patch); a fill layer covers an area",
+    ),
+    (
+        "soft-width-positive",
+        scene(
+            "layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) "
+            "soft(width »uniform(0, 2)) }"
+        ),
+        E,
+        "`width` of soft must be > 0, but uniform(0, 2) can be 0",
+    ),
+    (
+        "soft-width-too-wide",
+        scene("layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) soft(»60) }"),
+        E,
+        "`width` of soft must be in [0, 50], got 60",
+    ),
+    (
+        "soft-width-unbounded",
+        scene(
+            "layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) soft(»normal(2, 1)) }"
+        ),
+        E,
+        "`width` of soft must be > 0, but normal(2, 1) can take any value",
+    ),
+    (
+        "soft-twice",
+        scene("layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) soft(2) »soft(3) }"),
+        E,
+        "`soft` is given twice in layer `a`",
+    ),
+    (
+        "soft-is-not-a-value",
+        scene("let edge = »soft(2)"),
+        S,
+        "`soft(...)` is a layer item, not a value",
+    ),
+    (
+        "chromatin-amount-range",
+        scene(
+            "layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) "
+            "chromatin(amount »uniform(0.1, 1.5)) }"
+        ),
+        E,
+        "`amount` of chromatin must stay in [0, 1], but uniform(0.1, 1.5) does not",
+    ),
+    (
+        "chromatin-needs-amount",
+        scene(
+            "layer a { ellipse(semi_axes 3) place count 2 color rgb(1, 0, 0) »chromatin(scale 2) }"
+        ),
+        E,
+        "chromatin needs the argument 'amount'",
+    ),
+    (
+        "chromatin-scale-positive",
+        scene("layer a { fill color rgb(1, 0, 0) chromatin(0.2, scale »0) }"),
+        E,
+        "`scale` of chromatin must be > 0, got 0",
+    ),
+    (
+        "chromatin-unknown-argument",
+        scene("layer a { fill color rgb(1, 0, 0) chromatin(0.2, »granule 0.5) }"),
+        E,
+        "chromatin has no argument 'granule'; did you mean 'granules'?",
+    ),
+    (
+        "chromatin-rim-range",
+        scene("layer a { fill color rgb(1, 0, 0) chromatin(0.2, rim »-0.1) }"),
+        E,
+        "`rim` of chromatin must stay in [0, 1], but -0.1 does not",
+    ),
 ]
 
 
