@@ -409,6 +409,34 @@ def png(path: Path, array: np.ndarray) -> None:
     write_png(path, array)
 
 
+def write_real_dataset(
+    root: Path, samples: Iterable[tuple[np.ndarray, np.ndarray]], scene: str
+) -> Path:
+    """Write real ``(image, mask)`` pairs as a complete dataset folder (``docs/dataset.md``).
+
+    ``noisy`` and ``clean`` are both the real image (there is no clean truth), ``mask``
+    the boolean mask; for ``synthlang train --data`` (references trained on real labels).
+    An existing ``root`` is replaced. Use it only below :data:`OUT`.
+    """
+    import shutil
+
+    if root.exists():
+        shutil.rmtree(root)
+    listed, size = [], []
+    for i, (img, mask) in enumerate(samples):
+        name = f"{i:06d}"
+        png(root / "noisy" / f"{name}.png", img)
+        png(root / "clean" / f"{name}.png", img)
+        png(root / "mask" / f"{name}.png", np.asarray(mask, bool).astype(np.uint8) * np.uint8(255))
+        listed.append({"index": i, "name": name, "seed": [0, i], "counts": {}, "shortfalls": []})
+        size = list(img.shape[:2])
+    manifest = {"format": "synthlang-dataset", "format_version": 1, "scene": scene}
+    manifest.update(scene_file=None, scene_hash=scene, seed=0, n=len(listed), size=size)
+    manifest.update(categories=[], complete=True, samples=listed, shortfalls={})
+    write_json(root / "manifest.json", manifest)
+    return root
+
+
 def set_images(set_name: str) -> list[Path]:
     """The 20x PNGs of an evaluation set (after :func:`prepare_real`)."""
     return sorted((REAL_DIR / "images" / set_name).glob("*.png"))
