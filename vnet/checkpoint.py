@@ -35,7 +35,7 @@ import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -44,6 +44,9 @@ from synthlang.errors import DataError, ResourceLimitError
 from synthlang.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
 from synthlang.limits import Limits, format_bytes
 from vnet.config import MODEL_KINDS, TrainConfig, UNetConfig, VNConfig
+
+if TYPE_CHECKING:
+    from synthlang.colornorm import ColorStats
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -57,6 +60,7 @@ __all__ = [
     "count_parameters",
     "check_state_dict",
     "check_optimizer_state",
+    "color_stats",
 ]
 
 CHECKPOINT_FORMAT = "vnet-checkpoint"
@@ -409,7 +413,44 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     for key in ("source", "optimizer_state", "rng_state"):
         if key in data and not isinstance(data[key], Mapping):
             raise DataError(f"{p}: {key} is a {type(data[key]).__name__}, not a dict")
+    color_stats(data, p)
     return data
+
+
+def color_stats(data: Mapping[str, Any], path: str | Path) -> ColorStats | None:
+    """The colour statistics of the training inputs a checkpoint stores, checked.
+
+    ``synthlang train`` stores them as ``source["color_stats"]`` (see
+    :class:`synthlang.colornorm.ColorStats`); ``synthlang predict`` normalises
+    its inputs to them. Checkpoints written before they existed have none.
+
+    Parameters
+    ----------
+    data : Mapping
+        The checkpoint dict.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    ColorStats or None
+        None when the checkpoint stores no statistics.
+
+    Raises
+    ------
+    DataError
+        Statistics of the wrong structure, shape or range.
+    """
+    source = data.get("source")
+    stored = source.get("color_stats") if isinstance(source, Mapping) else None
+    if stored is None:
+        return None
+    from synthlang.colornorm import ColorStats  # scikit-image: only when there are statistics
+
+    try:
+        return ColorStats.from_dict(stored)
+    except ValueError as exc:
+        raise DataError(f"{Path(path)}: invalid source.color_stats ({exc})") from None
 
 
 # --------------------------------------------------------------- after building the net

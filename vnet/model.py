@@ -404,9 +404,37 @@ class CoupledVN(nn.Module):
 
     @torch.no_grad()
     def project_(self) -> list[ProjectionInfo]:
-        """Project every step's parameters onto ``P`` in place (after each Adam step)."""
-        infos: list[ProjectionInfo] = []
-        for block in self.blocks:
-            assert isinstance(block, VNStep)
-            infos.extend(block.project_())
+        """Project every step's parameters onto ``P`` in place (after each Adam step).
+
+        The kernels of all steps are projected in one batched call per kind (``K^u``,
+        ``K^m``, ``K``): the same per-kernel result as :meth:`VNStep.project_`, with
+        one Newton loop instead of one per step.
+
+        Returns
+        -------
+        list of ProjectionInfo
+            One per kind: ``K^u``, ``K^m``, ``K`` (empty without steps).
+        """
+        blocks = [b for b in self.blocks if isinstance(b, VNStep)]
+        if not blocks:
+            return []
+        c = self.config
+        infos = []
+        kinds = (("ku", c.zero_mean, c.granularity), ("km", True, c.granularity))
+        for name, zero_mean, granularity in (*kinds, ("k", False, "filter")):
+            weights = [getattr(b, name).data for b in blocks]
+            stacked = torch.cat(weights)
+            infos.append(
+                project_kernels_(
+                    stacked,
+                    zero_mean=zero_mean,
+                    granularity=granularity,
+                    tol=c.proj_tol,
+                    max_iter=c.proj_max_iter,
+                )
+            )
+            for w, part in zip(weights, stacked.split([w.shape[0] for w in weights]), strict=True):
+                w.copy_(part)
+        for b in blocks:
+            b.lam.data.clamp_(min=0.0)
         return infos

@@ -4,7 +4,9 @@ Large images are cut into overlapping tiles. Every tile is run with ``margin``
 extra pixels of context on each side (cropped away afterwards, so tile borders do
 not see the symmetric padding of the network), and overlapping tiles are blended
 with weights that ramp linearly over the overlap. Images smaller than the network's
-minimum size are mirrored up to it and cropped back.
+minimum size are mirrored up to it and cropped back. Before that, every input is
+colour-normalised (:mod:`synthlang.colornorm`) to the colour statistics of the training
+inputs that the checkpoint stores, or to a reference image (:class:`PredictOptions`).
 
 Outputs per input ``NAME.ext`` (:func:`predict_files`)::
 
@@ -28,7 +30,14 @@ from torch import nn
 
 from synthlang.errors import DataError
 from vnet.checkpoint import check_state_dict
-from vnet.train import build_model, load_checkpoint, resolve_device
+from vnet.train import (
+    PRECISIONS,
+    autocast,
+    build_model,
+    check_precision,
+    load_checkpoint,
+    resolve_device,
+)
 
 MAX_TILE = 4096
 """Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
@@ -66,8 +75,15 @@ class PredictOptions:
     device : {"auto", "cpu", "cuda"}
         Where to run the network.
     reference : Path, optional
-        Reinhard-normalise every input to the colour statistics of this image
-        first (the paper does so for H&E, Scenarios 2 and 3).
+        Colour-normalise every input to this image's statistics instead of the
+        checkpoint's (the paper does so for H&E, Scenarios 2 and 3).
+    normalize : {"macenko", "reinhard", "none"}
+        Colour normalisation of every input (:mod:`synthlang.colornorm`) to the
+        statistics of the training inputs stored in the checkpoint (or to
+        ``reference``); default :data:`synthlang.colornorm.DEFAULT_METHOD`.
+        A checkpoint without statistics and no ``reference``: no normalisation.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the network (:func:`vnet.train.check_precision`).
     """
 
     tile: int = 512
@@ -76,8 +92,18 @@ class PredictOptions:
     threshold: float = 0.5
     device: str = "auto"
     reference: Path | None = None
+    normalize: str = "default"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        from synthlang.colornorm import DEFAULT_METHOD, METHODS
+
+        if self.normalize == "default":
+            object.__setattr__(self, "normalize", DEFAULT_METHOD)
+        if self.normalize not in (*METHODS, "none"):
+            raise ValueError(f"normalize must be one of {(*METHODS, 'none')}, got {self.normalize}")
+        if self.normalize == "none" and self.reference is not None:
+            raise ValueError("a reference image needs colour normalisation (normalize != 'none')")
         if not 8 <= self.tile <= MAX_TILE:
             raise ValueError(f"tile must be in [8, {MAX_TILE}], got {self.tile}")
         if not 0 <= self.overlap < self.tile:
@@ -86,6 +112,8 @@ class PredictOptions:
             raise ValueError(f"margin must be in [0, {MAX_MARGIN}], got {self.margin}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 def load_model(
@@ -150,7 +178,9 @@ def _ramp(n: int, overlap: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def _run(model: nn.Module, patch: np.ndarray, device: torch.device) -> tuple[np.ndarray, ...]:
+def _run(
+    model: nn.Module, patch: np.ndarray, device: torch.device, precision: str = "fp32"
+) -> tuple[np.ndarray, ...]:
     """Run the network on one ``(h, w, 3)`` patch, mirroring it up to the minimum size."""
     h, w = patch.shape[:2]
     need = int(getattr(model, "min_size", 1))
@@ -158,7 +188,8 @@ def _run(model: nn.Module, patch: np.ndarray, device: torch.device) -> tuple[np.
     if ph or pw:
         patch = np.pad(patch, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
     u0 = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))[None].to(device)
-    u, m = model(u0, torch.zeros_like(u0[:, :1]))
+    with autocast(precision, device):
+        u, m = model(u0, torch.zeros_like(u0[:, :1]))
     if not (bool(torch.isfinite(u).all()) and bool(torch.isfinite(m).all())):
         raise DataError(
             "the network produced NaN or infinite values; its weights are unusable "
@@ -177,6 +208,7 @@ def predict_array(
     overlap: int = 32,
     margin: int = 32,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Denoise and segment one image of any size.
 
@@ -190,6 +222,8 @@ def predict_array(
         Tiling (see :class:`PredictOptions`).
     device : str or torch.device
         Device of ``model``.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the network (bf16: autocast).
 
     Returns
     -------
@@ -202,7 +236,7 @@ def predict_array(
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     h, w = img.shape[:2]
     if h <= tile and w <= tile:
-        u, m = _run(model, img, dev)
+        u, m = _run(model, img, dev, precision)
         return u.astype(np.float32), m.astype(np.float32)
     acc_u = np.zeros((h, w, 3), np.float64)
     acc_m = np.zeros((h, w), np.float64)
@@ -212,7 +246,7 @@ def predict_array(
             th, tw = min(tile, h - r), min(tile, w - c)
             r0, c0 = max(0, r - margin), max(0, c - margin)
             r1, c1 = min(h, r + th + margin), min(w, c + tw + margin)
-            u, m = _run(model, img[r0:r1, c0:c1], dev)
+            u, m = _run(model, img[r0:r1, c0:c1], dev, precision)
             u = u[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             m = m[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             wt = np.outer(_ramp(th, overlap), _ramp(tw, overlap))
@@ -268,6 +302,7 @@ def predict_files(
     images: Sequence[str | Path],
     out: str | Path,
     options: PredictOptions | None = None,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict every image and write the four PNGs per image into ``out``.
 
@@ -281,13 +316,17 @@ def predict_files(
     out : str or Path
         Output folder (created).
     options : PredictOptions, optional
-        Tiling, threshold, device, Reinhard reference.
+        Tiling, threshold, device, colour normalisation.
+    notes : list of str, optional
+        Receives one line for the user when the inputs are not colour-normalised
+        because the checkpoint stores no colour statistics.
 
     Returns
     -------
     list of dict
-        Per image: ``name``, ``input``, ``size``, ``mask_fraction`` and the
-        written ``files``.
+        Per image: ``name``, ``input``, ``size``, ``mask_fraction``, the written
+        ``files`` and ``normalization`` (``method``, as done, and ``target``: what
+        the colours were mapped to, or None).
     """
     from synthlang.imageio import read_image, write_png
 
@@ -300,12 +339,9 @@ def predict_files(
         if not p.is_file():
             raise DataError(f"{p}: no such image file")
     device = resolve_device(opts.device)
-    model, _ = load_model(checkpoint, device)
-    ref_stats = None
-    if opts.reference is not None:
-        from synthlang.stats import reinhard_stats
-
-        ref_stats = reinhard_stats(read_image(opts.reference))
+    check_precision(opts.precision, device)
+    model, ckpt = load_model(checkpoint, device)
+    target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -314,12 +350,19 @@ def predict_files(
     records = []
     for path, name in zip(paths, names, strict=True):
         image = read_image(path)
-        if ref_stats is not None:
-            from synthlang.stats import reinhard_normalize
+        method = "none"
+        if target is not None:
+            from synthlang.colornorm import normalize
 
-            image = reinhard_normalize(image, ref_stats)
+            image, method = normalize(image, target, opts.normalize)
         u, m = predict_array(
-            model, image, tile=opts.tile, overlap=opts.overlap, margin=opts.margin, device=device
+            model,
+            image,
+            tile=opts.tile,
+            overlap=opts.overlap,
+            margin=opts.margin,
+            device=device,
+            precision=opts.precision,
         )
         mask = m >= opts.threshold
         files = {
@@ -347,6 +390,36 @@ def predict_files(
                 "size": [int(image.shape[0]), int(image.shape[1])],
                 "mask_fraction": float(mask.mean()),
                 "files": {k: str(v) for k, v in files.items()},
+                "normalization": {"method": method, "target": target_name},
             }
         )
     return records
+
+
+def _normalization_target(
+    checkpoint: str | Path,
+    ckpt: dict[str, Any],
+    opts: PredictOptions,
+    notes: list[str] | None,
+) -> tuple[Any, str | None]:
+    """The colour statistics to normalise to (None: no normalisation) and their name."""
+    if opts.normalize == "none":
+        return None, None
+    if opts.reference is not None:
+        from synthlang.colornorm import color_stats
+        from synthlang.imageio import read_image
+
+        ref = read_image(opts.reference, notes=notes)
+        return color_stats([ref], origin=str(opts.reference)), f"reference {opts.reference}"
+    from vnet.checkpoint import color_stats as stored_color_stats
+
+    stats = stored_color_stats(ckpt, checkpoint)
+    if stats is None:
+        if notes is not None:
+            notes.append(
+                f"{checkpoint} stores no colour statistics of its training data (written "
+                "before synthlang stored them): the inputs are not colour-normalised; "
+                "give --reference IMG to normalise them to an image"
+            )
+        return None, None
+    return stats, "checkpoint training inputs"

@@ -1,4 +1,4 @@
-"""Memory-light Gaussian radial basis function (RBF) activations.
+"""Gaussian radial basis function (RBF) activations: table-speed and exact operators.
 
 Every nonlinear function of the coupled variational network is a weighted sum of
 ``N_w`` Gaussians with equally spaced centres on ``[-r, r]`` (paper: ``N_w = 31``,
@@ -7,18 +7,37 @@ Every nonlinear function of the coupled variational network is a weighted sum of
     f_c(x) = sum_j w[c, j] * exp(-(x - mu_j)**2 / (2 sigma**2)),
     mu_j = -r + j * h,   h = 2 r / (N_w - 1),   sigma = h.
 
-The operators here never build the ``(input x N_w)`` tensor of basis values that a
-naive implementation materialises. The forward pass loops over the ``N_w`` centres
-and accumulates; the backward pass saves only ``x`` and ``w`` and recomputes the
-basis (the scheme of VLOGroup/optox ``act_rbf``). Memory is therefore O(input).
+Two implementations compute these functions; :func:`set_default_path` picks one.
 
-Both passes work on ``x`` viewed as ``(B, C, N)``. On the CPU (path ``"chunked"``) the
-columns are processed in blocks of about :data:`CHUNK_ELEMENTS` elements so the scratch
-buffers of the loop over the centres stay in cache; on a GPU (path ``"broadcast"``) the
-whole tensor is one block, which means few kernel launches. The squared distance is
-capped before ``exp`` and Gaussians below ``1e-20`` are set to zero: far-away centres
-then cost a fast ``exp`` of a normal float instead of the slow underflow path, and
-later products never become subnormal (slow on x86).
+``"table"`` (the default on every device)
+    Once per call the weights are turned into a table: each channel's function as a
+    piecewise cubic Hermite polynomial on a grid of spacing ``sigma / TABLE_CELLS_PER_SIGMA``
+    over ``[-(r + TABLE_MARGIN sigma), r + TABLE_MARGIN sigma]`` (node values and
+    slopes from the exact Gaussians). Evaluating ``f`` and ``f'`` is a cell lookup, four
+    gathers and a Horner scheme, whatever ``N_w``. The operator *is* this piecewise cubic:
+    ``f'`` is the derivative of the cubic, the gradient w.r.t. ``x`` uses its first and
+    second derivatives, and the gradient w.r.t. the weights (the table is linear in
+    them) scatters the incoming gradient onto the cells (a per-channel histogram of
+    ``t^k``-moments, ``scatter_add_``) and maps it back with one small matrix product
+    with the sampled Gaussians. The gradients are therefore exact for the function
+    computed (float64 ``gradcheck`` passes); its deviation from the exact functions is
+    bounded in ``docs/vnet.md``. Beyond the table every Gaussian is below ``1e-20``
+    and the exact path returns 0; so does the table (inputs are clamped to its ends,
+    where values and slopes are 0).
+``"chunked"`` / ``"broadcast"`` (``"exact"`` picks the one for the device)
+    The exact Gaussians, without building the ``(input x N_w)`` tensor of basis
+    values that a naive implementation materialises: the forward pass loops over the
+    ``N_w`` centres and accumulates; the backward pass recomputes the basis (the scheme
+    of VLOGroup/optox ``act_rbf``). On the CPU (``"chunked"``) the columns of ``x``
+    viewed as ``(B, C, N)`` are processed in blocks of about :data:`CHUNK_ELEMENTS`
+    elements so the scratch buffers stay in cache; on a GPU (``"broadcast"``) the whole
+    tensor is one block. The squared distance is capped before ``exp`` and Gaussians
+    below ``1e-20`` are set to zero: far-away centres then cost a fast ``exp`` of a
+    normal float instead of the slow underflow path, and later products never become
+    subnormal (slow on x86).
+
+Both save only ``x`` and ``w`` for backward: memory is O(input). Under autocast the
+operators compute in float32 (a bfloat16 table would be far too coarse).
 
 Public functions
 ----------------
@@ -35,7 +54,10 @@ rbf_antiderivative
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +73,11 @@ __all__ = [
     "linear_weights",
     "constant_weights",
     "set_default_path",
+    "get_default_path",
+    "default_path",
+    "table_deviation_bound",
+    "TABLE_CELLS_PER_SIGMA",
+    "TABLE_MARGIN",
 ]
 
 #: Elements per column block of the CPU path (measured best of 64K..1M and unblocked on 2 cores).
@@ -64,7 +91,14 @@ CHUNK_ELEMENTS = 1 << 18
 _D2MAX = 100.0
 _FLOOR = 1e-20
 
-_PATHS = ("auto", "chunked", "broadcast")
+#: Table cells per Gaussian width ``sigma`` (cubic Hermite; error bound in docs/vnet.md).
+TABLE_CELLS_PER_SIGMA = 32
+
+#: The table reaches ``TABLE_MARGIN * sigma`` beyond the outermost centres, where every
+#: Gaussian is below ``_FLOOR`` (``exp(-50)``) and the exact path gives exactly 0.
+TABLE_MARGIN = 10.0
+
+_PATHS = ("auto", "table", "exact", "chunked", "broadcast")
 _default_path = "auto"
 
 
@@ -73,8 +107,10 @@ def set_default_path(path: str) -> str:
 
     Parameters
     ----------
-    path : {"auto", "chunked", "broadcast"}
-        ``"auto"`` picks ``"chunked"`` on the CPU and ``"broadcast"`` elsewhere.
+    path : {"auto", "table", "exact", "chunked", "broadcast"}
+        ``"auto"`` and ``"table"``: the table-speed operators (every device).
+        ``"exact"``: the exact Gaussians, ``"chunked"`` on the CPU and
+        ``"broadcast"`` elsewhere; ``"chunked"``/``"broadcast"`` force one of the two.
 
     Returns
     -------
@@ -88,8 +124,28 @@ def set_default_path(path: str) -> str:
     return old
 
 
+def get_default_path() -> str:
+    """Return the current setting of :func:`set_default_path`."""
+    return _default_path
+
+
+@contextlib.contextmanager
+def default_path(path: str) -> Iterator[None]:
+    """Context manager form of :func:`set_default_path` (restores the old setting)."""
+    old = set_default_path(path)
+    try:
+        yield
+    finally:
+        set_default_path(old)
+
+
+def _use_table() -> bool:
+    return _default_path in ("auto", "table")
+
+
 def _resolve_path(x: torch.Tensor) -> str:
-    if _default_path != "auto":
+    """The exact implementation for ``x``: ``"chunked"`` or ``"broadcast"``."""
+    if _default_path in ("chunked", "broadcast"):
         return _default_path
     return "chunked" if x.device.type == "cpu" else "broadcast"
 
@@ -285,38 +341,244 @@ def _backward(
     return out_x, out_w
 
 
+# ------------------------------------------------------------------- table path
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The table grid of a basis: ``cells`` cells of width ``h`` starting at ``lo``."""
+
+    lo: float
+    h: float
+    cells: int
+
+
+def _grid(basis: RBFBasis, per_sigma: int | None = None, margin: float | None = None) -> _Grid:
+    h = basis.sigma / (per_sigma or TABLE_CELLS_PER_SIGMA)
+    half = basis.radius + (TABLE_MARGIN if margin is None else margin) * basis.sigma
+    cells = math.ceil(2.0 * half / h - 1e-9)
+    return _Grid(-0.5 * cells * h, h, cells)
+
+
+def _hermite_basis(
+    basis: RBFBasis, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached :func:`_sampled_basis` for the current table settings."""
+    return _sampled_basis(basis, TABLE_CELLS_PER_SIGMA, TABLE_MARGIN, dtype, device)
+
+
+@functools.lru_cache(maxsize=32)
+def _sampled_basis(
+    basis: RBFBasis, per_sigma: int, margin: float, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampled Gaussians as Hermite monomial coefficients ``phi`` ``(4, cells, N_w)``.
+
+    Returned with its contiguous transpose ``(4, N_w, cells)`` (for building tables).
+
+    Cell ``i`` holds ``p(t) = sum_k c_k t^k`` (``t`` in [0, 1] across the cell) with
+    ``c_k = sum_j w_j phi[k, i, j]``: the cubic through the node values and slopes
+    (in ``t`` units) of the Gaussians, floored like the exact path.
+    """
+    grid = _grid(basis, per_sigma, margin)
+    nodes = grid.lo + grid.h * torch.arange(grid.cells + 1, dtype=torch.float64)
+    mu = torch.tensor(basis.centers, dtype=torch.float64)
+    d = (nodes[:, None] - mu[None, :]) / basis.sigma
+    g = torch.exp(-0.5 * d.square().clamp(max=_D2MAX))
+    g = torch.where(g < _FLOOR, torch.zeros_like(g), g)
+    s = -d * g * (grid.h / basis.sigma)
+    y0, y1, s0, s1 = g[:-1], g[1:], s[:-1], s[1:]
+    phi = torch.stack([y0, s0, 3 * (y1 - y0) - 2 * s0 - s1, 2 * (y0 - y1) + s0 + s1])
+    phi = phi.to(dtype=dtype, device=device)
+    return phi.contiguous(), phi.transpose(1, 2).contiguous()
+
+
+@contextlib.contextmanager
+def _no_autocast(device: torch.device) -> Iterator[None]:
+    with torch.autocast(device.type, enabled=False):
+        yield
+
+
+def _table(w: torch.Tensor, phi_t: torch.Tensor) -> torch.Tensor:
+    """Coefficients ``(4, C * cells)`` of every channel's piecewise cubic."""
+    with _no_autocast(w.device):
+        return torch.matmul(w.detach(), phi_t).view(4, -1)  # (4, C, cells)
+
+
+def _locate(x: torch.Tensor, grid: _Grid) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat table index (cell + channel offset, int32) and position ``t`` in [0, 1].
+
+    ``x`` is viewed as ``(B, C, N)``. Entries beyond the table land in its end cells,
+    where the functions are 0 (``t`` clamped to [0, 1]); the cell is clamped again after
+    the integer conversion, so inf and NaN (which stays NaN through ``t``) are safe.
+    """
+    b, c = x.shape[0], x.shape[1]
+    a = torch.tensor(1.0 / grid.h, dtype=x.dtype, device=x.device)
+    off = torch.tensor(-grid.lo / grid.h, dtype=x.dtype, device=x.device)
+    s = torch.addcmul(off, x.reshape(b, c, -1), a)
+    cell = s.floor().clamp_(0, grid.cells - 1)
+    t = s.sub_(cell).clamp_(0.0, 1.0)
+    idx = cell.to(torch.int32).clamp_(0, grid.cells - 1)
+    offset = torch.arange(0, c * grid.cells, grid.cells, dtype=torch.int32, device=x.device)
+    return idx.add_(offset.view(1, c, 1)).view(-1), t
+
+
+def _gather(
+    tab: torch.Tensor, idx: torch.Tensor, ks: tuple[int, ...], like: torch.Tensor
+) -> list[torch.Tensor]:
+    """Coefficients ``ks`` of the cells ``idx``, shaped like ``like``."""
+    return [tab[k].index_select(0, idx).view_as(like) for k in ks]
+
+
+def _table_forward(
+    x: torch.Tensor, w: torch.Tensor, basis: RBFBasis, deriv: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``f(x)`` and (if ``deriv``) ``f'(x)`` of the piecewise cubic."""
+    grid = _grid(basis)
+    tab = _table(w, _hermite_basis(basis, x.dtype, x.device)[1])
+    idx, t = _locate(x, grid)
+    c0, c1, c2, c3 = _gather(tab, idx, (0, 1, 2, 3), t)
+    fp = None
+    if deriv:  # p'(t) / h = (c1 + 2 c2 t + 3 c3 t^2) / h
+        q = torch.addcmul(c2, c3, t, value=1.5)
+        fp = torch.addcmul(c1, q, t, value=2.0).mul_(1.0 / grid.h).view_as(x)
+    c2.addcmul_(c3, t)
+    c1.addcmul_(c2, t)
+    return c0.addcmul_(c1, t).view_as(x), fp
+
+
+def _table_backward(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    basis: RBFBasis,
+    gf: torch.Tensor | None,
+    gfp: torch.Tensor | None,
+    need_x: bool,
+    need_w: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of ``<gf, f(x)> + <gfp, f'(x)>`` for the piecewise cubic.
+
+    ``grad_x = gf p'/h + gfp p''/h^2``; ``grad_w`` from the moments
+    ``A_k[cell] = sum (gf t^k + gfp k t^(k-1) / h)`` times the sampled Gaussians.
+    """
+    grid = _grid(basis)
+    phi, phi_t = _hermite_basis(basis, x.dtype, x.device)
+    idx, t = _locate(x, grid)
+    b, c = x.shape[0], x.shape[1]
+    g1 = gf.reshape(b, c, -1) if gf is not None else None
+    g2 = gfp.reshape(b, c, -1) if gfp is not None else None
+    gx = gw = None
+    if need_x:
+        tab = _table(w, phi_t)
+        c1, c2, c3 = _gather(tab, idx, (1, 2, 3), t)
+        if g1 is not None:  # p'(t) = c1 + 2 c2 t + 3 c3 t^2
+            q = torch.addcmul(c2, c3, t, value=1.5)
+            gx = torch.addcmul(c1, q, t, value=2.0).mul_(g1).mul_(1.0 / grid.h)
+        if g2 is not None:  # p''(t) = 2 c2 + 6 c3 t
+            c2.addcmul_(c3, t, value=3.0)
+            if gx is None:
+                gx = c2.mul_(g2).mul_(2.0 / grid.h**2)
+            else:
+                gx.addcmul_(g2, c2, value=2.0 / grid.h**2)
+        assert gx is not None
+        gx = gx.view_as(x)
+    if need_w:
+        moments = _moments(t, g1, g2, 1.0 / grid.h)
+        size = c * grid.cells
+        hist = torch.zeros(4, size, dtype=x.dtype, device=x.device)
+        idx = idx.to(torch.int64)  # scatter_add_ wants int64; faster than int32 index_add_
+        for k, m in enumerate(moments):
+            if m is not None:
+                hist[k].scatter_add_(0, idx, m.reshape(-1))
+        with _no_autocast(x.device):
+            gw = torch.matmul(hist.view(4, c, grid.cells), phi).sum(0)
+    return gx, gw
+
+
+def _moments(
+    t: torch.Tensor, g1: torch.Tensor | None, g2: torch.Tensor | None, inv_h: float
+) -> list[torch.Tensor | None]:
+    """Per entry: ``g1 t^k + g2 k t^(k-1) / h`` for ``k = 0..3`` (``None`` if all zero)."""
+    if g1 is None:
+        assert g2 is not None
+        q = g2 * inv_h
+        return [None, q, (2.0 * q).mul_(t), (3.0 * q).mul_(t).mul_(t)]
+    p = g1 * t
+    if g2 is None:
+        p2 = p * t
+        return [g1, p, p2, p2 * t]
+    return [
+        g1,
+        torch.add(p, g2, alpha=inv_h),
+        torch.add(p, g2, alpha=2.0 * inv_h).mul_(t),
+        torch.add(p, g2, alpha=3.0 * inv_h).mul_(t).mul_(t),
+    ]
+
+
+def table_deviation_bound(basis: RBFBasis, w: torch.Tensor) -> tuple[float, float]:
+    """Bounds on ``|f_table - f|`` and ``|f'_table - f'|`` over the real line, per channel max.
+
+    The cubic Hermite interpolant of a smooth ``f`` on cells of width ``h`` satisfies
+    ``|f - p| <= h^4 / 384 max|f''''|`` and ``|f' - p'| <= sqrt(3) h^3 / 216 max|f''''|``
+    (on each cell). ``max|f''''|`` is bounded by ``sum_j |w_j| |g_j''''|`` on a fine
+    grid (plus a margin for the sampling), i.e. ``max|w| * S`` with ``S`` a property of the
+    basis. Rounding of the table in the working dtype comes on top.
+
+    Parameters
+    ----------
+    basis : RBFBasis
+        The basis.
+    w : torch.Tensor
+        Weights ``(C, N_w)``.
+
+    Returns
+    -------
+    (float, float)
+        Bounds for the value and for the derivative.
+    """
+    grid = _grid(basis)
+    xs = torch.linspace(-basis.radius - 2.0, basis.radius + 2.0, 20001, dtype=torch.float64)
+    mu = torch.tensor(basis.centers, dtype=torch.float64)
+    d = (xs[:, None] - mu[None, :]) / basis.sigma
+    g4 = (d**4 - 6 * d**2 + 3) * torch.exp(-0.5 * d**2) / basis.sigma**4  # g''''
+    f4 = (g4.abs() @ w.detach().to(torch.float64).abs().t()).max().item() * 1.05
+    return grid.h**4 / 384.0 * f4, math.sqrt(3.0) * grid.h**3 / 216.0 * f4
+
+
 # --------------------------------------------------------------- autograd functions
 
 
 class _RBF(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: torch.Tensor, w: torch.Tensor, basis: RBFBasis
+        ctx: FunctionCtx, x: torch.Tensor, w: torch.Tensor, basis: RBFBasis, table: bool
     ) -> torch.Tensor:
-        f, _ = _forward(x, w, basis, deriv=False)
+        f, _ = (_table_forward if table else _forward)(x, w, basis, False)
         ctx.save_for_backward(x, w)
         ctx.basis = basis  # type: ignore[attr-defined]
+        ctx.table = table  # type: ignore[attr-defined]
         return f
 
     @staticmethod
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, gf: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
         x, w = ctx.saved_tensors  # type: ignore[attr-defined]
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
-        gx, gw = _backward(x, w, ctx.basis, gf.contiguous(), None, need_x, need_w)  # type: ignore[attr-defined]
-        return gx, gw, None
+        impl = _table_backward if ctx.table else _backward  # type: ignore[attr-defined]
+        gx, gw = impl(x, w, ctx.basis, gf.contiguous(), None, need_x, need_w)  # type: ignore[attr-defined]
+        return gx, gw, None, None
 
 
 class _RBFValueAndDerivative(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: FunctionCtx, x: torch.Tensor, w: torch.Tensor, basis: RBFBasis
+        ctx: FunctionCtx, x: torch.Tensor, w: torch.Tensor, basis: RBFBasis, table: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        f, fp = _forward(x, w, basis, deriv=True)
+        f, fp = (_table_forward if table else _forward)(x, w, basis, True)
         ctx.save_for_backward(x, w)
         ctx.basis = basis  # type: ignore[attr-defined]
+        ctx.table = table  # type: ignore[attr-defined]
         assert fp is not None
         return f, fp
 
@@ -324,10 +586,11 @@ class _RBFValueAndDerivative(torch.autograd.Function):
     @once_differentiable
     def backward(  # type: ignore[override]
         ctx: FunctionCtx, gf: torch.Tensor | None, gfp: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
         x, w = ctx.saved_tensors  # type: ignore[attr-defined]
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
-        gx, gw = _backward(
+        impl = _table_backward if ctx.table else _backward  # type: ignore[attr-defined]
+        gx, gw = impl(
             x,
             w,
             ctx.basis,  # type: ignore[attr-defined]
@@ -336,7 +599,15 @@ class _RBFValueAndDerivative(torch.autograd.Function):
             need_x,
             need_w,
         )
-        return gx, gw, None
+        return gx, gw, None, None
+
+
+def _prepare(x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Under autocast compute in float32 (the dtype autocast gives the weights)."""
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = w.dtype if w.dtype in (torch.float32, torch.float64) else torch.float32
+        return x.to(dtype), w.to(dtype)
+    return x, w
 
 
 def rbf(x: torch.Tensor, w: torch.Tensor, basis: RBFBasis) -> torch.Tensor:
@@ -355,7 +626,8 @@ def rbf(x: torch.Tensor, w: torch.Tensor, basis: RBFBasis) -> torch.Tensor:
     -------
     torch.Tensor
         ``f(x)``, same shape as ``x``. Differentiable w.r.t. ``x`` and ``w``
-        (first order); backward recomputes the basis from the saved ``x``.
+        (first order); backward recomputes what it needs from the saved ``x``.
+        Computed by the path of :func:`set_default_path`.
 
     Examples
     --------
@@ -364,8 +636,10 @@ def rbf(x: torch.Tensor, w: torch.Tensor, basis: RBFBasis) -> torch.Tensor:
     >>> rbf(x, constant_weights(2, basis, 0.0), basis).abs().max().item()
     0.0
     """
+    x, w = _prepare(x, w)
     _check(x, w, basis)
-    return _RBF.apply(x.contiguous(), w, basis)
+    with _no_autocast(x.device):
+        return _RBF.apply(x.contiguous(), w, basis, _use_table())
 
 
 def rbf_value_and_derivative(
@@ -386,11 +660,13 @@ def rbf_value_and_derivative(
     -------
     (torch.Tensor, torch.Tensor)
         ``f(x)`` and ``f'(x)``. Both outputs are differentiable w.r.t. ``x`` and
-        ``w``; backward recomputes the basis (and its first and second
-        derivatives) from the saved ``x``.
+        ``w``; backward recomputes what it needs (first and second derivatives)
+        from the saved ``x``. Computed by the path of :func:`set_default_path`.
     """
+    x, w = _prepare(x, w)
     _check(x, w, basis)
-    return _RBFValueAndDerivative.apply(x.contiguous(), w, basis)
+    with _no_autocast(x.device):
+        return _RBFValueAndDerivative.apply(x.contiguous(), w, basis, _use_table())
 
 
 def rbf_antiderivative(x: torch.Tensor, w: torch.Tensor, basis: RBFBasis) -> torch.Tensor:

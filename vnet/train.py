@@ -30,10 +30,12 @@ loop runs data-parallel on several processes (:mod:`vnet.distributed`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -70,6 +72,11 @@ __all__ = [
     "build_model",
     "loss_and_metrics",
     "resolve_device",
+    "available_cores",
+    "configure_threads",
+    "PRECISIONS",
+    "check_precision",
+    "autocast",
     "save_checkpoint",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
@@ -82,6 +89,16 @@ CURVES_NAME = "curves.png"
 
 #: TrainConfig fields that may differ between a checkpoint and a resumed run.
 RESUMABLE_CHANGES = frozenset({"iterations", "workers", "device", "checkpoint_every"})
+
+#: Arithmetic of the forward pass: float32, or bfloat16 autocast (``--precision``).
+PRECISIONS = ("fp32", "bf16")
+
+#: ``/proc/cpuinfo`` flags of CPUs with fast bfloat16 matrix arithmetic.
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+#: Niceness added to DataLoader workers so that they never take the cores from the
+#: training threads (they run when the main process waits for a batch).
+WORKER_NICENESS = 10
 
 
 class TrainingError(SynthlangError):
@@ -130,6 +147,93 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` otherwise)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: ``threads``, or all available cores when ``None``.
+
+    Under ``torchrun`` the cores are shared by the ``LOCAL_WORLD_SIZE`` processes of
+    the machine.
+
+    Returns
+    -------
+    int
+        The number of threads now in use.
+    """
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    n = threads if threads is not None else max(1, available_cores() // local)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision the device cannot run fast.
+
+    ``bf16`` needs a CUDA device with bfloat16 support, or a CPU with AVX-512-BF16 or
+    AMX (``/proc/cpuinfo`` flags ``avx512_bf16``/``amx_bf16``); elsewhere bfloat16 is
+    emulated and slower than float32.
+
+    Raises
+    ------
+    TrainingError
+        For an unknown precision or ``bf16`` on hardware without it.
+    """
+    if precision not in PRECISIONS:
+        raise TrainingError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
+    if precision != "bf16":
+        return
+    if device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise TrainingError("--precision bf16: this CUDA device has no bfloat16 support")
+        return
+    if device.type == "cpu" and not _cpu_flags() & set(_BF16_CPU_FLAGS):
+        raise TrainingError(
+            "--precision bf16 needs a CPU with AVX-512-BF16 or AMX (cpuinfo flags "
+            f"{' / '.join(_BF16_CPU_FLAGS)}) or a CUDA GPU; this CPU has neither, "
+            "use --precision fp32"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"--precision bf16 is not supported on {device.type}")
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Context for the forward pass: bfloat16 autocast for ``"bf16"``, nothing for ``"fp32"``.
+
+    Under autocast the convolutions run in bfloat16; the RBF operators compute in
+    float32 (:mod:`vnet.rbf`), and the loss is evaluated in float32 outside it.
+    """
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _worker_init(worker_id: int) -> None:
+    """DataLoader worker start: lower the priority, one torch thread."""
+    del worker_id
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)
+    torch.set_num_threads(1)
+
+
 def build_model(kind: str, config: Mapping[str, Any] | VNConfig | UNetConfig) -> nn.Module:
     """Build a network from its kind and configuration.
 
@@ -155,9 +259,17 @@ def build_model(kind: str, config: Mapping[str, Any] | VNConfig | UNetConfig) ->
 
 
 def loss_and_metrics(
-    u: torch.Tensor, m: torch.Tensor, g_u: torch.Tensor, g_m: torch.Tensor, u0: torch.Tensor
+    u: torch.Tensor,
+    m: torch.Tensor,
+    g_u: torch.Tensor,
+    g_m: torch.Tensor,
+    u0: torch.Tensor,
+    weights: tuple[float, float] = (1.0 / 6.0, 0.5),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of Eq. (3) (mean over the batch) and the logged metrics.
+
+    ``weights`` are ``(w_u, w_m)`` of ``w_u ||u_T - g_u||^2 + w_m ||m_T - g_m||^2``
+    (the paper's ``(1/6, 1/2)`` by default; ``TrainConfig.loss_weights``).
 
     Parameters
     ----------
@@ -177,7 +289,7 @@ def loss_and_metrics(
     """
     per_u = (u - g_u).flatten(1).pow(2).sum(1)
     per_m = (m - g_m).flatten(1).pow(2).sum(1)
-    loss = (per_u / 6.0 + per_m / 2.0).mean()
+    loss = (weights[0] * per_u + weights[1] * per_m).mean()
     with torch.no_grad():
         acc = ((m > 0.5) == (g_m > 0.5)).float().mean()
         n_u = u[0].numel()
@@ -250,6 +362,9 @@ class Trainer:
         Continue from ``out/model.pt``.
     progress : bool
         Show a tqdm progress bar on stderr.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward pass (:func:`check_precision`, :func:`autocast`); not
+        stored in the checkpoint, so a run may be resumed with either.
     """
 
     def __init__(
@@ -261,6 +376,7 @@ class Trainer:
         source_info: Mapping[str, Any],
         resume: bool = False,
         progress: bool = True,
+        precision: str = "fp32",
     ) -> None:
         self.config = config
         self.source = source
@@ -269,6 +385,8 @@ class Trainer:
         self.resume = resume
         self.progress = progress
         self.device = resolve_device(config.device)
+        check_precision(precision, self.device)
+        self.precision = precision
         self.checkpoint_path = self.out / CHECKPOINT_NAME
         self.metrics_path = self.out / METRICS_NAME
         self.curves_path = self.out / CURVES_NAME
@@ -467,6 +585,7 @@ class Trainer:
 
         model = ddp.wrap_model(net, ctx, self.device)
         loader = make_loader(samples, cfg.batch_size, step, cfg.workers, shard=shard)
+        loader.worker_init_fn = _worker_init
         n_local = hi - lo
         # DDP averages the processes' gradients; weighting each local mean by its share
         # of the global batch makes that average the gradient of the global batch mean
@@ -508,8 +627,10 @@ class Trainer:
                     g_u = g_u.to(self.device, non_blocking=True)
                     g_m = g_m.to(self.device, non_blocking=True)
                     m0 = torch.zeros_like(g_m)
-                    u_t, m_t = model(u0, m0)
-                    loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0)
+                    with autocast(self.precision, self.device):
+                        u_t, m_t = model(u0, m0)
+                    u_t, m_t = u_t.float(), m_t.float()
+                    loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0, cfg.loss_weights)
                     metrics, stop_all = ddp.reduce_step(
                         metrics, n_local, cfg.batch_size, stopper.requested, ctx, self.device
                     )
@@ -605,8 +726,15 @@ def train(
     source_info: Mapping[str, Any],
     resume: bool = False,
     progress: bool = True,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train a network; shorthand for ``Trainer(...).run()``."""
     return Trainer(
-        config, source, out, source_info=source_info, resume=resume, progress=progress
+        config,
+        source,
+        out,
+        source_info=source_info,
+        resume=resume,
+        progress=progress,
+        precision=precision,
     ).run()

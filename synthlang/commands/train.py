@@ -11,7 +11,7 @@ from typing import Any
 from synthlang.commands._common import non_negative_int, positive_int
 from synthlang.errors import DataError, SynthlangError
 
-__all__ = ["add_parser", "run", "SceneSource"]
+__all__ = ["add_parser", "run", "SceneSource", "add_color_stats"]
 
 _CONFIG_FLAGS = ("preset", "model", "batch", "crop", "lr", "steps", "n", "endless", "seed")
 
@@ -60,7 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "summed over pixels, averaged over the batch; Adam (0.9, 0.999); parameters "
             "projected onto the constraint set after every step. RUN/ receives model.pt "
             "(checkpoint, every --checkpoint-every iterations and at the end), "
-            "metrics.jsonl, curves.png and config.json. Presets: paper (800 images of "
+            "metrics.jsonl, curves.png and config.json; the checkpoint also stores the colour "
+            "statistics of the first 8 training inputs, to which `synthlang predict` normalises "
+            "its inputs. Presets: paper (800 images of "
             "300x300, batch 8, 1500 iterations, lr 1e-4 / 5e-5 for scenario3; U-Net 3000 "
             "iterations at 5e-5), default (about 15 minutes on 2 CPU cores), smoke (seconds)."
         ),
@@ -140,6 +142,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="CPU threads of torch (default: all cores). On a busy shared machine "
         "--threads 1 can be much faster than oversubscribed threads",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32 (default), or bf16 autocast on CPUs with AVX-512-BF16/AMX and on GPUs "
+        "(refused elsewhere)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -283,18 +292,99 @@ def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any
     return cfg.replace(**changes), source, info, size
 
 
+def _with_color_stats(
+    info: dict[str, Any], source: Any, n_samples: int | None, stored: Any = None
+) -> dict[str, Any]:
+    """``info`` plus ``color_stats``: the colours of the first training inputs.
+
+    ``synthlang predict`` normalises its inputs to them. A resumed run keeps the
+    statistics of its checkpoint (``stored``); inputs that are not RGB get none.
+    """
+    from synthlang.colornorm import STATS_SAMPLES, source_color_stats
+
+    if stored is not None:
+        return {**info, "color_stats": stored}
+    n = min(STATS_SAMPLES, n_samples or STATS_SAMPLES)
+    stats = source_color_stats(source, n)
+    return info if stats is None else {**info, "color_stats": stats.to_dict()}
+
+
+def add_color_stats(
+    checkpoint: str | Path,
+    scene: str | Path,
+    out: str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+) -> Any:
+    """Store colour statistics in a checkpoint that has none, rendering them from a scene.
+
+    For checkpoints written before ``synthlang train`` stored them (or trained
+    on a dataset folder that is gone): samples ``0 .. n-1`` of ``scene`` are
+    rendered with the run's data seed, as the training data were, and their
+    statistics (:func:`synthlang.colornorm.source_color_stats`) are written into
+    ``source["color_stats"]`` of a copy of the checkpoint. The weights and
+    everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    scene : str or Path
+        The scene it was trained on.
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+    n : int, optional
+        Samples to render (default :data:`synthlang.colornorm.STATS_SAMPLES`).
+    seed : int, optional
+        Data seed (default: the checkpoint's ``train_config.seed``, else 0).
+
+    Returns
+    -------
+    synthlang.colornorm.ColorStats
+        The statistics written.
+
+    Raises
+    ------
+    DataError
+        Unusable checkpoint or scene, or a scene whose samples are not RGB.
+
+    Examples
+    --------
+    ``python -c "from synthlang.commands.train import add_color_stats as a;
+    a('models/scenario3.pt', 'scenes/scenario3.scene', 'scenario3.pt')"``
+    """
+    import synthlang
+    from synthlang.colornorm import STATS_SAMPLES, source_color_stats
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    if seed is None:
+        seed = int(dict(ckpt.get("train_config", {})).get("seed", 0))
+    scene_path = Path(scene)
+    if not scene_path.is_file():
+        raise DataError(f"{scene_path}: no such scene file")
+    count = n if n is not None else STATS_SAMPLES
+    if count < 1:
+        raise DataError(f"n must be at least 1, got {count}")
+    origin = f"{scene_path.name}, seed {seed}, samples 0-{count - 1} (added afterwards)"
+    stats = source_color_stats(SceneSource(synthlang.compile_file(scene_path), seed), count, origin)
+    if stats is None:
+        raise DataError(f"{scene_path}: renders images that are not RGB; no colour statistics")
+    ckpt["source"] = {**dict(ckpt.get("source", {})), "color_stats": stats.to_dict()}
+    save_checkpoint(out, ckpt)
+    return stats
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
     from vnet.distributed import is_main_process
     from vnet.interrupt import TrainingInterrupted
-    from vnet.train import CHECKPOINT_NAME, load_checkpoint, train
+    from vnet.train import CHECKPOINT_NAME, configure_threads, load_checkpoint, train
 
     main = is_main_process()
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     if args.resume:
         ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
         cfg, source, info, size = _resumed_config(args, ckpt)
@@ -309,6 +399,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = _fresh_config(args, info, size)
     if args.scene is not None and cfg.n_samples is not None:
         source = CachedSource(source, max_items=cfg.n_samples)
+    stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
+    info = _with_color_stats(info, source, cfg.n_samples, stored)
     try:
         result = train(
             cfg,
@@ -317,6 +409,7 @@ def run(args: argparse.Namespace) -> int:
             source_info=info,
             resume=args.resume,
             progress=not args.quiet and main,
+            precision=args.precision,
         )
     except KeyboardInterrupt as exc:
         if main:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
+from vnet import rbf as R
 from vnet.model import conv, conv_adjoint, pad_symmetric, pad_symmetric_adjoint
 from vnet.reference import NaiveCoupledVN, naive_energy
 
@@ -22,6 +23,17 @@ def _perturbed(cfg: VNConfig, dtype: torch.dtype = torch.float64) -> CoupledVN:
                 p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=dtype))
             block.lam.fill_(0.3)
     return net
+
+
+@pytest.fixture(params=["exact", "table"])
+def rbf_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both RBF implementations (the table deviates from the exact functions by ~1e-7)."""
+    monkeypatch.setattr(R, "_default_path", request.param)
+    return str(request.param)
+
+
+def _tol(path: str, exact: float, table: float) -> dict[str, float]:
+    return {"atol": exact, "rtol": exact} if path == "exact" else {"atol": table, "rtol": table}
 
 
 def test_paper_defaults() -> None:
@@ -64,8 +76,9 @@ def test_forward_shapes_and_range(device: torch.device, small_config: VNConfig) 
 @pytest.mark.parametrize("padding", ["symmetric", "zeros"])
 @pytest.mark.parametrize("zero_mean", [True, False])
 def test_explicit_gradient_equals_autograd(
-    padding: str, zero_mean: bool, small_config: VNConfig, device: torch.device
+    padding: str, zero_mean: bool, small_config: VNConfig, device: torch.device, rbf_path: str
 ) -> None:
+    """``E_t`` uses the exact antiderivative, so the table path agrees to its deviation."""
     cfg = dataclasses.replace(small_config, padding=padding, zero_mean=zero_mean)
     net = _perturbed(cfg).to(device)
     g = torch.Generator().manual_seed(2)
@@ -77,8 +90,12 @@ def test_explicit_gradient_equals_autograd(
         gu_auto, gm_auto = torch.autograd.grad(energy, (u, m))
         gu, gm = block.grad_energy(u, m, u0)
         assert float(gu.detach().abs().max()) > 1e-3 and float(gm.detach().abs().max()) > 1e-3
-        torch.testing.assert_close(gu, gu_auto, atol=1e-12, rtol=1e-10)
-        torch.testing.assert_close(gm, gm_auto, atol=1e-12, rtol=1e-10)
+        if rbf_path == "exact":
+            torch.testing.assert_close(gu, gu_auto, atol=1e-12, rtol=1e-10)
+            torch.testing.assert_close(gm, gm_auto, atol=1e-12, rtol=1e-10)
+        else:
+            torch.testing.assert_close(gu, gu_auto, atol=1e-6, rtol=0)
+            torch.testing.assert_close(gm, gm_auto, atol=1e-6, rtol=0)
         # the naive energy (materialised RBFs) is the same function
         torch.testing.assert_close(naive_energy(block, u, m, u0), block.energy(u, m, u0))
 
@@ -108,8 +125,11 @@ def test_symmetric_padding() -> None:
         pad_symmetric(torch.zeros(1, 1, 2, 2), 3)
 
 
-def test_matches_naive_reference(small_config: VNConfig) -> None:
-    """Forward and parameter gradients of the training loss agree with autograd-of-energy."""
+def test_matches_naive_reference(small_config: VNConfig, rbf_path: str) -> None:
+    """Forward and parameter gradients of the training loss agree with autograd-of-energy.
+
+    Exactly for the exact RBFs; to the table's deviation (docs/vnet.md) for the table.
+    """
     net = _perturbed(small_config)
     naive = NaiveCoupledVN(net)
     g = torch.Generator().manual_seed(5)
@@ -125,10 +145,13 @@ def test_matches_naive_reference(small_config: VNConfig) -> None:
         loss = ((u - gu) ** 2).sum() / 6 + ((m - gm) ** 2).sum() / 2
         loss.backward()
         grads.append([p.grad.clone() for p in net.parameters()])
-    torch.testing.assert_close(outs[0][0], outs[1][0])
-    torch.testing.assert_close(outs[0][1], outs[1][1])
+    torch.testing.assert_close(outs[0][0], outs[1][0], **_tol(rbf_path, 1e-7, 1e-5))
+    torch.testing.assert_close(outs[0][1], outs[1][1], **_tol(rbf_path, 1e-7, 1e-5))
     for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+        if rbf_path == "exact":
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+        else:  # relative to the gradient's scale: entries near 0 carry the absolute error
+            torch.testing.assert_close(a, b, atol=1e-4 * float(b.abs().max()), rtol=1e-3)
 
 
 def test_training_gradient_flows_to_every_parameter(small_config: VNConfig) -> None:
@@ -183,3 +206,40 @@ def test_unet(size: tuple[int, int], device: torch.device) -> None:
     assert 0 <= float(m.min()) and float(m.max()) <= 1
     assert 0 <= float(u.min()) and float(u.max()) <= 1
     assert net.project_() == []
+
+
+def test_bf16_autocast_forward(small_config: VNConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--precision bf16``: the network runs under autocast, close to float32; refused
+    on a CPU without AVX-512-BF16/AMX."""
+    from vnet import train as T
+
+    net = _perturbed(small_config, torch.float32)
+    u0 = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        u32, m32 = net(u0)
+        with T.autocast("bf16", torch.device("cpu")):
+            u16, m16 = net(u0)
+    assert u16.dtype in (torch.float32, torch.bfloat16)
+    torch.testing.assert_close(u16.float(), u32, atol=0.05, rtol=0)
+    torch.testing.assert_close(m16.float(), m32, atol=0.05, rtol=0)
+    T.check_precision("fp32", torch.device("cpu"))
+    monkeypatch.setattr(T, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    with pytest.raises(T.TrainingError, match="AVX-512-BF16"):
+        T.check_precision("bf16", torch.device("cpu"))
+    monkeypatch.setattr(T, "_cpu_flags", lambda: {"amx_bf16"})
+    T.check_precision("bf16", torch.device("cpu"))
+    with pytest.raises(T.TrainingError, match="unknown precision"):
+        T.check_precision("fp16", torch.device("cpu"))
+
+
+def test_configure_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnet import train as T
+
+    old = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(T, "available_cores", lambda: 4)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+        assert T.configure_threads() == 2  # all cores, shared by the processes of a machine
+        assert T.configure_threads(1) == 1
+    finally:
+        torch.set_num_threads(old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +135,107 @@ def test_overlay() -> None:
     assert out[2, 2, 0] > 0.4 and out[2, 2, 1] == 0  # tinted red inside
     assert tuple(out[1, 1]) == (1.0, 1.0, 0.0)  # yellow outline
     assert tuple(out[0, 0]) == (0.0, 0.0, 0.0)
+
+
+def _he(seed: int, cast: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """A 32 x 32 H&E-like image (haematoxylin blobs on eosin), optionally colour-cast."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:32, :32]
+    hc = sum(
+        1.4 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 10.0)
+        for cy, cx in rng.uniform(0, 32, (6, 2))
+    )
+    ec = 0.5 + 0.3 * rng.uniform(size=(32, 32))
+    od = np.array([[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]]) @ np.stack([hc.ravel(), ec.ravel()])
+    img = ((240 / 255) * np.exp(-od)).T.reshape(32, 32, 3) * np.array(cast)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _save(path: Path, image: np.ndarray) -> Path:
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def _with_stats(path: Path, stats: dict[str, Any]) -> Path:
+    from vnet.train import load_checkpoint
+
+    ckpt = load_checkpoint(_checkpoint(path))
+    ckpt["source"] = {"kind": "folder", "color_stats": stats}
+    save_checkpoint(path, ckpt)
+    return path
+
+
+def test_predict_normalises_to_the_checkpoint_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network sees inputs mapped to the stored colours; --no-normalize and --reference."""
+    import vnet.predict as vp
+    from synthlang.colornorm import DEFAULT_METHOD, color_stats
+    from synthlang.imageio import read_image
+    from synthlang.stats import reinhard_stats
+
+    seen: list[np.ndarray] = []
+    real = vp.predict_array
+
+    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        seen.append(image)
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(vp, "predict_array", spy)
+    stats = color_stats([_he(0), _he(1)])
+    ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())
+    cast = _save(tmp_path / "cast.png", _he(2, (0.8, 1.0, 0.7)))
+    target = "checkpoint training inputs"
+
+    (rec,) = predict_files(ckpt, [cast], tmp_path / "o1")
+    assert rec["normalization"] == {"method": DEFAULT_METHOD, "target": target}
+    (rec,) = predict_files(ckpt, [cast], tmp_path / "o2", PredictOptions(normalize="reinhard"))
+    assert rec["normalization"] == {"method": "reinhard", "target": target}
+    before = reinhard_stats(read_image(cast)).mean
+    after = reinhard_stats(seen[-1]).mean
+    assert np.abs(after - stats.reinhard.mean).max() < 1.5 < np.abs(before - after).max()
+    (rec,) = predict_files(ckpt, [cast], tmp_path / "o3", PredictOptions(normalize="macenko"))
+    assert rec["normalization"]["method"] == "macenko"
+    gap = np.abs(reinhard_stats(seen[-1]).mean - stats.reinhard.mean).max()
+    assert gap < 0.6 * np.abs(before - stats.reinhard.mean).max()
+
+    (rec,) = predict_files(ckpt, [cast], tmp_path / "o4", PredictOptions(normalize="none"))
+    assert rec["normalization"] == {"method": "none", "target": None}
+    assert np.array_equal(seen[-1], read_image(cast))
+
+    ref = _save(tmp_path / "ref.png", _he(3, (0.6, 0.6, 0.9)))
+    opts = PredictOptions(normalize="reinhard", reference=ref)
+    (rec,) = predict_files(ckpt, [cast], tmp_path / "o5", opts)
+    assert rec["normalization"] == {"method": "reinhard", "target": f"reference {ref}"}
+    ref_mean = reinhard_stats(read_image(ref)).mean
+    assert np.abs(reinhard_stats(seen[-1]).mean - ref_mean).max() < 1.5
+
+
+def test_checkpoint_without_stats_is_not_normalised(tmp_path: Path) -> None:
+    """Old checkpoints keep loading; predict says once that it does not normalise."""
+    ckpt = _checkpoint(tmp_path / "old.pt")
+    inputs = [_save(tmp_path / f"{n}.png", _he(i)) for i, n in enumerate("ab")]
+    notes: list[str] = []
+    records = predict_files(ckpt, inputs, tmp_path / "o", notes=notes)
+    assert [r["normalization"]["method"] for r in records] == ["none", "none"]
+    assert len(notes) == 1 and "stores no colour statistics" in notes[0]
+
+
+def test_invalid_stats_and_options(tmp_path: Path) -> None:
+    from vnet.checkpoint import color_stats
+    from vnet.train import load_checkpoint
+
+    img = _save(tmp_path / "a.png", _he(0))
+    bad = _with_stats(tmp_path / "bad.pt", {"n_images": 1, "reinhard": {"lab_mean": [1]}})
+    with pytest.raises(DataError, match="invalid source.color_stats"):
+        predict_files(bad, [img], tmp_path / "o")
+    good = _with_stats(tmp_path / "good.pt", {"n_images": 2, "reinhard": _REINHARD})
+    loaded = color_stats(load_checkpoint(good), good)
+    assert loaded is not None and loaded.macenko is None and loaded.n_images == 2
+    with pytest.raises(ValueError, match="normalize"):
+        PredictOptions(normalize="histogram")
+    with pytest.raises(ValueError, match="reference"):
+        PredictOptions(normalize="none", reference=img)
+
+
+_REINHARD = {"lab_mean": [60.0, 20.0, -10.0], "lab_std": [15.0, 8.0, 6.0]}

@@ -100,3 +100,55 @@ def test_predict_errors(checkpoint: Path, tmp_path: Path) -> None:
         _run(str(checkpoint), str(tmp_path / "none.png"), "--out", str(tmp_path / "o"))
     with pytest.raises(SystemExit):
         _run(str(checkpoint), str(img), "--out", str(tmp_path / "o"), "--threshold", "2")
+
+
+def _stats_checkpoint(checkpoint: Path, tmp_path: Path) -> Path:
+    from synthlang.colornorm import color_stats
+    from vnet.train import load_checkpoint
+
+    rng = np.random.default_rng(1)
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {"color_stats": color_stats([rng.uniform(0.3, 0.8, (16, 16, 3))]).to_dict()}
+    path = tmp_path / "with_stats.pt"
+    save_checkpoint(path, ckpt)
+    return path
+
+
+def test_predict_normalisation_flags(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from synthlang.cli import main
+
+    rng = np.random.default_rng(0)
+    imgs = []
+    for name in ("a", "b"):
+        imgs.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(rng.integers(40, 220, (12, 12, 3), dtype=np.uint8)).save(imgs[-1])
+    out = str(tmp_path / "o")
+    with_stats = str(_stats_checkpoint(checkpoint, tmp_path))
+
+    assert _run(with_stats, *imgs, "--out", out) == 0
+    got = capsys.readouterr()
+    assert got.out.count("colours macenko to checkpoint training inputs") == 2 and not got.err
+    assert _run(with_stats, imgs[0], "--out", out, "--normalize", "reinhard") == 0
+    assert "colours reinhard to checkpoint training inputs" in capsys.readouterr().out
+    assert _run(with_stats, imgs[0], "--out", out, "--no-normalize") == 0
+    assert "colours as given" in capsys.readouterr().out
+    assert _run(with_stats, imgs[0], "--out", out, "--reference", imgs[1]) == 0
+    assert f"to reference {imgs[1]}" in capsys.readouterr().out
+
+    # an old checkpoint without statistics: not normalised, said once
+    assert _run(str(checkpoint), *imgs, "--out", out) == 0
+    got = capsys.readouterr()
+    assert got.out.count("colours as given") == 2
+    assert got.err.count("stores no colour statistics") == 1
+
+    # user errors: one message, exit status 2
+    for argv, message in [
+        (["--reference", str(tmp_path / "none.png")], "no such reference image"),
+        (["--no-normalize", "--reference", imgs[1]], "--no-normalize contradicts --reference"),
+        (["--no-normalize", "--normalize", "reinhard"], "--no-normalize contradicts"),
+    ]:
+        assert main(["predict", with_stats, imgs[0], "--out", out, *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -48,12 +48,15 @@ def test_train_folder_resume_and_refusals(
     assert _run("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q") == 0
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["step"] == 4 and ckpt["source"]["kind"] == "folder"
+    stats = ckpt["source"]["color_stats"]  # colours of the first training inputs
+    assert stats["n_images"] == 4 and len(stats["reinhard"]["lab_mean"]) == 3
     assert ckpt["train_config"]["n_samples"] == 4  # preset's n, within the 6 samples
     assert (run / "curves.png").exists() and (run / "metrics.jsonl").exists()
     with pytest.raises(DataError, match="--resume"):
         _run("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
     assert _run("--data", str(toy), "--out", str(run), "--resume", "--iterations", "6") == 0
     assert load_checkpoint(run / "model.pt")["step"] == 6
+    assert load_checkpoint(run / "model.pt")["source"]["color_stats"] == stats
     assert "6 iterations" in capsys.readouterr().out
     with pytest.raises(SynthlangError, match="--lr"):
         _run("--data", str(toy), "--out", str(run), "--resume", "--lr", "0.1")
@@ -148,6 +151,7 @@ def test_train_from_scene(tiny_scene_file: Path, tmp_path: Path) -> None:
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["source"]["kind"] == "scene" and ckpt["source"]["scene"] == "tiny"
     assert len(ckpt["source"]["hash"]) == 64
+    assert ckpt["source"]["color_stats"]["n_images"] == 2
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["n_samples"] == 2
 
@@ -176,3 +180,35 @@ def test_threads_option(toy: Path, tmp_path: Path) -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(old)
+
+
+def test_add_color_stats(tiny_scene_file: Path, tmp_path: Path) -> None:
+    """Statistics rendered from a scene are added to a checkpoint that has none."""
+    from vnet import CoupledVN, VNConfig
+    from vnet.checkpoint import color_stats
+    from vnet.train import save_checkpoint
+
+    cfg = VNConfig(steps=1, n_fu=2, k_u=3, n_fm=1, k_m=3, n_f=2, k=3)
+    old = tmp_path / "old.pt"
+    weights = CoupledVN(cfg).state_dict()
+    payload = {
+        "format": "vnet-checkpoint",
+        "version": 1,
+        "model_kind": "vn",
+        "model_config": cfg.to_dict(),
+        "model_state": weights,
+        "source": {"kind": "folder", "hash": "x"},
+    }
+    save_checkpoint(old, payload)
+    assert color_stats(load_checkpoint(old), old) is None
+    new = tmp_path / "new.pt"
+    stats = train_cmd.add_color_stats(old, tiny_scene_file, new, n=2, seed=1)
+    ckpt = load_checkpoint(new)
+    assert ckpt["source"]["color_stats"] == stats.to_dict()
+    assert color_stats(ckpt, new) is not None
+    assert stats.n_images == 2 and ckpt["source"]["hash"] == "x"
+    assert "seed 1" in stats.origin
+    for key, value in weights.items():
+        assert ckpt["model_state"][key].equal(value)
+    with pytest.raises(DataError, match="no such scene"):
+        train_cmd.add_color_stats(old, tmp_path / "none.scene", new)
