@@ -677,9 +677,12 @@ def stage_evaluate(models: list[ModelSpec], sets: list[RealSet], args: argparse.
         "sets": out_sets,
         "references": references,
     }
-    C.write_json(C.RESULTS / "real_slides.json", result)
-    (C.RESULTS / "real_slides.md").write_text(markdown(result), encoding="utf-8")
-    C.say(f"tables: {C.rel(C.RESULTS / 'real_slides.md')}, {C.rel(C.RESULTS / 'real_slides.json')}")
+    # tuning runs on the fit splits never overwrite the report's tables
+    folder = HERE if args.fit_only else C.RESULTS
+    stem = "real_slides_fit_only" if args.fit_only else "real_slides"
+    C.write_json(folder / f"{stem}.json", result)
+    (folder / f"{stem}.md").write_text(markdown(result), encoding="utf-8")
+    C.say(f"tables: {C.rel(folder / f'{stem}.md')}, {C.rel(folder / f'{stem}.json')}")
     return result
 
 
@@ -719,6 +722,7 @@ HELP = {
     "refs": "references to build and train (stages trainsets, train)",
     "min_area": "detection: drop predicted components below this many px (default 0)",
     "crchp_fit": "CRCHP train tiles scored for the fit-split row, evenly spaced (0: all 70)",
+    "fit_only": "score only the fit splits (tuning); tables go to OUT/real_slides/, not docs/",
     "max_images": "score at most this many images per set (0: all; smoke default 2)",
 }
 
@@ -745,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--crchp-fit-images", type=int, default=20, help=HELP["crchp_fit"])
     add("--max-images", type=int, default=2 if SMOKE else 0, help=HELP["max_images"])
     add("--force", action="store_true", help="redo the named stages")
+    add("--fit-only", action="store_true", help=HELP["fit_only"])
     args = p.parse_args(argv)
     C.require_realdata()
     if "all" in args.stage:
@@ -754,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = tuple(s for s in STAGES if s in wanted)
     families = [f for f in args.sets if f != "crchp" or crchp_allowed()]
     refs = [f for f in args.refs if f != "crchp" or crchp_allowed()]
-    sets = [rs for rs in SETS if rs.family in families]
+    sets = [rs for rs in SETS if rs.family in families and (rs.fit_split or not args.fit_only)]
     models = [parse_model(t, args.predict_arg) for t in (args.model or default_models())]
     for item in args.model_predict_arg:
         name, _, arg = item.partition("=")
