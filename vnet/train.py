@@ -6,8 +6,9 @@ Loss, Eq. (3) of the paper, per sample ``s``::
 
 with the squared norms summed over all pixels (and channels); the batch loss is the
 mean over the samples of the batch. (With 300 x 300 images this puts the loss in the
-thousands, the scale of the paper's Fig. 3.) Adam with ``betas = (0.9, 0.999)``;
-after every Adam step the parameters are projected onto the admissible set
+thousands, the scale of the paper's Fig. 3.) ``TrainConfig.loss_weights`` sets the two
+weights (the ``default`` VN preset: ``(5, 1/2)``, the image term x 30). Adam with
+``betas = (0.9, 0.999)``; after every Adam step the parameters are projected onto the admissible set
 (:meth:`vnet.model.CoupledVN.project_`).
 
 A run folder holds::
