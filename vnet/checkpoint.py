@@ -414,7 +414,46 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
         if key in data and not isinstance(data[key], Mapping):
             raise DataError(f"{p}: {key} is a {type(data[key]).__name__}, not a dict")
     color_stats(data, p)
+    default_normalize(data, p)
     return data
+
+
+#: what ``source["normalize"]`` may say (the method ``synthlang predict`` uses by default)
+NORMALIZE_CHOICES = ("macenko", "reinhard", "none")
+
+
+def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
+    """The colour normalisation a checkpoint asks ``synthlang predict`` to use by default.
+
+    Set with ``synthlang train --predict-normalize`` (or :func:`set_default_normalize`)
+    where it was measured to work best for the model, e.g. ``"none"`` for a network
+    trained with stain variation. Checkpoints without it use the library default.
+
+    Parameters
+    ----------
+    data : Mapping
+        The checkpoint dict.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    str or None
+        One of :data:`NORMALIZE_CHOICES`, or None when the checkpoint names none.
+
+    Raises
+    ------
+    DataError
+        A value that is not one of :data:`NORMALIZE_CHOICES`.
+    """
+    source = data.get("source")
+    value = source.get("normalize") if isinstance(source, Mapping) else None
+    if value is None:
+        return None
+    if value not in NORMALIZE_CHOICES:
+        allowed = list(NORMALIZE_CHOICES)
+        raise DataError(f"{Path(path)}: source.normalize must be one of {allowed}, got {value!r}")
+    return str(value)
 
 
 def color_stats(data: Mapping[str, Any], path: str | Path) -> ColorStats | None:

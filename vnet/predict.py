@@ -18,6 +18,7 @@ Outputs per input ``NAME.ext`` (:func:`predict_files`)::
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,9 +99,10 @@ class PredictOptions:
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
 
-        if self.normalize == "default":
+        # "default": the checkpoint's stored choice, else DEFAULT_METHOD (resolved at load)
+        if self.normalize == "default" and self.reference is not None:
             object.__setattr__(self, "normalize", DEFAULT_METHOD)
-        if self.normalize not in (*METHODS, "none"):
+        if self.normalize not in (*METHODS, "none", "default"):
             raise ValueError(f"normalize must be one of {(*METHODS, 'none')}, got {self.normalize}")
         if self.normalize == "none" and self.reference is not None:
             raise ValueError("a reference image needs colour normalisation (normalize != 'none')")
@@ -341,6 +343,7 @@ def predict_files(
     device = resolve_device(opts.device)
     check_precision(opts.precision, device)
     model, ckpt = load_model(checkpoint, device)
+    opts = _resolve_normalize(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
@@ -394,6 +397,20 @@ def predict_files(
             }
         )
     return records
+
+
+def _resolve_normalize(
+    opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
+) -> PredictOptions:
+    """Replace ``normalize="default"`` by the checkpoint's choice (or the library default)."""
+    if opts.normalize != "default":
+        return opts
+    from synthlang.colornorm import DEFAULT_METHOD
+    from vnet.checkpoint import default_normalize
+
+    return dataclasses.replace(
+        opts, normalize=default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
+    )
 
 
 def _normalization_target(

@@ -151,6 +151,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(refused elsewhere)",
     )
     p.add_argument(
+        "--predict-normalize",
+        choices=("macenko", "reinhard", "none"),
+        default=None,
+        help="colour normalisation that `synthlang predict` applies to this model's inputs by "
+        "default, stored in the checkpoint (default: predict's own default, macenko); measure "
+        "it on real images of the fit split, e.g. none for a scene with stain variation",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=positive_int,
         default=None,
@@ -376,6 +384,36 @@ def add_color_stats(
     return stats
 
 
+def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) -> None:
+    """Store the colour normalisation ``synthlang predict`` uses by default for a model.
+
+    The counterpart of ``synthlang train --predict-normalize`` for a checkpoint that
+    is already trained; the weights and everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    method : {"macenko", "reinhard", "none"}
+        The default method.
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+
+    Raises
+    ------
+    DataError
+        Unknown method or unusable checkpoint.
+    """
+    from vnet.checkpoint import NORMALIZE_CHOICES
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    if method not in NORMALIZE_CHOICES:
+        raise DataError(f"method must be one of {list(NORMALIZE_CHOICES)}, got {method!r}")
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {**dict(ckpt.get("source", {})), "normalize": method}
+    save_checkpoint(out, ckpt)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
@@ -401,6 +439,9 @@ def run(args: argparse.Namespace) -> int:
         source = CachedSource(source, max_items=cfg.n_samples)
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
     info = _with_color_stats(info, source, cfg.n_samples, stored)
+    kept = dict(ckpt.get("source", {})).get("normalize") if args.resume else None
+    if args.predict_normalize is not None or kept is not None:
+        info = {**info, "normalize": args.predict_normalize or kept}
     try:
         result = train(
             cfg,

@@ -239,3 +239,35 @@ def test_invalid_stats_and_options(tmp_path: Path) -> None:
 
 
 _REINHARD = {"lab_mean": [60.0, 20.0, -10.0], "lab_std": [15.0, 8.0, 6.0]}
+
+
+def test_checkpoint_chooses_the_default_normalisation(tmp_path: Path) -> None:
+    """``source.normalize`` (train --predict-normalize) is predict's default; flags override."""
+    from synthlang.colornorm import color_stats
+    from synthlang.commands.train import set_predict_normalize
+
+    stats = color_stats([_he(0), _he(1)])
+    ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())
+    set_predict_normalize(ckpt, "none", ckpt)
+    img = _save(tmp_path / "a.png", _he(2, (0.8, 1.0, 0.7)))
+    (rec,) = predict_files(ckpt, [img], tmp_path / "o1")
+    assert rec["normalization"] == {"method": "none", "target": None}
+    (rec,) = predict_files(ckpt, [img], tmp_path / "o2", PredictOptions(normalize="reinhard"))
+    assert rec["normalization"]["method"] == "reinhard"
+    set_predict_normalize(ckpt, "reinhard", ckpt)
+    (rec,) = predict_files(ckpt, [img], tmp_path / "o3")
+    assert rec["normalization"]["method"] == "reinhard"
+    with pytest.raises(DataError, match="method must be one of"):
+        set_predict_normalize(ckpt, "histogram", ckpt)
+
+
+def test_invalid_stored_normalisation_is_refused(tmp_path: Path) -> None:
+    from vnet.train import load_checkpoint
+
+    ckpt = _with_stats(tmp_path / "m.pt", {"n_images": 2, "reinhard": _REINHARD})
+    data = load_checkpoint(ckpt)
+    data["source"] = {**data["source"], "normalize": "histogram"}
+    save_checkpoint(ckpt, data)
+    img = _save(tmp_path / "a.png", _he(0))
+    with pytest.raises(DataError, match="source.normalize must be one of"):
+        predict_files(ckpt, [img], tmp_path / "o")
