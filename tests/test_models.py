@@ -12,7 +12,10 @@ from PIL import Image
 from synthlang.cli import main
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)]
+SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)] + [
+    MODELS / "he_tumor_nuclei.pt",
+    MODELS / "he_tumor_nuclei_vn.pt",
+]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -20,11 +23,20 @@ def test_shipped_checkpoint_is_small_safe_and_complete(path: Path) -> None:
     assert path.is_file(), f"{path} is missing (experiments/shipped_models.py --stage export)"
     assert path.stat().st_size < 4 * 2**20
     ckpt = torch.load(path, weights_only=True)  # no pickled code
-    assert ckpt["model_kind"] == "vn"
+    # the tumour-nucleus model is the U-Net: it is ahead of the VN (models/he_tumor_nuclei.md)
+    assert ckpt["model_kind"] == ("unet" if path.stem == "he_tumor_nuclei" else "vn")
     assert "optimizer_state" not in ckpt
     n_params = sum(v.numel() for v in ckpt["model_state"].values())
     assert 10_000 < n_params < 1_000_000
     assert (MODELS / f"{path.stem}.md").is_file(), "every shipped model has a model card"
+
+
+def test_tumor_nucleus_model_stores_its_input_handling() -> None:
+    """Predict needs no option: the checkpoint names its normalisation and training colours."""
+    path = MODELS / "he_tumor_nuclei.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["source"]["normalize"] == "none"  # measured best on the fit splits
+    assert "color_stats" in ckpt["source"]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

@@ -1,0 +1,182 @@
+"""The shipped generic tumour-nucleus model ``models/he_tumor_nuclei.pt`` (issue 10).
+
+Usage::
+
+    python experiments/he_tumor_nuclei.py --stage all   # or: render train export evaluate
+
+Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` redoes it):
+
+* ``render``: 400 training samples of ``scenes/he_tumor_nuclei.scene`` (seed 1) and 20
+  held-out samples (seed 99) into ``OUT/he_tumor_nuclei/{train,test}``;
+* ``train``: the coupled VN (``--preset default``, 1500 iterations, bf16 where the CPU
+  supports it) and the U-Net (3000 iterations, 128 x 128 crops) on the same data;
+* ``export``: ``models/he_tumor_nuclei.pt`` (the U-Net, the better of the two on held-out
+  synthetic data and the fit splits; models/he_tumor_nuclei.md) and
+  ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
+  ``normalize = none`` as predict's default (measured on the fit splits, docs/vnet.md), plus
+  the training curves;
+* ``evaluate``: held-out synthetic scores (``synthlang evaluate``: accuracy, Dice, PSNR of
+  u_T against u0) into ``models/he_tumor_nuclei.json``.
+
+The real-data scores come from ``python experiments/real_slides.py`` (docs/results/real_slides.md).
+Nothing here reads real data: the model is trained only on images rendered from the
+repository's scenes and its open libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as C  # noqa: E402
+
+SCENE = C.REPO / "scenes" / "he_tumor_nuclei.scene"
+HERE = C.OUT / "he_tumor_nuclei"
+MODELS = C.REPO / "models"
+SMOKE = bool(os.environ.get("SYNTHLANG_EXPERIMENTS_SMOKE"))
+N_TRAIN = 8 if SMOKE else 400
+N_TEST = 4 if SMOKE else 20
+
+#: network -> (run folder name, exported file, train flags)
+NETWORKS: dict[str, tuple[str, str, list[str]]] = {
+    "vn": (
+        "vn",
+        "he_tumor_nuclei_vn.pt",
+        ["--model", "vn", "--preset", "default", "--iterations", "3000", "--precision", "bf16"],
+    ),
+    "unet": (
+        "unet",
+        "he_tumor_nuclei.pt",
+        ["--model", "unet", "--preset", "default", "--iterations", "3000", "--crop", "128"],
+    ),
+}
+if SMOKE:
+    NETWORKS = {k: (a, b, ["--model", k, "--preset", "smoke"]) for k, (a, b, _) in NETWORKS.items()}
+
+
+def stage_render(force: bool) -> dict:
+    """Training and held-out samples."""
+
+    def fn() -> dict:
+        t1 = C.sh(C.synthlang("render", SCENE, "--n", N_TRAIN, "--out", HERE / "train",
+                              "--seed", "1", "--workers", "2", "-q"))  # fmt: skip
+        t2 = C.sh(C.synthlang("render", SCENE, "--n", N_TEST, "--out", HERE / "test",
+                              "--seed", "99", "-q"))  # fmt: skip
+        return {"train_seconds": t1, "test_seconds": t2}
+
+    return C.stage("render", HERE / "render", fn, force)
+
+
+def train_command(net: str, resume: bool = False) -> list[str]:
+    """``synthlang train`` of one network on the rendered training set."""
+    run, _, flags = NETWORKS[net]
+    argv = C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, *flags,
+                       "--n", str(N_TRAIN), "--checkpoint-every", "100", "-q")  # fmt: skip
+    return [*argv, "--resume"] if resume else argv
+
+
+def stage_train(net: str, force: bool) -> None:
+    """Train (or resume) one network."""
+    run = HERE / NETWORKS[net][0]
+    if (run / "DONE.json").exists() and not force:
+        C.say(f"{net}: trained already ({C.rel(run)})")
+        return
+    resume = (run / "model.pt").exists() and not force
+    argv = train_command(net, resume)
+    if force:
+        argv.append("--overwrite")
+    seconds = C.sh(argv)
+    C.write_json(run / "DONE.json", {"command": C.shown_command(train_command(net)),
+                                     "seconds": seconds})  # fmt: skip
+
+
+def export(net: str) -> Path:
+    """``models/FILE``: the checkpoint without the optimiser state, predict default ``none``."""
+    import torch
+
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    run, name, _ = NETWORKS[net]
+    ckpt = load_checkpoint(HERE / run / "model.pt")
+    slim = {key: v for key, v in ckpt.items() if key != "optimizer_state"}
+    src = dict(slim.get("source", {}))
+    src["path"] = "experiments/out/he_tumor_nuclei/train"  # not an absolute path of this machine
+    src["normalize"] = "none"  # best on the fit splits (docs/vnet.md)
+    slim["source"] = src
+    target = (C.OUT / "models" if SMOKE else MODELS) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(target, slim)
+    shutil.copyfile(HERE / run / "curves.png", target.with_name(target.stem + "_curves.png"))
+    torch.load(target, weights_only=True)  # loads with the safe loader
+    C.say(f"exported {C.rel(target)} ({target.stat().st_size / 1024:.0f} KiB)")
+    return target
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
+
+
+def evaluate(net: str) -> dict[str, Any]:
+    """Held-out synthetic scores of an exported network."""
+    from synthlang.imageio import read_image
+
+    _, name, _ = NETWORKS[net]
+    model = (C.OUT / "models" if SMOKE else MODELS) / name
+    pred = HERE / "pred" / net
+    imgs = sorted((HERE / "test" / "noisy").glob("*.png"))
+    C.sh(C.synthlang("predict", model, *imgs, "--out", pred, "-q"))
+    C.sh(C.synthlang("evaluate", pred, "--truth", HERE / "test", "--json", pred / "evaluate.json",
+                     "-q"))  # fmt: skip
+    rep = json.loads((pred / "evaluate.json").read_text(encoding="utf-8"))
+    gains = []
+    for img in imgs:
+        clean = read_image(HERE / "test" / "clean" / img.name)
+        noisy = read_image(img)
+        out = read_image(pred / f"{img.stem}_denoised.png")
+        gains.append((_psnr(noisy, clean), _psnr(out, clean)))
+    g = np.array(gains)
+    return {
+        "model": C.rel(model),
+        "synthetic_test": rep["total"],
+        "psnr_input": float(g[:, 0].mean()),
+        "psnr_output": float(g[:, 1].mean()),
+        "psnr_gain": float((g[:, 1] - g[:, 0]).mean()),
+        "n_test": len(imgs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stage", nargs="+", default=["all"],
+                   choices=("all", "render", "train", "export", "evaluate"))  # fmt: skip
+    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    stages = {"render", "train", "export", "evaluate"} if "all" in args.stage else set(args.stage)
+    if "render" in stages:
+        stage_render(args.force)
+    for net in args.networks:
+        if "train" in stages:
+            stage_train(net, args.force)
+        if "export" in stages:
+            export(net)
+    if "evaluate" in stages:
+        res = {net: evaluate(net) for net in args.networks}
+        res["commands"] = {net: C.shown_command(train_command(net)) for net in args.networks}
+        target = (C.OUT / "models" if SMOKE else MODELS) / "he_tumor_nuclei.json"
+        C.write_json(target, res)
+        C.say(f"wrote {C.rel(target)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
