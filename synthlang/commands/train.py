@@ -57,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Train the coupled variational network of Effland et al. (or the U-Net baseline) "
             "on samples rendered on the fly from SCENE, or on a rendered dataset folder "
             "(--data). Loss: Eq. (3), per sample 1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2 "
+            "(the default preset weights the image term 5 instead of 1/6, docs/vnet.md) "
             "summed over pixels, averaged over the batch; Adam (0.9, 0.999); parameters "
             "projected onto the constraint set after every step. RUN/ receives model.pt "
             "(checkpoint, every --checkpoint-every iterations and at the end), "
