@@ -83,6 +83,8 @@ __all__ = [
     "FitResult",
     "AutoRule",
     "NUCLS_CLASS_NAMES",
+    "PointAnnotation",
+    "load_points",
     "IMMUNE_CLASS_WORDS",
     "parse_crop",
     "parse_class_names",
@@ -754,6 +756,72 @@ def load_input(
         for i in present_new - set(classes):
             classes[i] = _UNLABELLED
     return FitInput(image_path.name, image, instances, classes, record, notes, working_points)
+
+
+@dataclass
+class PointAnnotation:
+    """What :func:`load_points` returns.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols, 3)`` float32 RGB after ``--crop`` and ``--scale``.
+    instances : numpy.ndarray
+        ``(rows, cols)`` int32 instance map, 1..n.
+    classes : dict
+        Instance id -> class name (after ``--class-names``); instances
+        without a point are ``None`` (only present with ``keep_unlabelled``).
+    points : synthlang.fitpoints.PointSet
+        The points in the same pixels as ``image``.
+    """
+
+    image: np.ndarray
+    instances: np.ndarray
+    classes: dict[int, str | None]
+    points: PointSet
+
+
+def load_points(
+    image_path: str | Path,
+    points_path: str | Path,
+    options: object | None = None,
+    *,
+    keep_unlabelled: bool = False,
+) -> PointAnnotation:
+    """Segment an image's nuclei and label them by a point file (an annotation reader).
+
+    Parameters
+    ----------
+    image_path : str or Path
+        The image.
+    points_path : str or Path
+        Its point CSV (``x,y,class``).
+    options : synthlang.fit.FitOptions, optional
+        Crop, scale, pixel size, ``point_radius_um``, class renames and
+        ``auto_rule`` (default ``FitOptions()``: 0.5 µm/px, radius 4 µm).
+    keep_unlabelled : bool, optional
+        Keep segmented nuclei without a point in ``instances`` (class None);
+        by default they are removed and the rest renumbered 1..n.
+
+    Returns
+    -------
+    PointAnnotation
+    """
+    opts = options if isinstance(options, FitOptions) else FitOptions()
+    opts.validate()
+    inp = load_input(Path(image_path), Annotation("points", Path(points_path)), opts)
+    assert inp.points is not None
+    classes: dict[int, str | None] = {
+        i: (None if c == _UNLABELLED else c) for i, c in inp.classes.items()
+    }
+    instances = inp.instances
+    if not keep_unlabelled:
+        labelled = sorted(i for i, c in classes.items() if c is not None)
+        lut = np.zeros(int(instances.max(initial=0)) + 1, np.int32)
+        lut[labelled] = np.arange(1, len(labelled) + 1, dtype=np.int32)
+        instances = lut[instances]
+        classes = {int(lut[i]): classes[i] for i in labelled}
+    return PointAnnotation(inp.image, instances, classes, inp.points)
 
 
 def _segment_and_label(

@@ -20,8 +20,8 @@ point labels at most one nucleus and a nucleus takes at most one point.
 Nuclei without a point stay in the instance map as unlabelled (left out of
 the class statistics and of the background).
 
-From Python, :func:`load_points` returns an image's instance map and the
-class of each instance; :func:`synthlang.fit.load_input` with
+From Python, :func:`synthlang.fit.load_points` returns an image's instance
+map and the class of each instance; :func:`synthlang.fit.load_input` with
 ``Annotation("points", path)`` returns the same as a ``FitInput``.
 """
 
@@ -38,7 +38,7 @@ from scipy.spatial import cKDTree
 from synthlang.errors import DataError
 from synthlang.stats import object_shapes
 
-__all__ = ["PointSet", "read_points", "transform_points", "match_points", "load_points"]
+__all__ = ["PointSet", "read_points", "transform_points", "match_points"]
 
 _COLUMNS = ("x", "y", "class")
 _MAX_POINTS = 1_000_000
@@ -256,71 +256,3 @@ def match_points(instances: np.ndarray, xy: np.ndarray, radius: float) -> dict[i
         used_p.add(p)
         out[int(shapes.ids[k])] = int(p)
     return out
-
-
-@dataclass
-class PointAnnotation:
-    """What :func:`load_points` returns.
-
-    Attributes
-    ----------
-    image : numpy.ndarray
-        ``(rows, cols, 3)`` float32 RGB after ``--crop`` and ``--scale``.
-    instances : numpy.ndarray
-        ``(rows, cols)`` int32 instance map, 1..n.
-    classes : dict
-        Instance id -> class name (after ``--class-names``); instances
-        without a point are ``None`` (only present with ``keep_unlabelled``).
-    points : PointSet
-        The points in the same pixels as ``image``.
-    """
-
-    image: np.ndarray
-    instances: np.ndarray
-    classes: dict[int, str | None]
-    points: PointSet
-
-
-def load_points(
-    image_path: str | Path,
-    points_path: str | Path,
-    options: object | None = None,
-    *,
-    keep_unlabelled: bool = False,
-) -> PointAnnotation:
-    """Segment an image's nuclei and label them by a point file (an annotation reader).
-
-    Parameters
-    ----------
-    image_path : str or Path
-        The image.
-    points_path : str or Path
-        Its point CSV (``x,y,class``).
-    options : synthlang.fit.FitOptions, optional
-        Crop, scale, pixel size, ``point_radius_um``, class renames and
-        ``auto_rule`` (default ``FitOptions()``: 0.5 µm/px, radius 4 µm).
-    keep_unlabelled : bool, optional
-        Keep segmented nuclei without a point in ``instances`` (class None);
-        by default they are removed and the rest renumbered 1..n.
-
-    Returns
-    -------
-    PointAnnotation
-    """
-    from synthlang.fit import _UNLABELLED, Annotation, FitOptions, load_input
-
-    opts = options if isinstance(options, FitOptions) else FitOptions()
-    opts.validate()
-    inp = load_input(Path(image_path), Annotation("points", Path(points_path)), opts)
-    assert inp.points is not None
-    classes: dict[int, str | None] = {
-        i: (None if c == _UNLABELLED else c) for i, c in inp.classes.items()
-    }
-    instances = inp.instances
-    if not keep_unlabelled:
-        labelled = sorted(i for i, c in classes.items() if c is not None)
-        lut = np.zeros(int(instances.max(initial=0)) + 1, np.int32)
-        lut[labelled] = np.arange(1, len(labelled) + 1, dtype=np.int32)
-        instances = lut[instances]
-        classes = {int(lut[i]): classes[i] for i in labelled}
-    return PointAnnotation(inp.image, instances, classes, inp.points)

@@ -843,7 +843,7 @@ def test_points_label_the_segmented_nuclei(tmp_path: Path) -> None:
 
 
 def test_load_points_follows_crop_and_scale(tmp_path: Path) -> None:
-    from synthlang.fitpoints import load_points
+    from synthlang.fit import load_points
 
     image, points, centres = _pink_with_points(tmp_path)
     opts = FitOptions(crop=parse_crop("40:200,20:200"), scale=2.0, pixel_size_um=0.5)
@@ -909,7 +909,7 @@ def test_point_file_errors(synthetic: dict, tmp_path: Path) -> None:
 @pytest.mark.realdata
 def test_crchp_points(realdata: Path, tmp_path: Path) -> None:
     """Two CRCHistoPhenotypes train tiles: most points label a segmented nucleus."""
-    from synthlang.fitpoints import load_points
+    from synthlang.fit import load_points
 
     tiles = [realdata / f"crchp/train/img00{k}" for k in (2, 3)]
     if not all(t.with_suffix(".png").is_file() for t in tiles):
