@@ -182,6 +182,47 @@ def stage(name: str, folder: Path, fn: Callable[[], dict[str, Any] | None], forc
     return info
 
 
+def train_run(run: Path, command: Callable[[bool], list[str]], label: str, force: bool) -> None:
+    """A resumable training stage: ``command(resume)`` until ``run/DONE.json`` exists.
+
+    An interrupted run continues with ``command(True)``; ``force`` starts over
+    (``--overwrite``). ``DONE.json`` records the fresh command and the wall time.
+    """
+    if (run / "DONE.json").exists() and not force:
+        say(f"{label}: trained already ({rel(run)})")
+        return
+    resume = (run / "model.pt").exists() and not force
+    argv = command(resume)
+    if force:
+        argv.append("--overwrite")
+    seconds = sh(argv)
+    write_json(run / "DONE.json", {"command": shown_command(command(False)), "seconds": seconds})
+
+
+def export_checkpoint(run: Path, target: Path, source: dict[str, Any]) -> Path:
+    """Ship ``run/model.pt`` as ``target``: no Adam state, ``source`` entries overridden.
+
+    ``source`` replaces machine-specific entries (the data path) and may add
+    others (predict's default normalisation). The run's ``curves.png`` is
+    copied to ``TARGET-STEM_curves.png``; the result must load with the safe loader.
+    """
+    import shutil
+
+    import torch
+
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(run / "model.pt")
+    slim = {key: v for key, v in ckpt.items() if key != "optimizer_state"}
+    slim["source"] = {**dict(slim.get("source", {})), **source}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(target, slim)
+    shutil.copyfile(run / "curves.png", target.with_name(f"{target.stem}_curves.png"))
+    torch.load(target, weights_only=True)
+    say(f"exported {rel(target)} ({target.stat().st_size / 1024:.0f} KiB)")
+    return target
+
+
 def pct(x: float) -> str:
     """A fraction as a percentage with two decimals (the report tables' format)."""
     return f"{100 * x:.2f} %"

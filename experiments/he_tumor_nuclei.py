@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -85,39 +84,17 @@ def train_command(net: str, resume: bool = False) -> list[str]:
 
 def stage_train(net: str, force: bool) -> None:
     """Train (or resume) one network."""
-    run = HERE / NETWORKS[net][0]
-    if (run / "DONE.json").exists() and not force:
-        C.say(f"{net}: trained already ({C.rel(run)})")
-        return
-    resume = (run / "model.pt").exists() and not force
-    argv = train_command(net, resume)
-    if force:
-        argv.append("--overwrite")
-    seconds = C.sh(argv)
-    C.write_json(run / "DONE.json", {"command": C.shown_command(train_command(net)),
-                                     "seconds": seconds})  # fmt: skip
+    C.train_run(HERE / NETWORKS[net][0], lambda resume: train_command(net, resume), net, force)
 
 
 def export(net: str) -> Path:
     """``models/FILE``: the checkpoint without the optimiser state, predict default ``none``."""
-    import torch
-
-    from vnet.train import load_checkpoint, save_checkpoint
-
     run, name, _ = NETWORKS[net]
-    ckpt = load_checkpoint(HERE / run / "model.pt")
-    slim = {key: v for key, v in ckpt.items() if key != "optimizer_state"}
-    src = dict(slim.get("source", {}))
-    src["path"] = "experiments/out/he_tumor_nuclei/train"  # not an absolute path of this machine
-    src["normalize"] = "none"  # best on the fit splits (docs/vnet.md)
-    slim["source"] = src
-    target = (C.OUT / "models" if SMOKE else MODELS) / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(target, slim)
-    shutil.copyfile(HERE / run / "curves.png", target.with_name(target.stem + "_curves.png"))
-    torch.load(target, weights_only=True)  # loads with the safe loader
-    C.say(f"exported {C.rel(target)} ({target.stat().st_size / 1024:.0f} KiB)")
-    return target
+    source = {
+        "path": "experiments/out/he_tumor_nuclei/train",  # not an absolute path of this machine
+        "normalize": "none",  # best on the fit splits (docs/vnet.md)
+    }
+    return C.export_checkpoint(HERE / run, (C.OUT / "models" if SMOKE else MODELS) / name, source)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

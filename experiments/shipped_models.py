@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -92,37 +91,14 @@ def train_command(k: int, resume: bool = False) -> list[str]:
 
 
 def stage_train(k: int, force: bool) -> None:
-    run = folder(k) / "run"
-    if (run / "DONE.json").exists() and not force:
-        C.say(f"scenario{k}: trained already ({C.rel(run)})")
-        return
-    resume = (run / "model.pt").exists() and not force
-    argv = train_command(k, resume)
-    if force:
-        argv.append("--overwrite")
-    seconds = C.sh(argv)
-    C.write_json(run / "DONE.json", {"command": C.shown_command(train_command(k)),
-                                     "seconds": seconds})  # fmt: skip
+    C.train_run(folder(k) / "run", lambda resume: train_command(k, resume), f"scenario{k}", force)
 
 
 def export(k: int) -> Path:
     """Write models/scenarioK.pt: the checkpoint without the optimiser state."""
-    import torch
-
-    from vnet.train import load_checkpoint, save_checkpoint
-
-    ckpt = load_checkpoint(folder(k) / "run" / "model.pt")
-    slim = {key: v for key, v in ckpt.items() if key != "optimizer_state"}
-    src = dict(slim.get("source", {}))
-    src["path"] = f"experiments/out/shipped/s{k}/train"  # not an absolute path of this machine
-    slim["source"] = src
-    MODELS.mkdir(exist_ok=True)
-    target = MODELS / f"scenario{k}.pt"
-    save_checkpoint(target, slim)
-    shutil.copyfile(folder(k) / "run" / "curves.png", MODELS / f"scenario{k}_curves.png")
-    torch.load(target, weights_only=True)  # loads with the safe loader
-    C.say(f"exported {C.rel(target)} ({target.stat().st_size / 1024:.0f} KiB)")
-    return target
+    # not an absolute path of this machine
+    source = {"path": f"experiments/out/shipped/s{k}/train"}
+    return C.export_checkpoint(folder(k) / "run", MODELS / f"scenario{k}.pt", source)
 
 
 def evaluate(k: int) -> dict[str, Any]:
