@@ -393,7 +393,6 @@ def pictures(task: Task) -> None:
     Rows are the images of the set; columns the input, the truth and each model's mask
     (red tint, yellow outline: ``vnet.predict.overlay``, as ``synthlang predict`` draws it).
     """
-    from PIL import Image, ImageDraw
 
     from synthlang.imageio import read_image
     from vnet.data import read_gray
@@ -413,21 +412,9 @@ def pictures(task: Task) -> None:
             rows.append(panels)
         if not rows:
             continue
-        h, w = rows[0][0][1].shape[:2]
+        w = rows[0][0][1].shape[1]
         scale = 2.0 if w < 150 else min(1.0, 320 / w)
-        tw, th = int(round(w * scale)), int(round(h * scale))
-        ncol = max(len(r) for r in rows)
-        sheet = Image.new("RGB", (ncol * (tw + 4), len(rows) * (th + 4) + 14), "white")
-        draw = ImageDraw.Draw(sheet)
-        for j, (label, _) in enumerate(rows[0]):
-            draw.text((j * (tw + 4) + 2, 1), label, fill="black")
-        for i, panels in enumerate(rows):
-            for j, (_, arr) in enumerate(panels):
-                im = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8))
-                im = im.resize((tw, th), Image.LANCZOS if scale < 1 else Image.NEAREST)
-                sheet.paste(im, (j * (tw + 4), 14 + i * (th + 4)))
-        C.RESULTS.mkdir(parents=True, exist_ok=True)
-        sheet.save(C.RESULTS / f"{task.name}_{set_name}.png", optimize=True)
+        C.contact_sheet(rows, C.RESULTS / f"{task.name}_{set_name}.png", scale)
 
 
 # ----------------------------------------------------------------------------- main

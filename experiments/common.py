@@ -223,6 +223,27 @@ def export_checkpoint(run: Path, target: Path, source: dict[str, Any]) -> Path:
     return target
 
 
+def contact_sheet(rows: list[list[tuple[str, np.ndarray]]], path: Path, scale: float) -> None:
+    """Save rows of labelled ``(H, W, 3)`` panels in [0, 1] as one PNG, each panel scaled by
+    ``scale`` (Lanczos when shrinking, nearest when enlarging), labels of the first row on top."""
+    from PIL import Image, ImageDraw
+
+    h, w = rows[0][0][1].shape[:2]
+    tw, th = int(round(w * scale)), int(round(h * scale))
+    ncol = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (ncol * (tw + 4), len(rows) * (th + 4) + 14), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, (label, _) in enumerate(rows[0]):
+        draw.text((j * (tw + 4) + 2, 1), label, fill="black")
+    for i, panels in enumerate(rows):
+        for j, (_, arr) in enumerate(panels):
+            im = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8))
+            im = im.resize((tw, th), Image.LANCZOS if scale < 1 else Image.NEAREST)
+            sheet.paste(im, (j * (tw + 4), 14 + i * (th + 4)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, optimize=True)
+
+
 def pct(x: float) -> str:
     """A fraction as a percentage with two decimals (the report tables' format)."""
     return f"{100 * x:.2f} %"

@@ -470,23 +470,7 @@ def score_set(rs: RealSet, images: list[Path], pred: Path | None, min_area: int)
 
 def _sheet(rows: list[list[tuple[str, np.ndarray]]], path: Path) -> None:
     """Save rows of labelled ``(H, W, 3)`` panels as one downsized PNG (panels <= 240 px wide)."""
-    from PIL import Image, ImageDraw
-
-    h, w = rows[0][0][1].shape[:2]
-    scale = min(1.0, 240 / w)
-    tw, th = int(round(w * scale)), int(round(h * scale))
-    ncol = max(len(r) for r in rows)
-    sheet = Image.new("RGB", (ncol * (tw + 4), len(rows) * (th + 4) + 14), "white")
-    draw = ImageDraw.Draw(sheet)
-    for j, (label, _) in enumerate(rows[0]):
-        draw.text((j * (tw + 4) + 2, 1), label, fill="black")
-    for i, panels in enumerate(rows):
-        for j, (_, arr) in enumerate(panels):
-            im = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8))
-            im = im.resize((tw, th), Image.LANCZOS if scale < 1 else Image.NEAREST)
-            sheet.paste(im, (j * (tw + 4), 14 + i * (th + 4)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, optimize=True)
+    C.contact_sheet(rows, path, min(1.0, 240 / rows[0][0][1].shape[1]))
 
 
 def overlays(rs: RealSet, images: list[Path], models: list[ModelSpec]) -> Path | None:

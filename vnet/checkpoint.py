@@ -425,7 +425,8 @@ NORMALIZE_CHOICES = ("macenko", "reinhard", "none")
 def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
     """The colour normalisation a checkpoint asks ``synthlang predict`` to use by default.
 
-    Set with ``synthlang train --predict-normalize`` (or :func:`set_default_normalize`)
+    Set with ``synthlang train --predict-normalize`` (or
+    :func:`synthlang.commands.train.set_predict_normalize`)
     where it was measured to work best for the model, e.g. ``"none"`` for a network
     trained with stain variation. Checkpoints without it use the library default.
 
