@@ -27,10 +27,10 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
-from synthlang.engine.paper_scenes import scenario1, scenario2  # noqa: E402
 from synthlang.engine.render import render  # noqa: E402
+from synthlang.engine.sampling import sample_seed  # noqa: E402
 from synthlang.engine.scratch import tune_allocator  # noqa: E402
-from synthlang.sample import sample_seed  # noqa: E402
+from tests.synthlang.engine.paper_scenes import scenario1, scenario2  # noqa: E402
 
 
 def time_scene(scene, n: int) -> tuple[list[float], list[float]]:

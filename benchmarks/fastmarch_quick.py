@@ -59,7 +59,7 @@ from synthlang.engine.fastmarch import (  # noqa: E402
     ribbon_shapes,
 )
 from synthlang.engine.patches import patch_texture  # noqa: E402
-from synthlang.sample import sample_seed  # noqa: E402
+from synthlang.engine.sampling import sample_seed  # noqa: E402
 
 SIZE = (300, 300)
 

@@ -30,8 +30,8 @@ import warnings
 from pathlib import Path
 
 import synthlang
-from synthlang.dataset import render_dataset
-from synthlang.sample import sample_seed
+from synthlang.data.dataset import render_dataset
+from synthlang.engine.sampling import sample_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENES = [ROOT / "scenes" / f"scenario{i}.scene" for i in (1, 2, 3)]

@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from synthlang.compile import compile_file
-from synthlang.dataset import render_dataset
-from synthlang.executors import DaskExecutor, LocalExecutor
+from synthlang.data.dataset import render_dataset
+from synthlang.data.executors import DaskExecutor, LocalExecutor
+from synthlang.lang.compile import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

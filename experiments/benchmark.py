@@ -137,7 +137,7 @@ def real_fit_dataset(task: str, set_name: str = "puma_fit") -> Path:
     is no clean truth; the image term of the loss then asks for the identity),
     ``mask`` the real truth of the task. Lives in ``experiments/out`` only.
     """
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     root = C.OUT / "real" / "trainsets" / (task if set_name == "puma_fit" else f"{task}_{set_name}")
     if (root / "manifest.json").exists():
@@ -394,7 +394,7 @@ def pictures(task: Task) -> None:
     (red tint, yellow outline: ``vnet.predict.overlay``, as ``synthlang predict`` draws it).
     """
 
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
     from vnet.data import read_gray
     from vnet.predict import overlay
 

@@ -19,7 +19,7 @@ The pieces:
 * **real images and truth** -- :func:`prepare_real` writes the evaluation images
   at the paper's 20x scale (PUMA EVAL half downsampled by 2, NuCLS test tiles
   rescaled by 0.4) and the truth folders of both tasks, computed with the mask
-  rules of the repository's own scenes through :mod:`synthlang.rules`;
+  rules of the repository's own scenes through :mod:`synthlang.engine.rules`;
 * **scoring** -- :func:`evaluate` is :func:`vnet.metrics.evaluate_folder` (the code
   of ``synthlang evaluate``) plus the cross-class counts the issue asks for.
 """
@@ -377,11 +377,11 @@ def categories_for_rules(classes: dict[int, str]) -> dict[int, str]:
 def rule_truth(instances: np.ndarray, classes: dict[int, str], scene_file: Path) -> np.ndarray:
     """Truth mask: the mask rules of ``scene_file`` applied to the annotated objects.
 
-    Uses :class:`synthlang.rules.ObjectTable` and :func:`synthlang.rules.apply_rules`,
+    Uses :class:`synthlang.engine.rules.ObjectTable` and :func:`synthlang.engine.rules.apply_rules`,
     the code that makes the masks of rendered samples.
     """
     import synthlang
-    from synthlang.rules import ObjectTable, apply_rules
+    from synthlang.engine.rules import ObjectTable, apply_rules
 
     rules = synthlang.compile_file(scene_file).masks
     cats = categories_for_rules(classes)
@@ -464,8 +464,8 @@ def prepare_real(force: bool = False) -> dict:
 
 
 def png(path: Path, array: np.ndarray) -> None:
-    """Write a PNG with :func:`synthlang.imageio.write_png`, creating the folder."""
-    from synthlang.imageio import write_png
+    """Write a PNG with :func:`synthlang.common.imageio.write_png`, creating the folder."""
+    from synthlang.common.imageio import write_png
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(path, array)
@@ -522,7 +522,7 @@ def evaluate(pred_dir: Path, task: str, set_name: str) -> dict[str, Any]:
     immune-rich task) with at least half their pixels predicted, by the same
     :func:`vnet.metrics.object_scores` rule.
     """
-    from synthlang.imageio import read_label_image
+    from synthlang.common.imageio import read_label_image
     from vnet.data import read_gray
     from vnet.metrics import evaluate_folder, object_scores
 
@@ -547,7 +547,7 @@ def evaluate(pred_dir: Path, task: str, set_name: str) -> dict[str, Any]:
 
 def all_background(task: str, set_name: str, out: Path) -> dict[str, Any]:
     """Write all-background predictions for a set and score them (the lower reference)."""
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     write_png = png
     out.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(net: str) -> dict[str, Any]:
     """Held-out synthetic scores of an exported network."""
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     _, name, _ = NETWORKS[net]
     model = (C.OUT / "models" if SMOKE else MODELS) / name

@@ -204,7 +204,7 @@ def stage_trainsets(families: list[str], force: bool) -> dict[str, str]:
 
     A family whose folder holds ``manifest.json`` is skipped unless ``force``.
     """
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     done = {}
     for fam in families:
@@ -282,7 +282,7 @@ def sha256(path: Path) -> str:
 
 
 #: the code behind ``synthlang predict``'s defaults (part of the prediction cache key)
-PREDICT_CODE = ("synthlang/commands/predict.py", "vnet/predict.py", "synthlang/colornorm.py")
+PREDICT_CODE = ("synthlang/cli/predict.py", "vnet/predict.py", "synthlang/colornorm.py")
 
 
 def predict_code_hash() -> str:
@@ -443,7 +443,7 @@ def total(images: list[dict], points: bool) -> dict[str, Any]:
 
 def score_set(rs: RealSet, images: list[Path], pred: Path | None, min_area: int) -> dict:
     """Score one model's predictions on a set (``pred=None``: the all-background mask)."""
-    from synthlang.imageio import image_size, read_label_image
+    from synthlang.common.imageio import image_size, read_label_image
     from vnet.data import read_gray
 
     per_image = []
@@ -480,7 +480,7 @@ def overlays(rs: RealSet, images: list[Path], models: list[ModelSpec]) -> Path |
     epithelial green, inflammatory blue, fibroblast yellow, others white) only to
     ``OUT/real_slides/overlays/``, never into the repository's tracked files.
     """
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
     from vnet.data import read_gray
     from vnet.predict import overlay
 

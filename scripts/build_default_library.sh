@@ -44,7 +44,7 @@ fi
 
 echo "$SHA256  $SRC" | sha256sum --check --quiet
 
-"$PYTHON" -m synthlang.commands.fit "$SRC" --auto \
+"$PYTHON" -m synthlang.cli.fit "$SRC" --auto \
     --auto-rule lymphocyte_max_radius_um=3.2 round_ratio=0.6 \
     --only tumor lymphocyte stroma \
     --max-patches 60 --prefix stardist \

@@ -26,7 +26,7 @@ from synthlang import compile_file, compile_string, ir
 from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.render import render
 from synthlang.engine.rescale import Resampler, canvas_size
-from synthlang.sample import draw, support
+from synthlang.engine.sampling import draw, support
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,32 +35,32 @@ __all__ = [
 ]
 
 _LAZY = {
-    "compile_file": "synthlang.compile",
-    "compile_string": "synthlang.compile",
+    "compile_file": "synthlang.lang.compile",
+    "compile_string": "synthlang.lang.compile",
     "render": "synthlang.engine.render",
-    "render_dataset": "synthlang.dataset",
+    "render_dataset": "synthlang.data.dataset",
     "Scene": "synthlang.ir",
     "Sample": "synthlang.engine.base",
-    "SynthlangError": "synthlang.errors",
-    "SceneSyntaxError": "synthlang.errors",
-    "SceneError": "synthlang.errors",
-    "RenderError": "synthlang.errors",
-    "DataError": "synthlang.errors",
+    "SynthlangError": "synthlang.common.errors",
+    "SceneSyntaxError": "synthlang.common.errors",
+    "SceneError": "synthlang.common.errors",
+    "RenderError": "synthlang.common.errors",
+    "DataError": "synthlang.common.errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from synthlang.compile import compile_file, compile_string
-    from synthlang.dataset import render_dataset
-    from synthlang.engine.base import Sample
-    from synthlang.engine.render import render
-    from synthlang.errors import (
+    from synthlang.common.errors import (
         DataError,
         RenderError,
         SceneError,
         SceneSyntaxError,
         SynthlangError,
     )
+    from synthlang.data.dataset import render_dataset
+    from synthlang.engine.base import Sample
+    from synthlang.engine.render import render
     from synthlang.ir import Scene
+    from synthlang.lang.compile import compile_file, compile_string
 
 
 def __getattr__(name: str) -> Any:

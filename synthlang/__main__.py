@@ -2,6 +2,6 @@
 
 import sys
 
-from synthlang.cli import main
+from synthlang.cli.main import main
 
 sys.exit(main())

@@ -48,8 +48,8 @@ from skimage.segmentation import expand_labels, watershed
 from skimage.transform import resize
 
 from synthlang import __version__
-from synthlang.errors import DataError, ResourceLimitError
-from synthlang.imageio import (
+from synthlang.common.errors import DataError, ResourceLimitError
+from synthlang.common.imageio import (
     DEFAULT_MAX_PIXELS,
     atomic_write_text,
     read_image,

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 from synthlang.stats import object_shapes
 
 __all__ = ["PointSet", "read_points", "transform_points", "match_points"]

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from synthlang.errors import Span
+from synthlang.common.errors import Span
 
 __all__ = [
     "IRModel",
@@ -100,12 +100,12 @@ class SourceSpan(IRModel):
     end_column: int = Field(..., ge=1, description="1-based end column (exclusive).")
 
     def to_span(self) -> Span:
-        """Convert to the :class:`synthlang.errors.Span` used by errors."""
+        """Convert to the :class:`synthlang.common.errors.Span` used by errors."""
         return Span(self.file, self.line, self.column, self.end_line, self.end_column)
 
     @classmethod
     def from_span(cls, span: Span) -> SourceSpan:
-        """Build from an error-family :class:`~synthlang.errors.Span`."""
+        """Build from an error-family :class:`~synthlang.common.errors.Span`."""
         return cls(
             file=span.file,
             line=span.line,

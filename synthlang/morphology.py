@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 
 __all__ = [
     "PUMA_PIXEL_SIZE_UM",

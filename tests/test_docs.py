@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from synthlang import compile_string
-from synthlang.cli import COMMANDS
+from synthlang.cli.main import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "docs" / "tutorial.md"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from synthlang.cli import main
+from synthlang.cli.main import main
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)] + [

@@ -22,7 +22,7 @@ reading one safe before anything is built from it:
 
 After the network is built, :func:`check_state_dict` compares the stored tensors'
 names and shapes with it and :func:`check_optimizer_state` does the same for the
-Adam state, so a mismatch is one clear :class:`~synthlang.errors.DataError` instead
+Adam state, so a mismatch is one clear :class:`~synthlang.common.errors.DataError` instead
 of an exception from ``load_state_dict`` or from the first optimiser step.
 """
 
@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from synthlang.errors import DataError, ResourceLimitError
-from synthlang.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
-from synthlang.limits import Limits, format_bytes
+from synthlang.common.errors import DataError, ResourceLimitError
+from synthlang.common.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
+from synthlang.common.limits import Limits, format_bytes
 from vnet.config import MODEL_KINDS, TrainConfig, UNetConfig, VNConfig
 
 if TYPE_CHECKING:
@@ -426,7 +426,7 @@ def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
     """The colour normalisation a checkpoint asks ``synthlang predict`` to use by default.
 
     Set with ``synthlang train --predict-normalize`` (or
-    :func:`synthlang.commands.train.set_predict_normalize`)
+    :func:`synthlang.cli.train.set_predict_normalize`)
     where it was measured to work best for the model, e.g. ``"none"`` for a network
     trained with stain variation. Checkpoints without it use the library default.
 

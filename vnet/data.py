@@ -5,7 +5,7 @@ float32 arrays ``(H, W, 3)``, ``(H, W, 3)`` and ``(H, W)`` in ``[0, 1]``. Two ex
 
 * :class:`FolderSource` reads a rendered dataset folder (``docs/dataset.md``);
 * the CLI builds a scene source that compiles a ``.scene`` file and renders
-  sample ``i`` from ``SeedSequence([seed, i])`` (``synthlang.commands.train``),
+  sample ``i`` from ``SeedSequence([seed, i])`` (``synthlang.cli.train``),
   so this package never imports the scene grammar.
 
 :class:`TrainingSamples` turns a source into the sequence of training draws. Draw
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from synthlang.errors import DataError, SynthlangError
+from synthlang.common.errors import DataError, SynthlangError
 
 __all__ = [
     "Sample",
@@ -49,14 +49,14 @@ SampleSource = Callable[[int], Sample]
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an RGB image as float32 ``(H, W, 3)`` in ``[0, 1]`` (refuses decompression bombs)."""
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     return read_image(path)
 
 
 def read_gray(path: str | Path) -> np.ndarray:
     """Read a single-channel image (8 or 16 bit) as float32 ``(H, W)`` in ``[0, 1]``."""
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
 
     return np.ascontiguousarray(read_image(path, allow_gray=True)[..., 0])
 
@@ -80,7 +80,7 @@ class FolderSource:
     """
 
     def __init__(self, root: str | Path, n: int | None = None) -> None:
-        from synthlang.dataset import read_manifest
+        from synthlang.data.dataset import read_manifest
 
         self.root = Path(root)
         manifest = read_manifest(self.root)
@@ -322,7 +322,7 @@ def make_loader(
     Step ``s`` (1-based) uses draws ``(s - 1) * batch_size ... s * batch_size - 1``.
     With ``shard=(start, stop)`` (distributed training, see
     :func:`vnet.distributed.local_slice`) only positions ``start..stop-1`` of every
-    batch are loaded. A :class:`~synthlang.errors.SynthlangError` raised while loading
+    batch are loaded. A :class:`~synthlang.common.errors.SynthlangError` raised while loading
     a draw (a damaged image, even in a worker process) is yielded in place of the
     batch, with its message intact; the training loop raises it. The loader draws
     its base seed from a private generator, never from torch's global one.

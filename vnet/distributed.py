@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from synthlang.errors import SynthlangError
+from synthlang.common.errors import SynthlangError
 
 __all__ = [
     "DistContext",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 
 __all__ = [
     "pixel_scores",
@@ -298,7 +298,7 @@ def evaluate_folder(
             )
         inst = None
         if is_dataset and (truth / "instances" / f"{name}.png").is_file():
-            from synthlang.imageio import read_label_image
+            from synthlang.common.imageio import read_label_image
 
             inst_path = truth / "instances" / f"{name}.png"
             inst = read_label_image(inst_path)

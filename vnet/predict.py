@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 from vnet.checkpoint import check_state_dict
 from vnet.train import (
     PRECISIONS,
@@ -313,7 +313,7 @@ def predict_files(
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
     images : sequence of str or Path
-        Input images (read with :func:`synthlang.imageio.read_image`, which
+        Input images (read with :func:`synthlang.common.imageio.read_image`, which
         refuses decompression bombs and corrupt files).
     out : str or Path
         Output folder (created).
@@ -330,7 +330,7 @@ def predict_files(
         ``files`` and ``normalization`` (``method``, as done, and ``target``: what
         the colours were mapped to, or None).
     """
-    from synthlang.imageio import read_image, write_png
+    from synthlang.common.imageio import read_image, write_png
 
     opts = options if options is not None else PredictOptions()
     paths = [Path(p) for p in images]
@@ -424,7 +424,7 @@ def _normalization_target(
         return None, None
     if opts.reference is not None:
         from synthlang.colornorm import color_stats
-        from synthlang.imageio import read_image
+        from synthlang.common.imageio import read_image
 
         ref = read_image(opts.reference, notes=notes)
         return color_stats([ref], origin=str(opts.reference)), f"reference {opts.reference}"

@@ -48,8 +48,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from synthlang.errors import DataError, SynthlangError
-from synthlang.imageio import atomic_write_bytes, atomic_write_text
+from synthlang.common.errors import DataError, SynthlangError
+from synthlang.common.imageio import atomic_write_bytes, atomic_write_text
 from vnet import distributed as ddp
 from vnet.checkpoint import (
     CHECKPOINT_FORMAT,

@@ -22,7 +22,7 @@ from skimage.color import hed_from_rgb, rgb2gray, rgb_from_hed
 
 from synthlang import ir
 from synthlang.engine.base import APPEARANCE, register
-from synthlang.sample import draw
+from synthlang.engine.sampling import draw
 
 __all__ = [
     "OD_EPS",

@@ -28,8 +28,8 @@ from scipy import ndimage
 
 from synthlang import ir
 from synthlang.engine.base import Instance, RenderContext
+from synthlang.engine.sampling import draw_array
 from synthlang.engine.soft import Sides, border_distance, open_sides
-from synthlang.sample import draw_array
 
 __all__ = ["chromatin_shade", "apply_chromatin"]
 

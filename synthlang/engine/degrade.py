@@ -21,11 +21,11 @@ from PIL import Image
 from scipy import ndimage
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import APPEARANCE, DEGRADATIONS, register
 from synthlang.engine.gauss import standard_normal_f32
+from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
-from synthlang.errors import RenderError
-from synthlang.sample import draw
 
 __all__ = [
     "gaussian_kernel",

@@ -52,10 +52,10 @@ import skfmm
 from scipy import ndimage as ndi
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import AREA_SHAPES, REGION_BUILDERS, Instance, RenderContext, register
 from synthlang.engine.fields import gaussian_field, upsample_linear
-from synthlang.errors import RenderError
-from synthlang.sample import draw
+from synthlang.engine.sampling import draw
 
 __all__ = [
     "WORK_FACTOR",

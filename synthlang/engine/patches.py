@@ -20,7 +20,7 @@ Libraries (format: ``docs/patches.md``) are loaded once per process by
 :func:`load_library` and cached under ``(path, digest)``. Every problem with
 a library (missing folder or index, bad JSON, wrong format or kind, empty
 item list, an unreadable PNG, a wrong mode or size, an empty alpha, a bad
-cohort) raises a :class:`synthlang.errors.RenderError` that names the file.
+cohort) raises a :class:`synthlang.common.errors.RenderError` that names the file.
 
 Nucleus patches
 ---------------
@@ -83,6 +83,10 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from synthlang import ir
+from synthlang.common.errors import RenderError, ResourceLimitError
+from synthlang.common.fileio import FileTooLargeError, read_regular_file
+from synthlang.common.imageio import DECODE_ERRORS
+from synthlang.common.limits import INDEX_BYTES_PER_PATCH, Limits
 from synthlang.engine.base import (
     OBJECT_SHAPES,
     TEXTURES,
@@ -91,12 +95,8 @@ from synthlang.engine.base import (
     RenderContext,
     register,
 )
+from synthlang.engine.sampling import draw_array
 from synthlang.engine.shapes import anchor_pixel, register_sampler
-from synthlang.errors import RenderError, ResourceLimitError
-from synthlang.fileio import FileTooLargeError, read_regular_file
-from synthlang.imageio import DECODE_ERRORS
-from synthlang.limits import INDEX_BYTES_PER_PATCH, Limits
-from synthlang.sample import draw_array
 
 __all__ = [
     "ANGLE_STEPS",

@@ -59,11 +59,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import Instance, RenderContext, Shortfall
+from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import ShapeBatch, anchor_pixel, batch_size, sample_shapes
-from synthlang.errors import RenderError
-from synthlang.sample import draw
 
 __all__ = ["PlacementWarning", "INSIDE_TRIES", "place_objects", "report_shortfall"]
 

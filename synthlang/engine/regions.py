@@ -15,9 +15,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import REGION_BUILDERS, RenderContext, register
 from synthlang.engine.scratch import scratch
-from synthlang.errors import RenderError
 
 __all__ = ["random_points", "voronoi_labels", "voronoi_regions", "build_regions"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import (
     AREA_SHAPES,
     InstanceRecord,
@@ -30,18 +31,17 @@ from synthlang.engine.base import (
     RenderContext,
     Sample,
 )
+from synthlang.engine.budget import check_render_bytes
 from synthlang.engine.composite import composite
 from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.placement import place_objects
 from synthlang.engine.regions import build_regions
 from synthlang.engine.rescale import Resampler, canvas_size
+from synthlang.engine.rules import ObjectTable, apply_rules
+from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
 from synthlang.engine.textures import texture_layer
-from synthlang.errors import RenderError
-from synthlang.limits import check_render_bytes
-from synthlang.rules import ObjectTable, apply_rules
-from synthlang.sample import draw
 
 __all__ = ["as_generator", "render_layer", "render"]
 
@@ -124,9 +124,9 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
 
     Raises
     ------
-    synthlang.errors.ResourceLimitError
+    synthlang.common.errors.ResourceLimitError
         If the estimated memory of the render exceeds ``SYNTHLANG_MAX_RENDER_BYTES``
-        (:func:`synthlang.limits.check_render_bytes`); checked before anything is drawn.
+        (:func:`synthlang.common.limits.check_render_bytes`); checked before anything is drawn.
 
     Warns
     -----

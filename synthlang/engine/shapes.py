@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import (
     AREA_SHAPES,
     OBJECT_SHAPES,
@@ -37,8 +38,7 @@ from synthlang.engine.base import (
     RenderContext,
     register,
 )
-from synthlang.errors import RenderError
-from synthlang.sample import draw_array
+from synthlang.engine.sampling import draw_array
 
 __all__ = [
     "MIN_SEMI_AXIS",

@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from synthlang import ir
 from synthlang.engine.base import Instance
-from synthlang.sample import draw_array
+from synthlang.engine.sampling import draw_array
 
 __all__ = [
     "Sides",

@@ -25,10 +25,10 @@ import numpy as np
 from scipy import ndimage
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import TEXTURES, Instance, RenderContext, register
 from synthlang.engine.chromatin import apply_chromatin
 from synthlang.engine.soft import draw_soft_widths
-from synthlang.errors import RenderError
 
 __all__ = [
     "psd_factor",

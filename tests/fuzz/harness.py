@@ -6,7 +6,7 @@ scene tree into a work folder, compiles it with small limits and, when that
 succeeds, renders and encodes one sample. The outcome is one of
 
 * ``ok`` -- compiled and rendered, with valid arrays;
-* ``error:<Class>`` -- a :class:`~synthlang.errors.SynthlangError` (compile
+* ``error:<Class>`` -- a :class:`~synthlang.common.errors.SynthlangError` (compile
   errors must carry a span inside the sources);
 * ``bug:<what>`` -- anything else: another exception, an error without a
   position, a NaN in an image, a wrong shape.
@@ -395,7 +395,7 @@ FUZZ_SOURCE_BYTES = 200_000
 
 def fuzz_limits() -> Any:
     """Small limits, so that every scene that compiles renders in well under a second."""
-    from synthlang.limits import Limits
+    from synthlang.common.limits import Limits
 
     return Limits(
         max_side=128,
@@ -429,7 +429,7 @@ def _check_sample(sample: Any, size: tuple[int, int]) -> str | None:
 
 def classify(exc: BaseException, *, stage: str, sources: Sequence[Path]) -> str:
     """The outcome of a case that raised ``exc`` during ``stage`` (compile or render)."""
-    from synthlang.errors import SynthlangError
+    from synthlang.common.errors import SynthlangError
 
     if not isinstance(exc, SynthlangError):
         return f"bug:{stage}:{type(exc).__name__}"
@@ -473,10 +473,10 @@ def run_scene_case(
     detail : str
         The error message or traceback ("" for ``ok``).
     """
-    from synthlang.compile import compile_file
-    from synthlang.dataset import encode_sample
+    from synthlang.data.dataset import encode_sample
     from synthlang.engine.render import render as render_sample
-    from synthlang.sample import sample_seed
+    from synthlang.engine.sampling import sample_seed
+    from synthlang.lang.compile import compile_file
 
     path = write_case(work, case)
     sources = [work / rel for rel in MAIN_SCENES[case.scene]]
@@ -493,7 +493,7 @@ def run_scene_case(
         if on_compiled is not None:
             on_compiled()
         try:
-            from synthlang.limits import check_render_bytes
+            from synthlang.engine.budget import check_render_bytes
 
             check_render_bytes(scene, limits)
             sample = render_sample(scene, seed=sample_seed(case.seed, 0))
@@ -512,7 +512,7 @@ def run_scene_case(
 
 
 def _describe(exc: BaseException) -> str:
-    from synthlang.errors import SynthlangError
+    from synthlang.common.errors import SynthlangError
 
     if isinstance(exc, SynthlangError):
         return str(exc)

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synthlang.dataset import iter_samples, read_manifest, render_dataset
-from synthlang.errors import SynthlangError
+from synthlang.common.errors import SynthlangError
+from synthlang.common.imageio import write_png
+from synthlang.data.dataset import iter_samples, read_manifest, render_dataset
 from synthlang.fit import FitOptions, fit_files
-from synthlang.imageio import write_png
 from tests.conftest import deadline
 
 EXAMPLES = int(os.environ.get("SYNTHLANG_FUZZ_EXAMPLES", "120")) // 2
@@ -240,7 +240,7 @@ def test_fit_with_odd_label_arrays(
 
 @pytest.fixture(scope="module")
 def dataset_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from synthlang.compile import compile_string
+    from synthlang.lang.compile import compile_string
     from tests.conftest import TINY_SCENE
 
     out = tmp_path_factory.mktemp("dataset") / "ds"

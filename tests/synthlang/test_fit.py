@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from skimage.draw import disk, ellipse
 
-from synthlang.errors import DataError, ResourceLimitError
+from synthlang.common.errors import DataError, ResourceLimitError
+from synthlang.common.imageio import read_image, write_png
 from synthlang.fit import (
     AutoRule,
     FitOptions,
@@ -23,7 +24,6 @@ from synthlang.fit import (
     parse_class_names,
     parse_crop,
 )
-from synthlang.imageio import read_image, write_png
 
 BG = np.array([0.9, 0.62, 0.8])
 TUMOR = np.array([0.45, 0.25, 0.6])
@@ -509,10 +509,11 @@ def test_auto_fit_writes_a_library(tmp_path: Path) -> None:
 def test_library_parses_and_compiles(synthetic: dict, tmp_path: Path) -> None:
     out = tmp_path / "lib" / "he.scene"
     _fit(synthetic, out)
-    parse = pytest.importorskip("synthlang.parse", reason="the parser is not available yet")
+    parse = pytest.importorskip("synthlang.lang.parse", reason="the parser is not available yet")
     parse.parse(out.read_text(), str(out))
     compile_mod = pytest.importorskip(
-        "synthlang.compile", reason="the compiler (synthlang.compile) is not available yet"
+        "synthlang.lang.compile",
+        reason="the compiler (synthlang.lang.compile) is not available yet",
     )
     main = tmp_path / "main.scene"
     main.write_text(
@@ -667,7 +668,8 @@ def test_default_library_compiles_from_a_fresh_scene(tmp_path: Path) -> None:
     if not scene.exists():
         pytest.skip("scenes/lib/he_stardist is not built (scripts/build_default_library.sh)")
     compile_mod = pytest.importorskip(
-        "synthlang.compile", reason="the compiler (synthlang.compile) is not available yet"
+        "synthlang.lang.compile",
+        reason="the compiler (synthlang.lang.compile) is not available yet",
     )
     main = tmp_path / "s3.scene"
     main.write_text(
@@ -770,7 +772,7 @@ def test_morphology_leaves_out_rows_outside_the_crop_and_excluded_rois(
 
 
 def test_morphology_table_errors(synthetic: dict, tmp_path: Path) -> None:
-    from synthlang.cli import main as cli_main
+    from synthlang.cli.main import main as cli_main
 
     bad = tmp_path / "bad.csv"
     cases = {
@@ -877,7 +879,7 @@ def test_match_points_is_one_to_one() -> None:
 
 
 def test_point_file_errors(synthetic: dict, tmp_path: Path) -> None:
-    from synthlang.cli import main as cli_main
+    from synthlang.cli.main import main as cli_main
 
     img = synthetic["image"]
     out = tmp_path / "x.scene"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from synthlang import compile_file, render
+from synthlang.engine.sampling import sample_seed
 from synthlang.fit import FitOptions, fit_files, parse_class_names, parse_crop
-from synthlang.sample import sample_seed
 
 PUMA = "puma_melanoma/training_set_metastatic_roi_094"
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from synthlang.cli import main
+from synthlang.cli.main import main
 from tests.conftest import ROOT
 from vnet.data import write_toy_dataset
 from vnet.distributed import DistributedError, env_ranks, is_main_process, local_slice

@@ -23,9 +23,9 @@ import pytest
 import torch
 from PIL import Image
 
-import synthlang.imageio
-from synthlang.cli import main
-from synthlang.errors import DataError, SynthlangError
+import synthlang.common.imageio
+from synthlang.cli.main import main
+from synthlang.common.errors import DataError, SynthlangError
 from vnet import checkpoint as vckpt
 from vnet.checkpoint import count_parameters
 from vnet.config import UNetConfig, VNConfig, preset
@@ -432,7 +432,7 @@ def test_predict_limits_and_failing_writes(
     def full(path: Any, array: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(synthlang.imageio, "write_png", full)
+    monkeypatch.setattr(synthlang.common.imageio, "write_png", full)
     code, err = cli(capsys, "predict", ckpt, str(image), "--out", out)
     assert code == 2
     assert err.startswith(f"error: cannot write {out}/tissue_denoised.png: no space left on device")

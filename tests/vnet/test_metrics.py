@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 from vnet.metrics import evaluate_folder, format_table, object_scores, pixel_scores, psnr
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from synthlang.errors import DataError
+from synthlang.common.errors import DataError
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
 from vnet.predict import PredictOptions, overlay, predict_array, predict_files, tile_starts
 from vnet.train import save_checkpoint
@@ -171,7 +171,7 @@ def test_predict_normalises_to_the_checkpoint_by_default(
     """The network sees inputs mapped to the stored colours; --no-normalize and --reference."""
     import vnet.predict as vp
     from synthlang.colornorm import DEFAULT_METHOD, color_stats
-    from synthlang.imageio import read_image
+    from synthlang.common.imageio import read_image
     from synthlang.stats import reinhard_stats
 
     seen: list[np.ndarray] = []
@@ -243,8 +243,8 @@ _REINHARD = {"lab_mean": [60.0, 20.0, -10.0], "lab_std": [15.0, 8.0, 6.0]}
 
 def test_checkpoint_chooses_the_default_normalisation(tmp_path: Path) -> None:
     """``source.normalize`` (train --predict-normalize) is predict's default; flags override."""
+    from synthlang.cli.train import set_predict_normalize
     from synthlang.colornorm import color_stats
-    from synthlang.commands.train import set_predict_normalize
 
     stats = color_stats([_he(0), _he(1)])
     ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())

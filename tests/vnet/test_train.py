@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthlang.errors import DataError, SynthlangError
+from synthlang.common.errors import DataError, SynthlangError
 from vnet.config import PRESETS, TrainConfig, UNetConfig, VNConfig, preset
 from vnet.data import CachedSource, FolderSource, TrainingSamples, make_loader
 from vnet.predict import load_model

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from synthlang.cli import main
+from synthlang.cli.main import main
 from tests.conftest import interrupt, spawn_synthlang
 from vnet.data import write_toy_dataset
 from vnet.train import load_checkpoint

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from synthlang import ir
-from synthlang.compile import compile_string
 from synthlang.engine.base import Instance, RenderContext
 from synthlang.engine.chromatin import apply_chromatin, chromatin_shade
 from synthlang.engine.render import render
 from synthlang.engine.soft import border_distance
 from synthlang.engine.textures import apply_contour, mvn_texture, texture_layer
+from synthlang.lang.compile import compile_string
 from tests.synthlang.engine.test_patches import make_nuclei
 
 COLOUR = np.float32([0.3, 0.15, 0.5])

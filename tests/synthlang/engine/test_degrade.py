@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import DEGRADATIONS
 from synthlang.engine.degrade import (
     degrade,
@@ -18,7 +19,6 @@ from synthlang.engine.degrade import (
 from synthlang.engine.gauss import standard_normal_f32
 from synthlang.engine.render import render
 from synthlang.engine.scratch import scratch, tune_allocator
-from synthlang.errors import RenderError
 
 
 def const(v: float) -> ir.Constant:

@@ -8,6 +8,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine import base
 from synthlang.engine.base import Instance, LayerResult, RenderContext
 from synthlang.engine.fastmarch import (
@@ -17,7 +18,6 @@ from synthlang.engine.fastmarch import (
     grown_shapes,
     ribbon_shapes,
 )
-from synthlang.errors import RenderError
 
 GREY = ir.MVNColor(mean=(0.5, 0.5, 0.5))
 CONSTANT = ir.SpeedField(mean=1.0, std=0.0)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine import base
 from synthlang.engine.base import Instance, RenderContext
 from synthlang.engine.patches import (
@@ -25,7 +26,6 @@ from synthlang.engine.patches import (
     patch_texture,
     transform_patch,
 )
-from synthlang.errors import RenderError
 
 COHORT_COLOURS = [(40, 20, 90), (120, 60, 160), (200, 150, 220), (230, 210, 240)]
 

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import Instance, RenderContext
 from synthlang.engine.placement import PlacementWarning, place_objects
 from synthlang.engine.regions import build_regions
 from synthlang.engine.render import render_layer
-from synthlang.errors import RenderError
 
 GREY = ir.MVNColor(mean=(0.5, 0.5, 0.5))
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import REGION_BUILDERS, RenderContext
 from synthlang.engine.regions import build_regions, random_points, voronoi_labels, voronoi_regions
-from synthlang.errors import RenderError
 
 
 def _scene(regions: ir.VoronoiRegions | ir.FastMarchingRegions | None, size=(20, 30)) -> ir.Scene:

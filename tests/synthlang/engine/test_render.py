@@ -9,10 +9,10 @@ import pytest
 
 from synthlang import ir
 from synthlang.engine.base import Sample
-from synthlang.engine.paper_scenes import scenario1, scenario2
 from synthlang.engine.placement import PlacementWarning
 from synthlang.engine.render import as_generator, render
-from synthlang.rules import ObjectTable, apply_rules
+from synthlang.engine.rules import ObjectTable, apply_rules
+from tests.synthlang.engine.paper_scenes import scenario1, scenario2
 
 COV = ((2e-3, 5e-4, 5e-4), (5e-4, 2e-3, 5e-4), (5e-4, 5e-4, 2e-3))
 

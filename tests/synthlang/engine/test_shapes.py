@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import AREA_SHAPES, OBJECT_SHAPES, ObjectDraw, RenderContext
 from synthlang.engine.regions import build_regions
 from synthlang.engine.shapes import (
@@ -22,7 +23,6 @@ from synthlang.engine.shapes import (
     rasterize_ellipse,
     sample_shapes,
 )
-from synthlang.errors import RenderError
 
 axes = st.floats(0.3, 15.0, allow_nan=False)
 angles = st.floats(-360.0, 360.0, allow_nan=False)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from synthlang import ir
-from synthlang.compile import compile_string
 from synthlang.engine.render import render
 from synthlang.engine.soft import border_distance, pad_mask, soft_alpha
+from synthlang.lang.compile import compile_string
 
 FLAT = """
 scene s { size 64 x 64 }
@@ -167,7 +167,7 @@ def test_soft_edges_with_textured_objects_and_contours() -> None:
 def test_memory_estimate_counts_soft_edges_and_chromatin() -> None:
     import tracemalloc
 
-    from synthlang.limits import estimate_render_bytes
+    from synthlang.engine.budget import estimate_render_bytes
 
     plain = _scene("")
     both = _scene("soft(uniform(1, 4)) chromatin(0.2)")

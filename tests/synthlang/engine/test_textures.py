@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlang import ir
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import TEXTURES, Instance, RenderContext
 from synthlang.engine.textures import (
     apply_contour,
@@ -17,7 +18,6 @@ from synthlang.engine.textures import (
     psd_factor,
     texture_layer,
 )
-from synthlang.errors import RenderError
 
 COV = ((4e-3, 1e-3, 5e-4), (1e-3, 3e-3, 2e-4), (5e-4, 2e-4, 2e-3))
 

@@ -1,0 +1,103 @@
+"""The ``synthlang`` command.
+
+Every subcommand lives in :mod:`synthlang.cli` as a module with
+``add_parser(subparsers)`` and ``run(args) -> int``. User mistakes raise
+:class:`~synthlang.common.errors.SynthlangError`; this entry point prints the message
+(file:line:col, source line, caret) and exits with status 2, never with a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from synthlang import __version__
+from synthlang.common.errors import SynthlangError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+COMMANDS: tuple[str, ...] = (
+    "check",
+    "render",
+    "preview",
+    "fit",
+    "normalize",
+    "train",
+    "predict",
+    "evaluate",
+)
+"""Subcommand modules of :mod:`synthlang.cli`, in the order ``--help`` lists them."""
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors end with exit status 2 and one message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = _ArgumentParser(
+        prog="synthlang",
+        description=(
+            "Write a .scene file that describes the tissue, render unlimited training "
+            "images with exact ground truth, and train a coupled variational network."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"synthlang {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"synthlang.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``synthlang`` command; return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for user errors, 130 when interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not in the main thread
+        previous = None
+    try:
+        return int(args.func(args) or 0)
+    except SynthlangError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("synthlang: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,482 @@
+"""``synthlang train``: train the coupled variational network (or the U-Net baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from synthlang.cli._common import non_negative_int, positive_int
+from synthlang.common.errors import DataError, SynthlangError
+
+__all__ = ["add_parser", "run", "SceneSource", "add_color_stats"]
+
+_CONFIG_FLAGS = ("preset", "model", "batch", "crop", "lr", "steps", "n", "endless", "seed")
+
+
+class SceneSource:
+    """Picklable sample source rendering a compiled scene on the fly.
+
+    Sample ``i`` is ``synthlang.render(scene, seed=SeedSequence([seed, i]))``, the
+    same sample that ``synthlang render --seed SEED`` writes as number ``i``.
+
+    Parameters
+    ----------
+    scene : synthlang.ir.Scene
+        The compiled scene.
+    seed : int
+        The dataset seed.
+    """
+
+    def __init__(self, scene: Any, seed: int) -> None:
+        self.scene = scene
+        self.seed = seed
+
+    def __call__(self, index: int) -> tuple[Any, Any, Any]:
+        """Render sample ``index``; return ``(noisy, clean, mask)`` float32 arrays."""
+        import numpy as np
+
+        import synthlang
+
+        with warnings.catch_warnings():
+            # shortfalls of a placement are recorded by `render`; a training run
+            # must not stop or spam for them
+            warnings.simplefilter("ignore")
+            sample = synthlang.render(self.scene, seed=np.random.SeedSequence([self.seed, index]))
+        return sample.noisy, sample.clean, sample.mask
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``synthlang train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train the coupled variational network (or a U-Net) on a scene or a dataset",
+        description=(
+            "Train the coupled variational network of Effland et al. (or the U-Net baseline) "
+            "on samples rendered on the fly from SCENE, or on a rendered dataset folder "
+            "(--data). Loss: Eq. (3), per sample 1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2 "
+            "(the default preset weights the image term 5 instead of 1/6, docs/vnet.md) "
+            "summed over pixels, averaged over the batch; Adam (0.9, 0.999); parameters "
+            "projected onto the constraint set after every step. RUN/ receives model.pt "
+            "(checkpoint, every --checkpoint-every iterations and at the end), "
+            "metrics.jsonl, curves.png and config.json; the checkpoint also stores the colour "
+            "statistics of the first 8 training inputs, to which `synthlang predict` normalises "
+            "its inputs. Presets: paper (800 images of "
+            "300x300, batch 8, 1500 iterations, lr 1e-4 / 5e-5 for scenario3; U-Net 3000 "
+            "iterations at 5e-5), default (about 15 minutes on 2 CPU cores), smoke (seconds)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  synthlang train scenes/scenario2.scene --out runs/s2\n"
+            "  synthlang train --data data/s2 --out runs/s2 --preset paper\n"
+            "  synthlang train scenes/scenario2.scene --out runs/s2 --resume --iterations 600\n"
+            "  torchrun --nproc_per_node 4 -m synthlang train --data data/s2 --out runs/s2  "
+            "# 4 GPUs (DDP)\n\n"
+            "Ctrl-C or SIGTERM stops after the current iteration with a checkpoint of it\n"
+            "(exit status 130); the same command plus --resume continues bit-identically."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "scene",
+        type=Path,
+        nargs="?",
+        default=None,
+        metavar="SCENE",
+        help="a .scene file to render training samples from (or use --data)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a complete rendered dataset folder (docs/dataset.md) instead of SCENE",
+    )
+    p.add_argument(
+        "--preset",
+        choices=("paper", "default", "smoke"),
+        default=None,
+        help="training preset (default: default)",
+    )
+    p.add_argument("--model", choices=("vn", "unet"), default=None, help="network (default: vn)")
+    p.add_argument("--iterations", type=non_negative_int, default=None, help="Adam iterations")
+    p.add_argument("--batch", type=positive_int, default=None, help="batch size")
+    p.add_argument(
+        "--crop",
+        type=non_negative_int,
+        default=None,
+        help="train on random CROP x CROP windows (0: whole images)",
+    )
+    p.add_argument("--lr", type=float, default=None, help="Adam step size")
+    p.add_argument("--steps", type=positive_int, default=None, help="VN steps N_t")
+    p.add_argument(
+        "--n",
+        type=positive_int,
+        default=None,
+        help="fixed training set of N samples (indices 0..N-1, cycled in seeded epochs)",
+    )
+    p.add_argument(
+        "--endless",
+        action="store_true",
+        default=None,
+        help="with SCENE: a fresh sample for every draw instead of a fixed set",
+    )
+    p.add_argument("--seed", type=non_negative_int, default=None, help="data seed (default 0)")
+    p.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="DataLoader worker processes (default: 0 for --data, 2 for SCENE)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="where to train (default auto: CUDA when present)",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads of torch (default: all cores). On a busy shared machine "
+        "--threads 1 can be much faster than oversubscribed threads",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32 (default), or bf16 autocast on CPUs with AVX-512-BF16/AMX and on GPUs "
+        "(refused elsewhere)",
+    )
+    p.add_argument(
+        "--predict-normalize",
+        choices=("macenko", "reinhard", "none"),
+        default=None,
+        help="colour normalisation that `synthlang predict` applies to this model's inputs by "
+        "default, stored in the checkpoint (default: predict's own default, macenko); measure "
+        "it on real images of the fit split, e.g. none for a scene with stain variation",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="save RUN/model.pt every K iterations (and at the end)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN/model.pt where it stopped (same data order); may change only "
+        "--iterations, --workers, --device and --checkpoint-every",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a RUN folder that already holds a checkpoint",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+
+
+def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], int | None]:
+    """Build the sample source, its description and the size of the data (None: endless)."""
+    from vnet.data import FolderSource
+
+    if (args.scene is None) == (args.data is None):
+        raise DataError("give either a SCENE file or --data DIR (exactly one)")
+    if args.data is not None:
+        if args.endless:
+            raise DataError("--endless needs a SCENE; a dataset folder has a fixed size")
+        folder = FolderSource(args.data)
+        return folder, folder.info(), len(folder)
+    import synthlang
+    from synthlang.ir import scene_hash
+
+    if not args.scene.is_file():
+        raise DataError(f"{args.scene}: no such scene file")
+    scene = synthlang.compile_file(args.scene)
+    info = {
+        "kind": "scene",
+        "path": str(args.scene),
+        "scene": scene.name,
+        "hash": scene_hash(scene),
+        "seed": seed,
+    }
+    return SceneSource(scene, seed), info, None
+
+
+def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
+    from vnet.config import preset
+
+    cfg = preset(args.preset or "default", args.model or "vn", scene_name)
+    changes: dict[str, Any] = {}
+    if args.iterations is not None:
+        changes["iterations"] = args.iterations
+    if args.batch is not None:
+        changes["batch_size"] = args.batch
+    if args.crop is not None:
+        changes["crop"] = args.crop or None
+    if args.lr is not None:
+        if not args.lr > 0:
+            raise DataError(f"--lr must be positive, got {args.lr}")
+        changes["lr"] = args.lr
+    if args.steps is not None:
+        if cfg.model != "vn":
+            raise DataError("--steps applies to the variational network only (--model vn)")
+        changes["vn.steps"] = args.steps
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.workers is not None:
+        changes["workers"] = args.workers
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.checkpoint_every is not None:
+        changes["checkpoint_every"] = args.checkpoint_every
+    return cfg.replace(**changes)
+
+
+def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | None) -> Any:
+    """The configuration a new run with these flags gets."""
+    cfg = _config(args, info.get("scene"))
+    if args.endless:
+        cfg = cfg.replace(n_samples=None)
+    elif size is not None:  # a folder: use all of it unless --n says otherwise
+        if args.n is not None and args.n > size:
+            raise DataError(f"--n {args.n} but {args.data} has only {size} samples")
+        n = args.n if args.n is not None else min(cfg.n_samples or size, size)
+        cfg = cfg.replace(n_samples=n)
+    elif args.n is not None:
+        cfg = cfg.replace(n_samples=args.n)
+    if args.workers is None and args.scene is not None:
+        cfg = cfg.replace(workers=2)
+    return cfg
+
+
+def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any, ...]:
+    """The stored configuration with the allowed changes, its source, info and size.
+
+    Configuration flags may be repeated (``the same command plus --resume``) as long
+    as they describe the stored configuration; changing one is refused.
+    """
+    from vnet.config import TrainConfig
+    from vnet.train import CHECKPOINT_NAME, RESUMABLE_CHANGES
+
+    path = args.out / CHECKPOINT_NAME
+    if "train_config" not in ckpt:
+        raise DataError(f"{path}: holds no training configuration; it cannot be resumed")
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    source, info, size = _source(args, cfg.seed)
+    given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
+    if given:
+        fresh = _fresh_config(args, info, size).to_dict()
+        stored = cfg.to_dict()
+        differ = sorted(
+            k
+            for k in set(stored) | set(fresh)
+            if k not in RESUMABLE_CHANGES and stored.get(k) != fresh.get(k)
+        )
+        if differ:
+            raise SynthlangError(
+                f"{', '.join(given)} cannot be changed when resuming (they give another "
+                f"{', '.join(differ)}); the run continues with the configuration stored in "
+                f"{path}: repeat the original flags or leave them out"
+            )
+    if size is not None and cfg.n_samples is not None and cfg.n_samples > size:
+        raise DataError(
+            f"{path}: was trained on {cfg.n_samples} samples but {args.data} has only {size}"
+        )
+    changes = {
+        k: v
+        for k, v in (
+            ("iterations", args.iterations),
+            ("workers", args.workers),
+            ("device", args.device),
+            ("checkpoint_every", args.checkpoint_every),
+        )
+        if v is not None
+    }
+    return cfg.replace(**changes), source, info, size
+
+
+def _with_color_stats(
+    info: dict[str, Any], source: Any, n_samples: int | None, stored: Any = None
+) -> dict[str, Any]:
+    """``info`` plus ``color_stats``: the colours of the first training inputs.
+
+    ``synthlang predict`` normalises its inputs to them. A resumed run keeps the
+    statistics of its checkpoint (``stored``); inputs that are not RGB get none.
+    """
+    from synthlang.colornorm import STATS_SAMPLES, source_color_stats
+
+    if stored is not None:
+        return {**info, "color_stats": stored}
+    n = min(STATS_SAMPLES, n_samples or STATS_SAMPLES)
+    stats = source_color_stats(source, n)
+    return info if stats is None else {**info, "color_stats": stats.to_dict()}
+
+
+def add_color_stats(
+    checkpoint: str | Path,
+    scene: str | Path,
+    out: str | Path,
+    *,
+    n: int | None = None,
+    seed: int | None = None,
+) -> Any:
+    """Store colour statistics in a checkpoint that has none, rendering them from a scene.
+
+    For checkpoints written before ``synthlang train`` stored them (or trained
+    on a dataset folder that is gone): samples ``0 .. n-1`` of ``scene`` are
+    rendered with the run's data seed, as the training data were, and their
+    statistics (:func:`synthlang.colornorm.source_color_stats`) are written into
+    ``source["color_stats"]`` of a copy of the checkpoint. The weights and
+    everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    scene : str or Path
+        The scene it was trained on.
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+    n : int, optional
+        Samples to render (default :data:`synthlang.colornorm.STATS_SAMPLES`).
+    seed : int, optional
+        Data seed (default: the checkpoint's ``train_config.seed``, else 0).
+
+    Returns
+    -------
+    synthlang.colornorm.ColorStats
+        The statistics written.
+
+    Raises
+    ------
+    DataError
+        Unusable checkpoint or scene, or a scene whose samples are not RGB.
+
+    Examples
+    --------
+    ``python -c "from synthlang.cli.train import add_color_stats as a;
+    a('models/scenario3.pt', 'scenes/scenario3.scene', 'scenario3.pt')"``
+    """
+    import synthlang
+    from synthlang.colornorm import STATS_SAMPLES, source_color_stats
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    if seed is None:
+        seed = int(dict(ckpt.get("train_config", {})).get("seed", 0))
+    scene_path = Path(scene)
+    if not scene_path.is_file():
+        raise DataError(f"{scene_path}: no such scene file")
+    count = n if n is not None else STATS_SAMPLES
+    if count < 1:
+        raise DataError(f"n must be at least 1, got {count}")
+    origin = f"{scene_path.name}, seed {seed}, samples 0-{count - 1} (added afterwards)"
+    stats = source_color_stats(SceneSource(synthlang.compile_file(scene_path), seed), count, origin)
+    if stats is None:
+        raise DataError(f"{scene_path}: renders images that are not RGB; no colour statistics")
+    ckpt["source"] = {**dict(ckpt.get("source", {})), "color_stats": stats.to_dict()}
+    save_checkpoint(out, ckpt)
+    return stats
+
+
+def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) -> None:
+    """Store the colour normalisation ``synthlang predict`` uses by default for a model.
+
+    The counterpart of ``synthlang train --predict-normalize`` for a checkpoint that
+    is already trained; the weights and everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    method : {"macenko", "reinhard", "none"}
+        The default method.
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+
+    Raises
+    ------
+    DataError
+        Unknown method or unusable checkpoint.
+    """
+    from vnet.checkpoint import NORMALIZE_CHOICES
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    if method not in NORMALIZE_CHOICES:
+        raise DataError(f"method must be one of {list(NORMALIZE_CHOICES)}, got {method!r}")
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {**dict(ckpt.get("source", {})), "normalize": method}
+    save_checkpoint(out, ckpt)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print a summary (only rank 0 prints under torchrun)."""
+    from vnet.data import CachedSource
+    from vnet.distributed import is_main_process
+    from vnet.interrupt import TrainingInterrupted
+    from vnet.train import CHECKPOINT_NAME, configure_threads, load_checkpoint, train
+
+    main = is_main_process()
+    configure_threads(args.threads)
+    if args.resume:
+        ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
+        cfg, source, info, size = _resumed_config(args, ckpt)
+    else:
+        if (args.out / CHECKPOINT_NAME).exists() and not args.overwrite:
+            raise DataError(
+                f"{args.out} already holds a training run ({CHECKPOINT_NAME}); continue it "
+                "with --resume, or start over with --overwrite"
+            )
+        seed = args.seed if args.seed is not None else 0
+        source, info, size = _source(args, seed)
+        cfg = _fresh_config(args, info, size)
+    if args.scene is not None and cfg.n_samples is not None:
+        source = CachedSource(source, max_items=cfg.n_samples)
+    stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
+    info = _with_color_stats(info, source, cfg.n_samples, stored)
+    kept = dict(ckpt.get("source", {})).get("normalize") if args.resume else None
+    if args.predict_normalize is not None or kept is not None:
+        info = {**info, "normalize": args.predict_normalize or kept}
+    try:
+        result = train(
+            cfg,
+            source,
+            args.out,
+            source_info=info,
+            resume=args.resume,
+            progress=not args.quiet and main,
+            precision=args.precision,
+        )
+    except KeyboardInterrupt as exc:
+        if main:
+            checkpoint = args.out / CHECKPOINT_NAME
+            if isinstance(exc, TrainingInterrupted):
+                what = f"stopped after iteration {exc.step} of {cfg.iterations}, saved in"
+            elif checkpoint.is_file():
+                what = "the last checkpoint is"
+            else:
+                what = "before the first checkpoint; start again with the same command"
+            if checkpoint.is_file():
+                what += f" {checkpoint}. Continue with the same command plus --resume"
+            print(f"synthlang: interrupted; {what}", file=sys.stderr)
+        return 130
+    if not args.quiet and main:
+        m = result.metrics
+        line = f"{args.out}: {result.step} iterations ({result.seconds:.0f} s)"
+        if m:
+            line += (
+                f"; last batch: loss {m['loss']:.4g}, mask accuracy {m['accuracy']:.4f}, "
+                f"PSNR {m['psnr']:.2f} dB (input {m['psnr_input']:.2f} dB)"
+            )
+        print(line)
+        print(
+            f"checkpoint {result.checkpoint}"
+            + (f", curves {result.curves}" if result.curves else "")
+        )
+    return 0

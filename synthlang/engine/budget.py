@@ -1,0 +1,259 @@
+"""Memory budget of a render: estimate the peak bytes of one sample before drawing it.
+
+The compiler refuses a scene whose estimate exceeds ``Limits.max_render_bytes``
+(:func:`check_render_bytes`); ``render()`` checks again before drawing. The
+per-pixel constants were calibrated with :mod:`tracemalloc` (docs/robustness.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from synthlang import ir
+from synthlang.common.errors import ResourceLimitError
+from synthlang.common.limits import Limits, format_bytes
+
+__all__ = [
+    "RenderEstimate",
+    "estimate_render_bytes",
+    "check_render_bytes",
+    "render_bytes_message",
+    "RENDER_BYTES_HINT",
+]
+
+
+IMAGE_BYTES_PER_PIXEL = 128
+"""Image-sized buffers of every render (images, id maps, mask, compositing temporaries)."""
+DEGRADE_BYTES_PER_PIXEL = 160
+"""Extra buffers when the scene has degradations (blur padding, noise draws)."""
+APPEARANCE_BYTES_PER_PIXEL = 96
+"""Extra buffers of appearance and JPEG passes (float64 stain concentrations, 8-bit copies)."""
+RESCALE_BYTES_PER_PIXEL = 112
+"""Extra buffers of a ``scale`` pass per output pixel (float64 interpolation, label copies)."""
+SOFT_BYTES_PER_PIXEL = 48
+"""Extra image-sized buffers when a layer has soft edges (the hard runs' own composites)."""
+LAYER_BYTES_PER_PIXEL = 16
+"""Per layer: its coverage map and the placement's occupancy and free-pixel maps."""
+KEEP_LAYER_BYTES_PER_PIXEL = 48
+"""Per layer, only with ``keep_layers`` (previews): the layer's RGBA image and temporaries."""
+AREA_COVER = 4
+"""Bounding boxes of a fill, inside or area layer's objects cover the image at most this often."""
+FLAT_BYTES_PER_PIXEL = 2
+"""Per bounding-box pixel of a flat-coloured object: its mask and contour."""
+TEXTURED_BYTES_PER_PIXEL = 26
+"""Per bounding-box pixel of a textured object: mask, contour, clean and noisy RGB (float32)."""
+RASTER_BYTES_PER_PIXEL = 33
+"""Per pixel of an ellipse being rasterised: its (dr², dr dc, dc²) grid, quadratic form, mask."""
+SHADE_BYTES_PER_PIXEL = 4
+"""Per bounding-box pixel of an object with chromatin: its float32 shading field."""
+CHROMATIN_BYTES_PER_PIXEL = 96
+"""Per box pixel of the one object whose chromatin is being drawn (noise, filters, distances)."""
+SOFT_OBJECT_BYTES_PER_PIXEL = 128
+"""Per pixel of the grown box of the one soft object being blended (distances, colours)."""
+NOMINAL_PATCH_SIDE = 64
+"""Side assumed for a nucleus cut-out of scale 1 (its real size is known only when loaded)."""
+
+
+@dataclass(frozen=True)
+class RenderEstimate:
+    """Estimated peak memory of rendering one sample, by part.
+
+    Attributes
+    ----------
+    images : int
+        Bytes of image-sized buffers.
+    layers : dict of str to int
+        Bytes of each layer's objects (masks, textures) at their worst-case count.
+    """
+
+    images: int
+    layers: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Estimated peak bytes of one render."""
+        return self.images + sum(self.layers.values())
+
+    def largest_layer(self) -> tuple[str, int] | None:
+        """The layer whose objects take most memory, with its bytes (None without layers)."""
+        if not self.layers:
+            return None
+        name = max(self.layers, key=lambda k: self.layers[k])
+        return name, self.layers[name]
+
+
+def _high(dist: object) -> float:
+    """Largest value a distribution of the IR can take (inf when unbounded)."""
+    from synthlang.engine.sampling import support
+
+    return support(dist)[1]  # type: ignore[arg-type]
+
+
+def _box_pixels(side: float, rows: int, cols: int) -> int:
+    """Pixels of a square bounding box of ``side`` clipped to the image."""
+    if not math.isfinite(side):
+        return rows * cols
+    s = max(1, math.ceil(side))
+    return min(s, rows) * min(s, cols)
+
+
+def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> RenderEstimate:
+    """Estimate the peak memory of rendering one sample of a scene, before rendering it.
+
+    The estimate is an upper bound for typical scenes (it was calibrated
+    with :mod:`tracemalloc` on the shipped scenarios, which use about half of
+    it): image-sized buffers from the image size, the number of layers, the
+    degradations and ``keep_layers`` (with a ``scale`` pass, at the largest
+    canvas the sample can be drawn on, plus the resampling buffers); plus,
+    per layer, the objects' masks and textures in their bounding boxes --
+    for ``place count`` at the largest count and the largest object, for
+    other layers (``fill``, ``inside``,
+    area shapes), whose objects sit on free pixels, inside hosts or tile
+    the image, :data:`AREA_COVER` times the image -- and one object as it is
+    drawn before placement (a patch cut-out at its largest scale), or one
+    object's chromatin or soft edge as it is made (whichever needs most).
+
+    Parameters
+    ----------
+    scene : synthlang.ir.Scene
+        The compiled scene.
+    keep_layers : bool, optional
+        Whether every layer's image is kept (previews).
+
+    Returns
+    -------
+    RenderEstimate
+        The estimate, by part.
+
+    Examples
+    --------
+    >>> from synthlang import ir
+    >>> scene = ir.Scene(name="s", size=(100, 100), layers=(
+    ...     ir.Layer(index=0, name="bg", shape=ir.FillShape(),
+    ...              color=ir.MVNColor(mean=(0.9, 0.9, 0.9))),))
+    >>> estimate_render_bytes(scene).total
+    1520000
+    """
+    from synthlang.engine.sampling import support
+
+    assert isinstance(scene, ir.Scene)
+    out_pixels = scene.size[0] * scene.size[1]
+    rows, cols = scene.size
+    extra = 0
+    for spec in scene.degrade:
+        if isinstance(spec, ir.ScaleJitter):
+            # drawn on a canvas of size / factor: at most size / (smallest factor)
+            low = max(support(spec.factor)[0], 1e-3)
+            rows = max(rows, math.ceil(rows / low))
+            cols = max(cols, math.ceil(cols / low))
+            extra = max(extra, RESCALE_BYTES_PER_PIXEL * out_pixels)
+    if any(spec.kind in ir.APPEARANCE_PASSES or spec.kind == "jpeg" for spec in scene.degrade):
+        extra += APPEARANCE_BYTES_PER_PIXEL * out_pixels
+    pixels = rows * cols
+    per_pixel = IMAGE_BYTES_PER_PIXEL + LAYER_BYTES_PER_PIXEL * len(scene.layers)
+    if scene.degrade:
+        per_pixel += DEGRADE_BYTES_PER_PIXEL
+    if keep_layers:
+        per_pixel += KEEP_LAYER_BYTES_PER_PIXEL * len(scene.layers)
+    if any(layer.soft is not None for layer in scene.layers):
+        per_pixel += SOFT_BYTES_PER_PIXEL
+    counts: dict[str, float] = {}
+    layers: dict[str, int] = {}
+    for layer in scene.layers:
+        textured = isinstance(layer.shape, ir.PatchShape) or isinstance(
+            layer.color, ir.PatchTexture
+        )
+        bpp = TEXTURED_BYTES_PER_PIXEL if textured else FLAT_BYTES_PER_PIXEL
+        if layer.chromatin is not None:
+            bpp += SHADE_BYTES_PER_PIXEL
+        area_bound = AREA_COVER * pixels
+        shape = layer.shape
+        if isinstance(shape, ir.EllipseShape):
+            side = 2 * max(_high(d) for d in shape.semi_axes) + 3
+        elif isinstance(shape, ir.PatchShape):
+            side = NOMINAL_PATCH_SIDE * 1.5 * _high(shape.scale) + 3
+        else:
+            side = math.inf
+        box = _box_pixels(side, rows, cols)
+        placement = layer.placement
+        count = math.inf
+        if placement is not None and placement.mode == "count" and placement.count is not None:
+            count = max(_high(placement.count), 0.0)
+        elif placement is not None and placement.mode == "inside" and placement.inside:
+            count = counts.get(placement.inside, math.inf)
+        counts[layer.name] = count
+        if placement is not None and placement.mode == "count":
+            box_pixels = count * box
+        else:
+            box_pixels = min(count * box, area_bound)
+        # one object as drawn before placement: an ellipse in a window of twice the image
+        # (see engine.shapes.rasterize_ellipse), a patch cut-out transformed at full size
+        draw: float
+        if isinstance(shape, ir.EllipseShape):
+            draw = _box_pixels(side, 2 * rows - 1, 2 * cols - 1) * RASTER_BYTES_PER_PIXEL
+        elif isinstance(shape, ir.PatchShape):
+            draw = side * side * TEXTURED_BYTES_PER_PIXEL if math.isfinite(side) else math.inf
+        else:
+            draw = 0.0
+        # one object at a time: its chromatin as it is drawn, its soft edge as it is blended
+        if layer.chromatin is not None:
+            draw = max(draw, box * CHROMATIN_BYTES_PER_PIXEL)
+        if layer.soft is not None and math.isfinite(side):
+            grown = side + _high(layer.soft.width) + 4
+            draw = max(draw, _box_pixels(grown, rows, cols) * SOFT_OBJECT_BYTES_PER_PIXEL)
+        layers[layer.name] = int(min(box_pixels * bpp + draw, 1e18))
+    return RenderEstimate(images=pixels * per_pixel + extra, layers=layers)
+
+
+def check_render_bytes(
+    scene: object, limits: Limits | None = None, *, keep_layers: bool = False
+) -> RenderEstimate:
+    """Refuse a scene whose estimated render memory exceeds ``limits.max_render_bytes``.
+
+    Parameters
+    ----------
+    scene : synthlang.ir.Scene
+        The compiled scene.
+    limits : Limits, optional
+        The limits (from the environment when omitted).
+    keep_layers : bool, optional
+        Whether every layer's image is kept (previews).
+
+    Returns
+    -------
+    RenderEstimate
+        The estimate, when it is within the limit.
+
+    Raises
+    ------
+    ResourceLimitError
+        With the estimate, its largest part and the variable that raises the limit.
+    """
+    limits = limits or Limits.from_env()
+    estimate = estimate_render_bytes(scene, keep_layers=keep_layers)
+    if estimate.total > limits.max_render_bytes:
+        raise ResourceLimitError(
+            render_bytes_message(estimate, limits),
+            hint=RENDER_BYTES_HINT,
+        )
+    return estimate
+
+
+RENDER_BYTES_HINT = (
+    "make the image or the object counts smaller, or raise the limit with the environment "
+    "variable SYNTHLANG_MAX_RENDER_BYTES (in bytes)"
+)
+
+
+def render_bytes_message(estimate: RenderEstimate, limits: Limits) -> str:
+    """The message for an estimate above ``limits.max_render_bytes``."""
+    parts = [f"{format_bytes(estimate.images)} for image-sized buffers"]
+    largest = estimate.largest_layer()
+    if largest is not None and largest[1] > 0:
+        parts.append(f"{format_bytes(largest[1])} for the objects of layer `{largest[0]}`")
+    return (
+        f"rendering one sample may need about {format_bytes(estimate.total)} of memory "
+        f"({', '.join(parts)}), more than the limit of "
+        f"{format_bytes(limits.max_render_bytes)} (SYNTHLANG_MAX_RENDER_BYTES)"
+    )

@@ -1,0 +1,64 @@
+"""``synthlang evaluate`` through its argparse parser (no subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthlang.cli import evaluate as evaluate_cmd
+from synthlang.common.errors import DataError
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="synthlang")
+    sub = parser.add_subparsers(dest="command")
+    evaluate_cmd.add_parser(sub)
+    args = parser.parse_args(["evaluate", *argv])
+    return args.func(args)
+
+
+def _mask(path: Path, mask: np.ndarray) -> None:
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+
+
+def test_evaluate_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir(), truth.mkdir()
+    t = np.zeros((8, 8), bool)
+    t[1:4, 1:4] = True
+    t[6:8, 6:8] = True
+    p = np.zeros((8, 8), bool)
+    p[1:4, 1:3] = True  # 6 of 9 px of the first object -> hit; second object missed
+    _mask(pred / "s1_mask.png", p)
+    _mask(truth / "s1.png", t)
+    out_json = tmp_path / "scores" / "s.json"
+    assert _run(str(pred), "--truth", str(truth), "--json", str(out_json)) == 0
+    table = capsys.readouterr().out
+    assert "s1" in table and "dice" in table and "total (1)" in table
+    data = json.loads(out_json.read_text())
+    tot = data["total"]
+    assert tot["dice"] == pytest.approx(2 * 6 / (6 + 13))
+    assert (tot["truth_objects"], tot["hit"], tot["false_objects"]) == (2, 1, 0)
+    assert tot["psnr"] is None
+    assert (
+        _run(
+            str(pred), "--truth", str(truth), "--hit-fraction", "0.7", "--json", str(out_json), "-q"
+        )
+        == 0
+    )
+    assert json.loads(out_json.read_text())["total"]["hit"] == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_evaluate_mismatched_names(tmp_path: Path) -> None:
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir(), truth.mkdir()
+    _mask(pred / "x_mask.png", np.ones((4, 4), bool))
+    _mask(truth / "y.png", np.ones((4, 4), bool))
+    with pytest.raises(DataError, match="x.*y"):
+        _run(str(pred), "--truth", str(truth))

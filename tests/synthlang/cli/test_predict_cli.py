@@ -1,0 +1,154 @@
+"""``synthlang predict`` through its argparse parser (no subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthlang.cli import predict as predict_cmd
+from synthlang.common.errors import DataError
+from vnet import CoupledVN, VNConfig
+from vnet.train import save_checkpoint
+
+CFG = VNConfig(steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3)
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="synthlang")
+    sub = parser.add_subparsers(dest="command")
+    predict_cmd.add_parser(sub)
+    args = parser.parse_args(["predict", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "model.pt"
+    save_checkpoint(
+        path,
+        {
+            "format": "vnet-checkpoint",
+            "version": 1,
+            "model_kind": "vn",
+            "model_config": CFG.to_dict(),
+            "model_state": CoupledVN(CFG).state_dict(),
+        },
+    )
+    return path
+
+
+def test_predict_odd_and_tiled_sizes(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, (h, w) in {"odd": (37, 53), "big": (80, 100)}.items():
+        p = tmp_path / f"{name}.png"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    out = tmp_path / "pred"
+    assert (
+        _run(
+            str(checkpoint),
+            *paths,
+            "--out",
+            str(out),
+            "--tile",
+            "48",
+            "--overlap",
+            "8",
+            "--threshold",
+            "0.4",
+        )
+        == 0
+    )
+    for name, (h, w) in {"odd": (37, 53), "big": (80, 100)}.items():
+        for kind in ("denoised", "prob", "mask", "overlay"):
+            with Image.open(out / f"{name}_{kind}.png") as im:
+                assert im.size == (w, h)
+    assert "odd.png: 53x37" in capsys.readouterr().out
+
+
+def test_predict_errors(checkpoint: Path, tmp_path: Path) -> None:
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(img)
+    with pytest.raises(DataError, match="overlap"):
+        _run(
+            str(checkpoint),
+            str(img),
+            "--out",
+            str(tmp_path / "o"),
+            "--tile",
+            "16",
+            "--overlap",
+            "16",
+        )
+    with pytest.raises(DataError, match="reference"):
+        _run(
+            str(checkpoint),
+            str(img),
+            "--out",
+            str(tmp_path / "o"),
+            "--reference",
+            str(tmp_path / "none.png"),
+        )
+    with pytest.raises(DataError, match="no such image"):
+        _run(str(checkpoint), str(tmp_path / "none.png"), "--out", str(tmp_path / "o"))
+    with pytest.raises(SystemExit):
+        _run(str(checkpoint), str(img), "--out", str(tmp_path / "o"), "--threshold", "2")
+
+
+def _stats_checkpoint(checkpoint: Path, tmp_path: Path) -> Path:
+    from synthlang.colornorm import color_stats
+    from vnet.train import load_checkpoint
+
+    rng = np.random.default_rng(1)
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {"color_stats": color_stats([rng.uniform(0.3, 0.8, (16, 16, 3))]).to_dict()}
+    path = tmp_path / "with_stats.pt"
+    save_checkpoint(path, ckpt)
+    return path
+
+
+def test_predict_normalisation_flags(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from synthlang.cli.main import main
+
+    rng = np.random.default_rng(0)
+    imgs = []
+    for name in ("a", "b"):
+        imgs.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(rng.integers(40, 220, (12, 12, 3), dtype=np.uint8)).save(imgs[-1])
+    out = str(tmp_path / "o")
+    with_stats = str(_stats_checkpoint(checkpoint, tmp_path))
+
+    assert _run(with_stats, *imgs, "--out", out) == 0
+    got = capsys.readouterr()
+    assert got.out.count("colours macenko to checkpoint training inputs") == 2 and not got.err
+    assert _run(with_stats, imgs[0], "--out", out, "--normalize", "reinhard") == 0
+    assert "colours reinhard to checkpoint training inputs" in capsys.readouterr().out
+    assert _run(with_stats, imgs[0], "--out", out, "--no-normalize") == 0
+    assert "colours as given" in capsys.readouterr().out
+    assert _run(with_stats, imgs[0], "--out", out, "--reference", imgs[1]) == 0
+    assert f"to reference {imgs[1]}" in capsys.readouterr().out
+
+    # an old checkpoint without statistics: not normalised, said once
+    assert _run(str(checkpoint), *imgs, "--out", out) == 0
+    got = capsys.readouterr()
+    assert got.out.count("colours as given") == 2
+    assert got.err.count("stores no colour statistics") == 1
+
+    # user errors: one message, exit status 2
+    for argv, message in [
+        (["--reference", str(tmp_path / "none.png")], "no such reference image"),
+        (["--no-normalize", "--reference", imgs[1]], "--no-normalize contradicts --reference"),
+        (["--no-normalize", "--normalize", "reinhard"], "--no-normalize contradicts"),
+    ]:
+        assert main(["predict", with_stats, imgs[0], "--out", out, *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

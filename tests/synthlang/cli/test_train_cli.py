@@ -1,0 +1,217 @@
+"""``synthlang train`` through its argparse parser (no subprocess)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthlang.cli import train as train_cmd
+from synthlang.common.errors import DataError, SynthlangError
+from vnet.data import write_toy_dataset
+from vnet.train import load_checkpoint
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthlang")
+    sub = parser.add_subparsers(dest="command")
+    train_cmd.add_parser(sub)
+    return parser
+
+
+def _run(*argv: str) -> int:
+    args = _parser().parse_args(["train", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "d", 6, size=40, seed=2)
+
+
+def test_help_mentions_the_essentials(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for word in ("--data", "--preset", "--resume", "--model", "Eq. (3)", "--device", "--n"):
+        assert word in text
+
+
+def test_train_folder_resume_and_refusals(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
+    assert _run(*argv, "--predict-normalize", "none") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["step"] == 4 and ckpt["source"]["kind"] == "folder"
+    assert ckpt["source"]["normalize"] == "none"  # predict's default for this model
+    stats = ckpt["source"]["color_stats"]  # colours of the first training inputs
+    assert stats["n_images"] == 4 and len(stats["reinhard"]["lab_mean"]) == 3
+    assert ckpt["train_config"]["n_samples"] == 4  # preset's n, within the 6 samples
+    assert (run / "curves.png").exists() and (run / "metrics.jsonl").exists()
+    with pytest.raises(DataError, match="--resume"):
+        _run("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
+    assert _run("--data", str(toy), "--out", str(run), "--resume", "--iterations", "6") == 0
+    assert load_checkpoint(run / "model.pt")["step"] == 6
+    assert load_checkpoint(run / "model.pt")["source"]["color_stats"] == stats
+    assert load_checkpoint(run / "model.pt")["source"]["normalize"] == "none"  # kept
+    assert "6 iterations" in capsys.readouterr().out
+    with pytest.raises(SynthlangError, match="--lr"):
+        _run("--data", str(toy), "--out", str(run), "--resume", "--lr", "0.1")
+    assert (
+        _run(
+            "--data",
+            str(toy),
+            "--out",
+            str(run),
+            "--preset",
+            "smoke",
+            "--overwrite",
+            "--model",
+            "unet",
+            "--iterations",
+            "2",
+            "--n",
+            "6",
+            "-q",
+        )
+        == 0
+    )
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["model_kind"] == "unet" and ckpt["train_config"]["n_samples"] == 6
+
+
+def test_user_errors(toy: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "r")
+    with pytest.raises(DataError, match="exactly one"):
+        _run("--out", out)
+    with pytest.raises(DataError, match="no such dataset"):
+        _run("--data", str(tmp_path / "none"), "--out", out)
+    with pytest.raises(DataError, match="only 6"):
+        _run("--data", str(toy), "--out", out, "--n", "7")
+    with pytest.raises(DataError, match="--endless"):
+        _run("--data", str(toy), "--out", out, "--endless")
+    with pytest.raises(DataError, match="--steps"):
+        _run("--data", str(toy), "--out", out, "--model", "unet", "--steps", "3")
+    with pytest.raises(DataError, match="no such scene"):
+        _run(str(tmp_path / "none.scene"), "--out", out)
+    with pytest.raises(DataError, match="crop"):
+        _run("--data", str(toy), "--out", out, "--preset", "smoke", "--crop", "64", "-q")
+    with pytest.raises(DataError, match="minimum"):
+        _run("--data", str(toy), "--out", out, "--preset", "smoke", "--crop", "1", "-q")
+    with pytest.raises(SynthlangError, match="checkpoint"):
+        _run("--data", str(toy), "--out", str(tmp_path / "fresh"), "--resume")
+
+
+class _FakeSample:
+    def __init__(self, seed: np.random.SeedSequence) -> None:
+        value = float(np.random.default_rng(seed).uniform())
+        self.noisy = np.full((8, 8, 3), value, np.float32)
+        self.clean = np.zeros((8, 8, 3), np.float32)
+        self.mask = np.ones((8, 8), np.float32)
+
+
+def test_scene_source_is_picklable_and_seeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthlang
+
+    seen: list[tuple[int, ...]] = []
+
+    def fake_render(scene: object, seed: np.random.SeedSequence) -> _FakeSample:
+        seen.append(tuple(seed.entropy))
+        return _FakeSample(seed)
+
+    monkeypatch.setattr(synthlang, "render", fake_render, raising=False)
+    source = pickle.loads(pickle.dumps(train_cmd.SceneSource({"name": "s"}, 7)))
+    a = source(3)
+    b = source(3)
+    assert seen == [(7, 3), (7, 3)]
+    assert np.array_equal(a[0], b[0]) and a[0].shape == (8, 8, 3) and a[2].shape == (8, 8)
+
+
+def test_train_from_scene(tiny_scene_file: Path, tmp_path: Path) -> None:
+    """On-the-fly rendering from a scene file (the tiny 48 x 64 test scene)."""
+    run = tmp_path / "run"
+    code = _run(
+        str(tiny_scene_file),
+        "--out",
+        str(run),
+        "--preset",
+        "smoke",
+        "--n",
+        "2",
+        "--workers",
+        "0",
+        "--iterations",
+        "2",
+        "-q",
+    )
+    assert code == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["source"]["kind"] == "scene" and ckpt["source"]["scene"] == "tiny"
+    assert len(ckpt["source"]["hash"]) == 64
+    assert ckpt["source"]["color_stats"]["n_images"] == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["n_samples"] == 2
+
+
+def test_threads_option(toy: Path, tmp_path: Path) -> None:
+    import torch
+
+    old = torch.get_num_threads()
+    try:
+        assert (
+            _run(
+                "--data",
+                str(toy),
+                "--out",
+                str(tmp_path / "r"),
+                "--preset",
+                "smoke",
+                "--iterations",
+                "1",
+                "--threads",
+                "1",
+                "-q",
+            )
+            == 0
+        )
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_add_color_stats(tiny_scene_file: Path, tmp_path: Path) -> None:
+    """Statistics rendered from a scene are added to a checkpoint that has none."""
+    from vnet import CoupledVN, VNConfig
+    from vnet.checkpoint import color_stats
+    from vnet.train import save_checkpoint
+
+    cfg = VNConfig(steps=1, n_fu=2, k_u=3, n_fm=1, k_m=3, n_f=2, k=3)
+    old = tmp_path / "old.pt"
+    weights = CoupledVN(cfg).state_dict()
+    payload = {
+        "format": "vnet-checkpoint",
+        "version": 1,
+        "model_kind": "vn",
+        "model_config": cfg.to_dict(),
+        "model_state": weights,
+        "source": {"kind": "folder", "hash": "x"},
+    }
+    save_checkpoint(old, payload)
+    assert color_stats(load_checkpoint(old), old) is None
+    new = tmp_path / "new.pt"
+    stats = train_cmd.add_color_stats(old, tiny_scene_file, new, n=2, seed=1)
+    ckpt = load_checkpoint(new)
+    assert ckpt["source"]["color_stats"] == stats.to_dict()
+    assert color_stats(ckpt, new) is not None
+    assert stats.n_images == 2 and ckpt["source"]["hash"] == "x"
+    assert "seed 1" in stats.origin
+    for key, value in weights.items():
+        assert ckpt["model_state"][key].equal(value)
+    with pytest.raises(DataError, match="no such scene"):
+        train_cmd.add_color_stats(old, tmp_path / "none.scene", new)

@@ -1,0 +1,78 @@
+"""Preview sheets (paper Fig. 2 layout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthlang import ir
+from synthlang.engine.preview import checkerboard, over_checkerboard, preview_sheet, preview_tiles
+from synthlang.engine.render import render
+
+
+def scene() -> ir.Scene:
+    return ir.Scene(
+        name="p",
+        size=(32, 40),
+        layers=(
+            ir.Layer(
+                index=0, name="bg", shape=ir.FillShape(), color=ir.MVNColor(mean=(0.9, 0.8, 0.9))
+            ),
+            ir.Layer(
+                index=1,
+                name="cell",
+                shape=ir.EllipseShape(semi_axes=(ir.Uniform(low=3, high=6),) * 2),
+                placement=ir.Placement(mode="count", count=ir.Constant(value=5)),
+                color=ir.MVNColor(mean=(0.5, 0.1, 0.6)),
+            ),
+        ),
+        masks=(ir.MaskRule(category="cell"),),
+    )
+
+
+def test_tiles_in_figure_order() -> None:
+    s = render(scene(), seed=0, keep_layers=True)
+    titles = [t for t, _ in preview_tiles(s)]
+    assert titles == [
+        "Layer 0: bg",
+        "Layer 1: cell",
+        "noisy image",
+        "ground truth image",
+        "ground truth mask",
+    ]
+
+
+def test_sheet_written_with_expected_grid(tmp_path: Path) -> None:
+    s = render(scene(), seed=0, keep_layers=True)
+    out = tmp_path / "p.png"
+    sheet = preview_sheet(s, out, columns=3)
+    assert out.exists()
+    with Image.open(out) as img:
+        assert img.size == sheet.size and img.mode == "RGB"
+    # 5 tiles in 3 columns: 2 rows; each cell is the tile plus title strip and padding
+    assert sheet.size[0] > 3 * 40 and sheet.size[1] > 2 * 32
+    wide = preview_sheet(s, None, columns=5, scale=2)
+    assert wide.size[0] > 5 * 80 and wide.size[1] > 64
+
+
+def test_layer_tiles_show_checkerboard_where_transparent() -> None:
+    s = render(scene(), seed=0, keep_layers=True)
+    cell_tile = dict(preview_tiles(s))["Layer 1: cell"]
+    transparent = s.layers[1].noisy[:, :, 3] == 0
+    board = checkerboard((32, 40))
+    np.testing.assert_allclose(cell_tile[transparent], board[transparent])
+    rgba = np.zeros((2, 2, 4), np.float32)
+    rgba[0, 0] = [1, 0, 0, 1]
+    comp = over_checkerboard(rgba, square=1)
+    np.testing.assert_array_equal(comp[0, 0], [1, 0, 0])
+
+
+def test_sheet_without_layers_and_bad_arguments() -> None:
+    s = render(scene(), seed=0)
+    assert len(preview_tiles(s)) == 3
+    preview_sheet(s, None)
+    with pytest.raises(ValueError):
+        preview_sheet(s, None, columns=0)
