@@ -4,8 +4,9 @@
 
 Truth: the pixels of immune nuclei (PUMA lymphocytes and plasma cells; NuCLS sTIL) whose
 immune-nucleus concentration within radius 40 px at 20x exceeds 0.2 -- the mask rule of
-scenes/scenario2.scene applied to the annotated nuclei by synthlang.engine.rules, the code that makes the
-masks of rendered samples -- on the PUMA EVAL half (rows 512-1023, 20x) and the 5 NuCLS test tiles
+scenes/scenario2.scene applied to the annotated nuclei by synthlang.engine.rules, the code that
+makes the masks of rendered samples -- on the PUMA EVAL half (rows 512-1023, 20x) and the 5
+NuCLS test tiles
 (rescaled by 0.4). Models: the VN and the U-Net trained on the same data rendered from
 experiments/scenes/puma_immune.scene (fitted on the PUMA FIT half), and the upper reference (the
 same U-Net trained on the real labels of the PUMA FIT half). NuCLS tiles are Reinhard-normalised

@@ -5,8 +5,9 @@
 Truth: the tumour-nucleus pixels (PUMA class 1; NuCLS class tumor_any) of the PUMA EVAL half
 (rows 512-1023, downsampled by 2 to the paper's 20x) and of the 5 NuCLS test tiles (rescaled by
 0.4 from about 0.2 um/px to 20x), made with the mask rule of scenes/scenario3.scene
-(`mask visible(tumor_nucleus)`) through synthlang.engine.rules. Models: the VN and the U-Net trained on
-the same data rendered from experiments/scenes/puma_tumor.scene (fitted on the PUMA FIT half),
+(`mask visible(tumor_nucleus)`) through synthlang.engine.rules. Models: the VN and the U-Net
+trained on the same data rendered from experiments/scenes/puma_tumor.scene (fitted on the PUMA
+FIT half),
 and the upper reference (the same U-Net trained on the real labels of the PUMA FIT half).
 NuCLS tiles are Reinhard-normalised to the PUMA FIT half before prediction (the paper's recipe
 for slides of another stain). Outputs: experiments/out/tumor/, tables docs/results/tumor.md.

@@ -1,0 +1,4 @@
+"""Shared foundations: errors, file and image I/O, resource limits.
+
+Nothing here imports the rest of synthlang.
+"""
