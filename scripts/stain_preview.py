@@ -26,7 +26,8 @@ from synthlang import compile_file, compile_string, ir
 from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.render import render
 from synthlang.engine.rescale import Resampler, canvas_size
-from synthlang.engine.sampling import draw, support
+from synthlang.engine.sampling import draw
+from synthlang.ir import support
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def describe(scene: object) -> str:
     """One-line summary of a compiled scene."""
     from synthlang.common.limits import format_bytes
-    from synthlang.engine.budget import estimate_render_bytes
     from synthlang.ir import Scene
+    from synthlang.ir.budget import estimate_render_bytes
 
     assert isinstance(scene, Scene)
     rows, cols = scene.size

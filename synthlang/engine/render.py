@@ -31,7 +31,6 @@ from synthlang.engine.base import (
     RenderContext,
     Sample,
 )
-from synthlang.engine.budget import check_render_bytes
 from synthlang.engine.composite import composite
 from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.placement import place_objects
@@ -42,6 +41,7 @@ from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
 from synthlang.engine.textures import texture_layer
+from synthlang.ir.budget import check_render_bytes
 
 __all__ = ["as_generator", "render_layer", "render"]
 

@@ -7,12 +7,11 @@ given.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.special import ndtr, ndtri
 
 from synthlang.ir import Choice, Constant, Distribution, Normal, RandInt, TruncNormal, Uniform
+from synthlang.ir.values import support
 
 __all__ = ["draw", "draw_array", "support", "sample_seed"]
 
@@ -69,31 +68,6 @@ def draw(dist: Distribution, rng: np.random.Generator) -> float:
     4.0
     """
     return float(draw_array(dist, rng, 1)[0])
-
-
-def support(dist: Distribution) -> tuple[float, float]:
-    """Return the (possibly infinite) closed range of values ``dist`` can produce.
-
-    Examples
-    --------
-    >>> support(Uniform(low=1, high=2))
-    (1.0, 2.0)
-    >>> support(Normal(mean=0, std=1))
-    (-inf, inf)
-    """
-    if isinstance(dist, Constant):
-        return (dist.value, dist.value)
-    if isinstance(dist, (Uniform, TruncNormal)):
-        return (float(dist.low), float(dist.high))
-    if isinstance(dist, RandInt):
-        return (float(dist.low), float(dist.high))
-    if isinstance(dist, Normal):
-        if dist.std == 0:
-            return (dist.mean, dist.mean)
-        return (-math.inf, math.inf)
-    if isinstance(dist, Choice):
-        return (min(dist.values), max(dist.values))
-    raise TypeError(f"not a distribution: {dist!r}")
 
 
 def sample_seed(seed: int, index: int) -> np.random.SeedSequence:

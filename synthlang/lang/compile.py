@@ -43,8 +43,8 @@ from synthlang import ir
 from synthlang.common.errors import SceneError, SceneSyntaxError, Span, SynthlangError
 from synthlang.common.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
 from synthlang.common.limits import INDEX_BYTES_PER_PATCH, Limits, SceneLimitError
-from synthlang.engine.budget import RENDER_BYTES_HINT, estimate_render_bytes, render_bytes_message
-from synthlang.engine.sampling import support
+from synthlang.ir import support
+from synthlang.ir.budget import RENDER_BYTES_HINT, estimate_render_bytes, render_bytes_message
 from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature
 from synthlang.lang.lower import (
     Arg,

@@ -493,7 +493,7 @@ def run_scene_case(
         if on_compiled is not None:
             on_compiled()
         try:
-            from synthlang.engine.budget import check_render_bytes
+            from synthlang.ir.budget import check_render_bytes
 
             check_render_bytes(scene, limits)
             sample = render_sample(scene, seed=sample_seed(case.seed, 0))

@@ -22,7 +22,7 @@ from synthlang.common.errors import (
 )
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.engine import patches
-from synthlang.engine.budget import estimate_render_bytes
+from synthlang.ir.budget import estimate_render_bytes
 from synthlang.engine.render import render
 from synthlang.lang.compile import compile_file, compile_string
 from tests.conftest import ROOT, deadline

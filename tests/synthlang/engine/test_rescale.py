@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from synthlang import compile_string, ir
 from synthlang.engine.base import Instance
-from synthlang.engine.budget import estimate_render_bytes
+from synthlang.ir.budget import estimate_render_bytes
 from synthlang.engine.render import render
 from synthlang.engine.rescale import Resampler, canvas_size
 

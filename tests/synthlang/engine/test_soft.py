@@ -167,7 +167,7 @@ def test_soft_edges_with_textured_objects_and_contours() -> None:
 def test_memory_estimate_counts_soft_edges_and_chromatin() -> None:
     import tracemalloc
 
-    from synthlang.engine.budget import estimate_render_bytes
+    from synthlang.ir.budget import estimate_render_bytes
 
     plain = _scene("")
     both = _scene("soft(uniform(1, 4)) chromatin(0.2)")

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from synthlang import ir
 from synthlang.common.errors import ResourceLimitError
 from synthlang.common.limits import Limits, format_bytes
+from synthlang.ir.degrade import APPEARANCE_PASSES, ScaleJitter
+from synthlang.ir.values import PatchTexture, support
+
+if TYPE_CHECKING:
+    from synthlang.ir.scene import Scene
 
 __all__ = [
     "RenderEstimate",
@@ -20,6 +25,7 @@ __all__ = [
     "check_render_bytes",
     "render_bytes_message",
     "RENDER_BYTES_HINT",
+    "box_pixels",
 ]
 
 
@@ -83,22 +89,15 @@ class RenderEstimate:
         return name, self.layers[name]
 
 
-def _high(dist: object) -> float:
-    """Largest value a distribution of the IR can take (inf when unbounded)."""
-    from synthlang.engine.sampling import support
-
-    return support(dist)[1]  # type: ignore[arg-type]
-
-
-def _box_pixels(side: float, rows: int, cols: int) -> int:
-    """Pixels of a square bounding box of ``side`` clipped to the image."""
+def box_pixels(side: float, rows: int, cols: int) -> int:
+    """Pixels of a square bounding box of ``side`` clipped to the image (inf: the image)."""
     if not math.isfinite(side):
         return rows * cols
     s = max(1, math.ceil(side))
     return min(s, rows) * min(s, cols)
 
 
-def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> RenderEstimate:
+def estimate_render_bytes(scene: Scene, *, keep_layers: bool = False) -> RenderEstimate:
     """Estimate the peak memory of rendering one sample of a scene, before rendering it.
 
     The estimate is an upper bound for typical scenes (it was calibrated
@@ -135,20 +134,17 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
     >>> estimate_render_bytes(scene).total
     1520000
     """
-    from synthlang.engine.sampling import support
-
-    assert isinstance(scene, ir.Scene)
     out_pixels = scene.size[0] * scene.size[1]
     rows, cols = scene.size
     extra = 0
     for spec in scene.degrade:
-        if isinstance(spec, ir.ScaleJitter):
+        if isinstance(spec, ScaleJitter):
             # drawn on a canvas of size / factor: at most size / (smallest factor)
             low = max(support(spec.factor)[0], 1e-3)
             rows = max(rows, math.ceil(rows / low))
             cols = max(cols, math.ceil(cols / low))
             extra = max(extra, RESCALE_BYTES_PER_PIXEL * out_pixels)
-    if any(spec.kind in ir.APPEARANCE_PASSES or spec.kind == "jpeg" for spec in scene.degrade):
+    if any(spec.kind in APPEARANCE_PASSES or spec.kind == "jpeg" for spec in scene.degrade):
         extra += APPEARANCE_BYTES_PER_PIXEL * out_pixels
     pixels = rows * cols
     per_pixel = IMAGE_BYTES_PER_PIXEL + LAYER_BYTES_PER_PIXEL * len(scene.layers)
@@ -161,53 +157,39 @@ def estimate_render_bytes(scene: object, *, keep_layers: bool = False) -> Render
     counts: dict[str, float] = {}
     layers: dict[str, int] = {}
     for layer in scene.layers:
-        textured = isinstance(layer.shape, ir.PatchShape) or isinstance(
-            layer.color, ir.PatchTexture
-        )
+        shape = layer.shape
+        textured = shape.textured or isinstance(layer.color, PatchTexture)
         bpp = TEXTURED_BYTES_PER_PIXEL if textured else FLAT_BYTES_PER_PIXEL
         if layer.chromatin is not None:
             bpp += SHADE_BYTES_PER_PIXEL
         area_bound = AREA_COVER * pixels
-        shape = layer.shape
-        if isinstance(shape, ir.EllipseShape):
-            side = 2 * max(_high(d) for d in shape.semi_axes) + 3
-        elif isinstance(shape, ir.PatchShape):
-            side = NOMINAL_PATCH_SIDE * 1.5 * _high(shape.scale) + 3
-        else:
-            side = math.inf
-        box = _box_pixels(side, rows, cols)
+        side = shape.object_side()
+        box = box_pixels(side, rows, cols)
         placement = layer.placement
         count = math.inf
         if placement is not None and placement.mode == "count" and placement.count is not None:
-            count = max(_high(placement.count), 0.0)
+            count = max(support(placement.count)[1], 0.0)
         elif placement is not None and placement.mode == "inside" and placement.inside:
             count = counts.get(placement.inside, math.inf)
         counts[layer.name] = count
         if placement is not None and placement.mode == "count":
-            box_pixels = count * box
+            covered = count * box
         else:
-            box_pixels = min(count * box, area_bound)
-        # one object as drawn before placement: an ellipse in a window of twice the image
-        # (see engine.shapes.rasterize_ellipse), a patch cut-out transformed at full size
-        draw: float
-        if isinstance(shape, ir.EllipseShape):
-            draw = _box_pixels(side, 2 * rows - 1, 2 * cols - 1) * RASTER_BYTES_PER_PIXEL
-        elif isinstance(shape, ir.PatchShape):
-            draw = side * side * TEXTURED_BYTES_PER_PIXEL if math.isfinite(side) else math.inf
-        else:
-            draw = 0.0
+            covered = min(count * box, area_bound)
+        # one object as drawn before placement (the shape says how: ellipse window, cut-out)
+        draw = shape.draw_bytes(side, rows, cols)
         # one object at a time: its chromatin as it is drawn, its soft edge as it is blended
         if layer.chromatin is not None:
             draw = max(draw, box * CHROMATIN_BYTES_PER_PIXEL)
         if layer.soft is not None and math.isfinite(side):
-            grown = side + _high(layer.soft.width) + 4
-            draw = max(draw, _box_pixels(grown, rows, cols) * SOFT_OBJECT_BYTES_PER_PIXEL)
-        layers[layer.name] = int(min(box_pixels * bpp + draw, 1e18))
+            grown = side + support(layer.soft.width)[1] + 4
+            draw = max(draw, box_pixels(grown, rows, cols) * SOFT_OBJECT_BYTES_PER_PIXEL)
+        layers[layer.name] = int(min(covered * bpp + draw, 1e18))
     return RenderEstimate(images=pixels * per_pixel + extra, layers=layers)
 
 
 def check_render_bytes(
-    scene: object, limits: Limits | None = None, *, keep_layers: bool = False
+    scene: Scene, limits: Limits | None = None, *, keep_layers: bool = False
 ) -> RenderEstimate:
     """Refuse a scene whose estimated render memory exceeds ``limits.max_render_bytes``.
 

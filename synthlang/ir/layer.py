@@ -1,0 +1,165 @@
+"""Layers of the IR: placement of objects, layer items (contour, soft edges, chromatin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from synthlang.ir.base import Arg, Block, IRModel, SourceSpan
+from synthlang.ir.shapes import Shape
+from synthlang.ir.values import ColorModel, Constant, Distribution, MVNColor, RegionSelection
+
+__all__ = ["Overlap", "Placement", "Contour", "SoftEdge", "Chromatin", "Layer"]
+
+
+class Overlap(IRModel):
+    """How much a new object may overlap existing ones.
+
+    ``none``: no shared pixel; ``moderate``: at most ``fraction`` of the new
+    object's area; ``centers``: the new object's centre is outside every
+    existing object and no existing centre falls inside it; ``allowed``: no
+    restriction. Checked against the objects of ``against`` (default: the
+    layer itself).
+    """
+
+    mode: Literal["none", "moderate", "centers", "allowed"] = Field(
+        "allowed", description="Overlap rule."
+    )
+    fraction: float = Field(
+        0.0, ge=0, le=1, description="Largest overlapping fraction for `moderate`."
+    )
+    against: tuple[str, ...] = Field(
+        (), description="Categories to check against; empty means this layer's own objects."
+    )
+
+
+class Placement(IRModel):
+    """Where and how many objects of an object shape are placed.
+
+    ``mode``: ``count`` places ``count`` objects at uniformly random centres in
+    the area; ``fill`` places objects until ``max_failures`` consecutive
+    proposals fail (the area is full); ``inside`` puts at most one object inside
+    each object of ``inside`` (its mask entirely within the host's mask).
+    ``probability`` keeps each placed object with that probability (Table 1's
+    "only 60% visible"). Proposals are bounded by ``max_attempts``; a shortfall
+    is reported, never looped on.
+    """
+
+    mode: Literal["count", "fill", "inside"] = Field(..., description="Placement mode.")
+    count: Distribution | None = Field(
+        None, description="Number of objects for mode `count` (rounded, >= 0)."
+    )
+    inside: str | None = Field(None, description="Host category for mode `inside`.")
+    regions: RegionSelection | None = Field(
+        None, description="Restrict centres/objects to these regions (None: whole image)."
+    )
+    overlap: Overlap = Field(default_factory=Overlap, description="Overlap rule.")
+    probability: float = Field(1.0, ge=0, le=1, description="Presence probability per object.")
+    max_attempts: int = Field(
+        10000, ge=1, le=10_000_000, description="Upper bound on proposals for this layer."
+    )
+    max_failures: int = Field(
+        200, ge=1, le=1_000_000, description="Consecutive failed proposals that end a `fill`."
+    )
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> Placement:
+        if self.mode == "count" and self.count is None:
+            raise ValueError("placement mode 'count' needs a count")
+        if self.mode == "inside" and not self.inside:
+            raise ValueError("placement mode 'inside' needs a host category")
+        return self
+
+
+class Contour(IRModel):
+    """``contour(width 1, color C)``: draw each object's boundary in its own colour."""
+
+    blocks = (Block("contour", "contour", "object boundaries in their own colour"),)
+    width: int = Field(1, ge=1, le=50, description="Contour width in pixels (inside the object).")
+    color: MVNColor = Field(..., description="Contour colour model.")
+
+
+class SoftEdge(IRModel):
+    """``soft(width W)``: objects blend into what lies below them at their border.
+
+    Each object's opacity (alpha) falls linearly from 1 to 0 across a band of
+    ``width`` pixels centred on its border, ``alpha = clip(0.5 - d / width, 0, 1)``
+    with ``d`` the signed distance (px) of a pixel centre from the border
+    (negative inside). The clean and noisy images blend the object over the
+    layers and objects below it with that alpha; the mask, the instance map and
+    every object statistic keep the object's exact shape, the pixels where
+    ``alpha >= 0.5``. A width of at most 1 px is the hard edge.
+    """
+
+    blocks = (
+        Block(
+            "soft",
+            "soft edge",
+            "soft object edges: alpha falls from 1 to 0 over `width` pixels",
+        ),
+    )
+    width: Annotated[Distribution, Arg(check="positive", maximum=50)] = Field(
+        ..., description="Width (px, > 0, <= 50) of the alpha falloff, drawn per object."
+    )
+
+
+class Chromatin(IRModel):
+    """``chromatin(amount A, scale S, granules G, rim R)``: chromatin-like texture.
+
+    Each object's colour is multiplied by a shading field drawn for that
+    object: band-passed Gaussian noise (a difference of Gaussians at ``scale``
+    and twice it) mixed with dark granules (where that noise is high), with a
+    relative standard deviation ``amount``, times a darker rim (``1 - rim`` at
+    the border, fading inwards over ``scale`` px). The field is divided by its
+    mean over the object, so the object's mean colour is kept (up to clipping).
+    The clean and the noisy image both show it.
+    """
+
+    blocks = (
+        Block(
+            "chromatin",
+            "chromatin",
+            "chromatin-like texture: band-passed noise, dark granules, darker rim",
+        ),
+    )
+    amount: Annotated[Distribution, Arg(check="unit")] = Field(
+        ..., description="Relative standard deviation of the shading, in [0, 1], per object."
+    )
+    scale: Annotated[Distribution, Arg(check="positive", maximum=50)] = Field(
+        default_factory=lambda: Constant(value=1.5),
+        description="Granule size: the band-pass sigma in px (> 0, <= 50), per object.",
+    )
+    granules: Annotated[Distribution, Arg(check="unit")] = Field(
+        default_factory=lambda: Constant(value=0.5),
+        description="Share of distinct dark granules (1) versus smooth mottling (0), in [0, 1].",
+    )
+    rim: Annotated[Distribution, Arg(check="unit")] = Field(
+        default_factory=lambda: Constant(value=0.1),
+        description="Darkening at the object's border, in [0, 1], per object.",
+    )
+
+
+class Layer(IRModel):
+    """One layer: exactly one object category with its shape, placement and colour.
+
+    Layers are listed bottom (index 0) to top; an upper layer replaces what
+    it overlaps.
+    """
+
+    index: int = Field(..., ge=0, description="Position from the bottom (0 = lowest).")
+    name: str = Field(..., description="Category name (unique in the scene).")
+    shape: Shape = Field(..., description="How each object's geometry is made.")
+    placement: Placement | None = Field(
+        None, description="Placement for object shapes (ellipse, patch); None for area shapes."
+    )
+    regions: RegionSelection | None = Field(
+        None, description="Area restriction for area shapes (fill, grown, ribbon)."
+    )
+    color: ColorModel | None = Field(
+        None, description="Colour or texture model (None only for patch shapes)."
+    )
+    contour: Contour | None = Field(None, description="Optional object contour.")
+    soft: SoftEdge | None = Field(None, description="Optional soft object edges (object shapes).")
+    chromatin: Chromatin | None = Field(None, description="Optional chromatin-like texture.")
+    span: SourceSpan | None = Field(None, description="Source position of the layer.")
