@@ -45,6 +45,8 @@ class ShapeModel(IRModel):
     """Whether objects are placed one by one (`place ...`) rather than covering an area."""
     textured: ClassVar[bool] = False
     """Whether each object carries its own RGB texture (a cut-out), not a colour model."""
+    needs_regions: ClassVar[bool] = False
+    """Whether the shape follows region boundaries (the scene must declare regions)."""
 
     def object_side(self) -> float:
         """Largest bounding-box side of one object in pixels (inf: up to the image)."""
@@ -177,6 +179,7 @@ class RibbonShape(ShapeModel):
     """
 
     blocks = (Block("ribbon", "shape", "connective-tissue ribbons along region boundaries"),)
+    needs_regions = True
     kind: Literal["ribbon"] = "ribbon"
     width: Annotated[Distribution, Arg(check="positive", limit="max_radius")] = Field(
         ..., description="Interval length (ribbon thickness, px)."

@@ -1,17 +1,18 @@
-"""Signatures of the language's building blocks.
+"""Signatures of the language's building blocks, derived from their IR models.
 
-Each building block (a shape, distribution, colour, region decomposition,
-speed field, degradation pass or mask metric) is a grammar rule with a
-generic argument list (``synthlang/lang/scene.lark``). This table says which
-arguments each block takes, of what type, with which default and which
-range check. :mod:`synthlang.lang.compile` binds the written arguments against it
-(positional or ``name value``), so a wrong argument gets a precise message::
+A building block (a shape, distribution, colour, region decomposition, speed
+field, degradation pass, layer item or mask metric) is declared once, on its IR
+model (:mod:`synthlang.ir.base`): the model's :class:`~synthlang.ir.base.Block`
+names it, its fields in order are the arguments in positional order, and the
+fields' constraints say what values are allowed. This module reads those
+declarations into :class:`Signature` objects, which the compiler binds written
+arguments against (positional or ``name value``), so a wrong argument gets a
+precise message::
 
     ellipse has no argument 'semi_axis'; did you mean 'semi_axes'?
 
-Adding a building block means adding a grammar rule, a :class:`Signature`
-here, a builder in :mod:`synthlang.lang.compile` (``BUILDERS``), an IR model and an
-engine function (see ``docs/extending.md``).
+and ``synthlang blocks`` prints as the reference. :data:`SUGAR` holds the one
+block that is only a way of writing another (``rgb(r, g, b)`` is an ``mvn``).
 
 Examples
 --------
@@ -19,20 +20,36 @@ Examples
 'uniform(low, high)'
 >>> [p.name for p in SIGNATURES["ellipse"].params]
 ['semi_axes', 'angle']
+>>> SIGNATURES["grown"].param("from").field
+'source'
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic.fields import FieldInfo
+
+from synthlang import ir
+from synthlang.ir.base import Arg, Block
 
 __all__ = [
     "Param",
     "Signature",
     "SIGNATURES",
+    "SUGAR",
     "VALUE_KINDS",
     "LAYER_ITEM_KINDS",
     "PARAM_TYPES",
-    "signature",
+    "signature_of",
+    "reference",
+    "show",
+    "shape_list",
+    "object_shape_list",
 ]
 
 VALUE_KINDS = (
@@ -92,10 +109,16 @@ class Param:
         Range rule on the value, or on every value a distribution can take:
         ``"positive"`` (> 0), ``"nonnegative"`` (>= 0) or ``"unit"`` (in [0, 1]).
     minimum, maximum : float, optional
-        Inclusive bounds for numbers and whole numbers.
+        Inclusive bounds for numbers, whole numbers and distributions.
     limit : str, optional
         Name of a :class:`synthlang.common.limits.Limits` field that bounds the value
         (for a distribution: its largest possible value).
+    integer : bool
+        Every value of a distribution must be a whole number.
+    field : str
+        The IR field the argument fills (``name`` unless the written name differs).
+    default : Any
+        The IR default (None when required), for the reference.
     doc : str
         One line for the reference.
     """
@@ -107,6 +130,9 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     limit: str | None = None
+    integer: bool = False
+    field: str = ""
+    default: Any = None
     doc: str = ""
 
 
@@ -117,7 +143,7 @@ class Signature:
     Parameters
     ----------
     name : str
-        The grammar rule name (``"gaussian_blur"``).
+        The block's name (``"gaussian_blur"``).
     display : str
         How a user writes the block (``"blur gaussian"``).
     result : str
@@ -126,6 +152,10 @@ class Signature:
         Arguments in positional order.
     doc : str
         One line for the reference.
+    model : type, optional
+        The IR model the block builds (None for :data:`SUGAR`).
+    fixed : dict
+        Fields the block sets itself.
     """
 
     name: str
@@ -133,6 +163,8 @@ class Signature:
     result: str
     params: tuple[Param, ...]
     doc: str = ""
+    model: type[ir.IRModel] | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> Param | None:
         """Return the parameter called ``name`` or ``None``."""
@@ -148,281 +180,220 @@ class Signature:
         --------
         >>> SIGNATURES["normal"].usage()
         'normal(mean, std)'
+        >>> SIGNATURES["area"].usage()
+        'area'
         """
         parts = [p.name if p.required else f"[{p.name}]" for p in self.params]
-        if not self.params and self.name in ("visible", "area"):
+        if not self.params and self.result == "metric":
             return self.display
         return f"{self.display}({', '.join(parts)})"
 
 
-def _sig(
-    name: str, result: str, *params: Param, display: str | None = None, doc: str = ""
-) -> Signature:
-    return Signature(name, display or name, result, tuple(params), doc)
+# --------------------------------------------------------------------------- derivation
+
+_DISTRIBUTION = typing.get_args(ir.Distribution)[0]
+_BY_ANNOTATION: dict[Any, str] = {
+    float: "number",
+    int: "integer",
+    bool: "boolean",
+    _DISTRIBUTION: "distribution",
+    ir.SpeedField: "speed",
+    ir.MVNColor: "colour",
+    tuple[float, ...]: "numbers",
+    tuple[float, float, float]: "vector3",
+    tuple[tuple[float, float, float], ...]: "matrix3",
+    typing.cast(Any, tuple)[_DISTRIBUTION, ...]: "distributions",
+}
 
 
-_P = Param
+def _param(name: str, info: FieldInfo) -> Param:
+    """The parameter that IR field ``name`` declares."""
+    arg = next((m for m in info.metadata if isinstance(m, Arg)), Arg())
+    kind = arg.type or _BY_ANNOTATION.get(info.annotation)
+    if kind is None:
+        raise TypeError(f"field {name!r}: no argument type for {info.annotation!r}; add Arg(type=)")
+    check, minimum, maximum = arg.check, arg.minimum, arg.maximum
+    for m in info.metadata:
+        bound = getattr(m, "ge", None), getattr(m, "gt", None), getattr(m, "le", None)
+        if isinstance(m, (Ge, Gt)) and kind == "number":
+            check = check or ("positive" if isinstance(m, Gt) else "nonnegative")
+            if isinstance(m, Ge) and bound[0] != 0 or isinstance(m, Gt) and bound[1] != 0:
+                raise TypeError(f"field {name!r}: a lower bound other than 0 needs Arg(minimum=)")
+        elif isinstance(m, Ge) and kind == "integer":
+            minimum = m.ge if minimum is None else minimum  # type: ignore[assignment]
+        elif isinstance(m, Le) and kind in ("integer", "number"):
+            maximum = m.le if maximum is None else maximum  # type: ignore[assignment]
+        elif isinstance(m, Lt):
+            raise TypeError(f"field {name!r}: use le= (bounds are inclusive)")
+    if check == "nonnegative" and maximum == 1 and kind == "number":
+        check, maximum = "unit", None
+    required = info.is_required() and not arg.optional
+    default = None if info.is_required() else info.get_default(call_default_factory=True)
+    return Param(
+        name=arg.name or name,
+        type=kind,
+        required=required,
+        check=check,
+        minimum=minimum,
+        maximum=maximum,
+        limit=arg.limit,
+        integer=arg.integer,
+        field=name,
+        default=default,
+        doc=arg.doc or (info.description or ""),
+    )
+
+
+def signature_of(block: Block, model: type[ir.IRModel]) -> Signature:
+    """Derive the signature of ``block`` from its IR ``model``.
+
+    The fields other than ``kind``, the block's fixed fields and the fields the
+    compiler fills in are the arguments, in field order.
+    """
+    skip = {"kind", *block.fixed, *block.internal}
+    params = tuple(
+        _param(name, info) for name, info in model.model_fields.items() if name not in skip
+    )
+    return Signature(
+        name=block.name,
+        display=block.display or block.name,
+        result=block.result,
+        params=params,
+        doc=block.doc,
+        model=model,
+        fixed=dict(block.fixed),
+    )
+
+
+SUGAR: dict[str, Signature] = {
+    "rgb": Signature(
+        "rgb",
+        "rgb",
+        "colour",
+        (
+            Param("r", "number", True, check="unit", field="r"),
+            Param("g", "number", True, check="unit", field="g"),
+            Param("b", "number", True, check="unit", field="b"),
+        ),
+        doc="a fixed colour: mvn(mean [r, g, b])",
+    ),
+}
+"""Blocks that are another way of writing an IR model (the compiler says how)."""
 
 SIGNATURES: dict[str, Signature] = {
-    s.name: s
-    for s in (
-        # distributions
-        _sig(
-            "uniform",
-            "distribution",
-            _P("low", "number", True),
-            _P("high", "number", True),
-            doc="continuous uniform on [low, high]",
-        ),
-        _sig(
-            "randint",
-            "distribution",
-            _P("low", "integer", True),
-            _P("high", "integer", True),
-            doc="whole numbers low..high, both included",
-        ),
-        _sig(
-            "normal",
-            "distribution",
-            _P("mean", "number", True),
-            _P("std", "number", True, check="nonnegative"),
-            doc="Gaussian",
-        ),
-        _sig(
-            "truncnormal",
-            "distribution",
-            _P("mean", "number", True),
-            _P("std", "number", True, check="positive"),
-            _P("low", "number", True),
-            _P("high", "number", True),
-            doc="Gaussian restricted to [low, high]",
-        ),
-        _sig(
-            "choice",
-            "distribution",
-            _P("values", "numbers", True),
-            _P("weights", "numbers"),
-            doc="one of the values, with the given weights (equal when omitted)",
-        ),
-        # colours and textures
-        _sig(
-            "rgb",
-            "colour",
-            _P("r", "number", True, check="unit"),
-            _P("g", "number", True, check="unit"),
-            _P("b", "number", True, check="unit"),
-            doc="a fixed colour",
-        ),
-        _sig(
-            "mvn",
-            "colour",
-            _P("mean", "vector3", True, check="unit"),
-            _P("cov", "matrix3"),
-            _P("between", "matrix3"),
-            doc="mean colour with correlated per-pixel noise (cov) and per-object spread (between)",
-        ),
-        _sig(
-            "patches",
-            "texture",
-            _P("library", "path", True),
-            _P("cohorts", "integer", minimum=1, maximum=64),
-            _P("size", "integer", minimum=2, maximum=256),
-            _P("overlap", "integer", minimum=0, maximum=255),
-            _P("smooth", "number", check="nonnegative", limit="max_radius"),
-            doc="patch-lattice texture from a texture library",
-        ),
-        # speed fields
-        _sig(
-            "gaussian_field",
-            "speed field",
-            _P("mean", "number", check="positive"),
-            _P("std", "number", check="nonnegative"),
-            _P("smoothness", "number", check="positive", limit="max_radius"),
-            _P("minimum", "number", check="positive"),
-            doc="smooth random positive speed field",
-        ),
-        # region decompositions
-        _sig(
-            "voronoi",
-            "region decomposition",
-            _P("count", "integer", True, minimum=1, maximum=10000),
-            doc="Voronoi cells of random control points",
-        ),
-        _sig(
-            "fast_marching",
-            "region decomposition",
-            _P("count", "integer", True, minimum=1, maximum=10000),
-            _P("speed", "speed"),
-            doc="first-arrival regions of fast marching from random control points",
-        ),
-        # shapes
-        _sig(
-            "ellipse",
-            "shape",
-            _P("semi_axes", "semi_axes", True, check="positive", limit="max_radius"),
-            _P("angle", "distribution"),
-            doc="filled ellipse",
-        ),
-        _sig(
-            "patch",
-            "shape",
-            _P("library", "path", True),
-            _P("scale", "distribution", check="positive", limit="max_scale"),
-            _P("rotate", "boolean"),
-            _P("smooth", "number", check="nonnegative", limit="max_radius"),
-            doc="real nucleus cut-outs from a patch library",
-        ),
-        _sig(
-            "grown",
-            "shape",
-            _P("from", "category", True),
-            _P("time", "distribution", True, check="positive", limit="max_radius"),
-            _P("speed", "speed"),
-            doc="fast-marching growth from the objects of a lower layer",
-        ),
-        _sig(
-            "ribbon",
-            "shape",
-            _P("width", "distribution", True, check="positive", limit="max_radius"),
-            _P("maps", "integer", minimum=1, maximum=64),
-            _P("offset", "distribution", check="nonnegative", limit="max_radius"),
-            _P("speed", "speed"),
-            doc="connective-tissue ribbons along region boundaries",
-        ),
-        _sig(
-            "fill",
-            "shape",
-            _P("per_region", "boolean"),
-            doc="the whole image, or one object per selected region",
-        ),
-        # contour
-        _sig(
-            "contour",
-            "contour",
-            _P("width", "integer", minimum=1, maximum=50),
-            _P("color", "colour", True),
-            doc="object boundaries in their own colour",
-        ),
-        # object modifiers (layer items)
-        _sig(
-            "soft",
-            "soft edge",
-            _P("width", "distribution", True, check="positive", maximum=50),
-            doc="soft object edges: alpha falls from 1 to 0 over `width` pixels",
-        ),
-        _sig(
-            "chromatin",
-            "chromatin",
-            _P("amount", "distribution", True, check="unit"),
-            _P("scale", "distribution", check="positive", maximum=50),
-            _P("granules", "distribution", check="unit"),
-            _P("rim", "distribution", check="unit"),
-            doc="chromatin-like texture: band-passed noise, dark granules, darker rim",
-        ),
-        # degradations
-        _sig(
-            "gaussian_blur",
-            "degradation",
-            _P("sigma", "distribution", True, check="positive", limit="max_radius"),
-            display="blur gaussian",
-            doc="Gaussian blur, sigma in pixels",
-        ),
-        _sig(
-            "gaussian_noise",
-            "degradation",
-            _P("std", "distribution", True, check="nonnegative"),
-            display="noise gaussian",
-            doc="additive Gaussian noise",
-        ),
-        _sig(
-            "poisson_noise",
-            "degradation",
-            _P("peak", "distribution", True, check="positive"),
-            display="noise poisson",
-            doc="shot noise, photons at intensity 1",
-        ),
-        _sig(
-            "stain_he",
-            "degradation",
-            _P("alpha", "distributions", check="nonnegative"),
-            _P("beta", "distributions"),
-            _P("angle", "distribution", minimum=-90, maximum=90),
-            display="stain he",
-            doc="H and E concentration scale (alpha) and shift (beta), stain-vector tilt (deg)",
-        ),
-        _sig(
-            "stain_hed",
-            "degradation",
-            _P("alpha", "distributions", check="nonnegative"),
-            _P("beta", "distributions"),
-            _P("angle", "distribution", minimum=-90, maximum=90),
-            display="stain hed",
-            doc="H, E and DAB concentration scale (alpha) and shift (beta), stain-vector tilt",
-        ),
-        _sig(
-            "brightness",
-            "degradation",
-            _P("factor", "distribution", True, check="nonnegative", maximum=100),
-            doc="multiply the intensities by a factor",
-        ),
-        _sig(
-            "contrast",
-            "degradation",
-            _P("factor", "distribution", True, check="nonnegative", maximum=100),
-            doc="scale deviations from the mean grey level",
-        ),
-        _sig(
-            "gamma",
-            "degradation",
-            _P("exponent", "distribution", True, check="positive", maximum=100),
-            doc="x ** exponent per channel",
-        ),
-        _sig(
-            "saturation",
-            "degradation",
-            _P("factor", "distribution", True, check="nonnegative", maximum=100),
-            doc="blend with the grey level (0 grey, 1 unchanged)",
-        ),
-        _sig(
-            "jpeg",
-            "degradation",
-            _P("quality", "distribution", True, minimum=1, maximum=100),
-            doc="JPEG compression of the noisy image, quality 1..100",
-        ),
-        _sig(
-            "scale",
-            "degradation",
-            _P("factor", "distribution", True, check="positive", minimum=0.1, maximum=10),
-            doc="zoom of the whole sample (images, mask, id maps)",
-        ),
-        # mask metrics
-        _sig(
-            "concentration",
-            "metric",
-            _P("category", "category", True),
-            _P("radius", "number", True, check="positive", limit="max_radius"),
-            doc="covered fraction of a disk around the object's centre",
-        ),
-        _sig(
-            "count",
-            "metric",
-            _P("category", "category", True),
-            _P("radius", "number", True, check="positive", limit="max_radius"),
-            doc="other objects whose centre is within the radius",
-        ),
-        _sig("visible", "metric", doc="visible fraction of the object"),
-        _sig("area", "metric", doc="area of the object in pixels"),
-    )
+    **{name: signature_of(block, model) for name, (block, model) in ir.BLOCKS.items()},
+    **SUGAR,
 }
-"""Every building block by grammar rule name."""
+"""Every building block by name."""
 
 
-def signature(name: str) -> Signature:
-    """Return the signature of building block ``name``.
+def _join_or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
-    Raises
-    ------
-    KeyError
-        If there is no such block.
+
+def shape_list(calls: bool) -> str:
+    """The shapes, as messages list them (``ellipse(...), ..., ribbon(...) or fill``).
+
+    Examples
+    --------
+    >>> shape_list(False)
+    'ellipse, patch, grown, ribbon or fill'
     """
-    return SIGNATURES[name]
+    names = [n for n, s in SIGNATURES.items() if s.result == "shape"]
+    if calls:
+        names = [n if n == "fill" else f"{n}(...)" for n in names]
+    return _join_or(names)
+
+
+def object_shape_list() -> str:
+    """The shapes whose objects are placed one by one (``ellipse, patch``)."""
+    return ", ".join(ir.OBJECT_SHAPES)
+
+
+def show(value: Any) -> str:
+    """Write a value as a user would in a scene (distributions, numbers, lists).
+
+    Examples
+    --------
+    >>> show(ir.Uniform(low=0, high=180)), show(ir.Constant(value=1.5)), show(True)
+    ('uniform(0, 180)', '1.5', 'true')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return ir.fmt_number(float(value)) if math.isfinite(value) else str(value)
+    if isinstance(value, ir.Constant):
+        return ir.fmt_number(value.value)
+    if isinstance(value, ir.Uniform):
+        return f"uniform({ir.fmt_number(value.low)}, {ir.fmt_number(value.high)})"
+    if isinstance(value, ir.RandInt):
+        return f"randint({value.low}, {value.high})"
+    if isinstance(value, ir.Normal):
+        return f"normal({ir.fmt_number(value.mean)}, {ir.fmt_number(value.std)})"
+    if isinstance(value, ir.TruncNormal):
+        parts = (value.mean, value.std, value.low, value.high)
+        return "truncnormal(" + ", ".join(ir.fmt_number(x) for x in parts) + ")"
+    if isinstance(value, ir.Choice):
+        return "choice([" + ", ".join(ir.fmt_number(v) for v in value.values) + "])"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, ir.IRModel):
+        kind = getattr(value, "kind", type(value).__name__)
+        return f"{kind}(...)"
+    return str(value)
+
+
+def reference(names: typing.Iterable[str] | None = None) -> str:
+    """The reference of building blocks as Markdown, derived from the declarations.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Blocks to describe (all when omitted), in the order given.
+
+    Returns
+    -------
+    str
+        One section per block: usage, what it makes, and a table of its arguments.
+
+    Examples
+    --------
+    >>> print(reference(["normal"]))  # doctest: +NORMALIZE_WHITESPACE
+    ### `normal(mean, std)`
+    <BLANKLINE>
+    Gaussian. Makes a distribution.
+    <BLANKLINE>
+    | argument | type | default | allowed | meaning |
+    |---|---|---|---|---|
+    | `mean` | a number | required |  | Mean. |
+    | `std` | a number | required | >= 0 | Standard deviation (>= 0). |
+    """
+    out: list[str] = []
+    for name in names if names is not None else SIGNATURES:
+        sig = SIGNATURES[name]
+        out.append(f"### `{sig.usage()}`\n\n{sig.doc[:1].upper() + sig.doc[1:]}. ")
+        out[-1] += f"Makes {'an' if sig.result[0] in 'aeiou' else 'a'} {sig.result}.\n"
+        if sig.params:
+            out.append("| argument | type | default | allowed | meaning |\n|---|---|---|---|---|")
+            for p in sig.params:
+                allowed = [
+                    {"positive": "> 0", "nonnegative": ">= 0", "unit": "in [0, 1]"}.get(
+                        p.check or "", ""
+                    )
+                ]
+                if p.minimum is not None:
+                    allowed.append(f">= {ir.fmt_number(p.minimum)}")
+                if p.maximum is not None:
+                    allowed.append(f"<= {ir.fmt_number(p.maximum)}")
+                if p.integer:
+                    allowed.append("whole numbers")
+                if p.limit:
+                    allowed.append(f"at most SYNTHLANG_{p.limit.upper()}")
+                default = "required" if p.required else show(p.default)
+                if not p.required and p.default is None:
+                    default = "(see meaning)"
+                shown = ", ".join(a for a in allowed if a)
+                row = f"| `{p.name}` | {PARAM_TYPES[p.type]} | {default} | {shown} | {p.doc} |"
+                out.append(row)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,398 @@
+"""Layers: items, shape, placement, colour and layer items, checked and built into the IR."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from synthlang import ir
+from synthlang.common.errors import Span, SynthlangError
+from synthlang.ir import fmt_number, support
+from synthlang.lang.blocks import Param, Signature, object_shape_list, shape_list, show
+from synthlang.lang.context import CategoryRef, SourceFile, Value, word_span
+from synthlang.lang.lower import (
+    Call,
+    ColorItem,
+    ContourItem,
+    InItem,
+    LayerDecl,
+    ModifierItem,
+    PlaceAttempts,
+    PlaceCount,
+    PlaceFailures,
+    PlaceFill,
+    PlaceIn,
+    PlaceInside,
+    PlaceItem,
+    PlaceOverlap,
+    PlaceProbability,
+    PlaceRandom,
+    Ref,
+    ShapeItem,
+)
+from synthlang.lang.parse import did_you_mean
+from synthlang.lang.regions import RegionCompiler
+
+__all__ = ["LayerCompiler", "OVERLAP_MODES", "PLACE_WORDS", "LAYER_WORDS"]
+
+OVERLAP_MODES = ("none", "moderate", "centers", "allowed")
+"""The words allowed after ``overlap``."""
+
+_MODERATE = Signature(
+    "moderate",
+    "overlap moderate",
+    "overlap",
+    (Param("fraction", "number", check="unit", field="fraction"),),
+)
+_DEFAULT_MODERATE = 0.2
+
+PLACE_WORDS = ("count", "fill", "inside", "overlap", "probability", "attempts", "failures")
+"""The words that start a place clause."""
+LAYER_WORDS = ("shape", "place", "in", "color", "texture", "contour", "soft", "chromatin")
+"""The words that start a layer item."""
+
+
+class LayerCompiler(RegionCompiler):
+    """Compiles layers: their items, shape, placement, colour, contour, soft edges, chromatin."""
+
+    def check_category(
+        self, ref: CategoryRef, *, below: int | None = None, allow_self: bool = False
+    ) -> None:
+        """Check a category name; with ``below`` it must name a layer under that index."""
+        name = ref.name
+        if name not in self.layer_index:
+            guess = did_you_mean(name, self.layer_index)
+            raise self.error(
+                f"unknown category `{name}` in {ref.role}"
+                + (f"; did you mean `{guess}`?" if guess else ""),
+                ref.span,
+                hint="categories are layer names: " + ", ".join(self.layer_index),
+            )
+        if below is None:
+            return
+        index = self.layer_index[name]
+        if index == below and allow_self:
+            return
+        if index == below:
+            raise self.error(f"{ref.role} must name a lower layer, not the layer itself", ref.span)
+        if index > below:
+            raise self.error(
+                f"{ref.role} must name a lower layer, but `{name}` is above this one "
+                f"(layers are listed bottom to top)",
+                ref.span,
+                hint=f"move layer `{name}` (line {self.layer_spans[name].line}) above this layer "
+                f"in the file",
+            )
+
+    def layer(self, decl: LayerDecl, index: int, module: SourceFile) -> ir.Layer:
+        """Compile one layer declaration."""
+        name = decl.name.name
+        slots = self.layer_items(decl, module)
+        shape_item: ShapeItem | None = slots.get("shape")
+        if shape_item is None:
+            raise self.error(
+                f"layer `{name}` has no shape: add one of {shape_list(True)}",
+                decl.name.span,
+            )
+        sv = self.eval_shape(shape_item, module)
+        shape = sv.data
+        for category in sv.refs:
+            # a grown shape may start from an upper layer (cells under their nuclei);
+            # cycles are checked once all layers are known
+            self.check_category(category)
+            if self.layer_index[category.name] == index:
+                raise self.error(
+                    f"{category.role} must name another layer, not the layer itself",
+                    category.span,
+                )
+            self.shape_refs.setdefault(name, category)
+        placement, regions = self.layer_area(decl, index, sv, slots, module)
+        return self.build(
+            ir.Layer,
+            decl.name.span,
+            index=index,
+            name=name,
+            shape=shape,
+            placement=placement,
+            regions=regions,
+            color=self.layer_colour(decl, shape, slots.get("color"), module),
+            contour=self.layer_item_value(slots.get("contour"), module),
+            soft=self.layer_soft(shape, slots.get("soft"), module),
+            chromatin=self.layer_item_value(slots.get("chromatin"), module),
+            span=ir.SourceSpan.from_span(
+                Span(
+                    decl.span.file,
+                    decl.span.line,
+                    decl.span.column,
+                    decl.name.span.end_line,
+                    decl.name.span.end_column,
+                )
+            ),
+        )
+
+    def layer_items(self, decl: LayerDecl, module: SourceFile) -> dict[str, Any]:
+        """The layer's items by slot (shape, place, in, color, contour, soft, chromatin)."""
+        name = decl.name.name
+        slots: dict[str, Any] = {}
+        starts: dict[str, Span] = {}
+        previous: Any = None
+        for item in decl.items:
+            slot, word, start = self.item_slot(item, previous, module)
+            if slot in slots:
+                raise self.twice_error(name, slot, word, starts[slot], slots[slot], item, start)
+            slots[slot] = item
+            starts[slot] = start
+            previous = item
+        return slots
+
+    def item_slot(self, item: Any, previous: Any, module: SourceFile) -> tuple[str, str, Span]:
+        """The slot an item fills, how messages call it and where it starts."""
+        if isinstance(item, ShapeItem):
+            start = item.value.span if not item.explicit else word_span(item.span, "shape")
+            ref = item.value
+            if isinstance(ref, Ref) and ref.name not in self.defs:
+                if isinstance(previous, PlaceItem) and ref.name in PLACE_WORDS:
+                    raise self.error(
+                        f"missing comma before `{ref.name}`: separate place clauses with commas",
+                        ref.span,
+                        hint=f"for example `place count 30, {ref.name} ...`",
+                    )
+                self.resolve(ref, module, extra=(*LAYER_WORDS, "fill"))
+            return "shape", "a shape", start
+        if isinstance(item, PlaceItem):
+            return "place", "`place`", item.keyword
+        if isinstance(item, InItem):
+            return "in", "`in`", item.span
+        if isinstance(item, ColorItem):
+            return "color", f"`{item.keyword}`", word_span(item.span, item.keyword)
+        if isinstance(item, ModifierItem):
+            return item.call.block, f"`{item.call.block}`", item.call.keyword
+        assert isinstance(item, ContourItem)
+        return "contour", "`contour`", item.call.keyword
+
+    def twice_error(
+        self, name: str, slot: str, word: str, first: Span, earlier: Any, item: Any, start: Span
+    ) -> SynthlangError:
+        """The error for an item given twice in a layer."""
+        hint = None
+        if slot == "shape":
+            msg = f"layer `{name}` has two shapes (the first at {first.line}:{first.column})"
+            hint = "a layer is one category with one shape; use another layer"
+        elif slot == "color" and earlier.keyword != getattr(item, "keyword", None):
+            msg = (
+                f"layer `{name}` has both `color` and `texture` (the first at "
+                f"{first.line}:{first.column}); give one of them"
+            )
+        else:
+            at = f"{first.line}:{first.column}"
+            msg = f"{word} is given twice in layer `{name}` (the first at {at})"
+            if slot == "place":
+                hint = "merge the clauses: `place count 30, overlap none`"
+        return self.error(msg, start, hint=hint)
+
+    def layer_area(
+        self, decl: LayerDecl, index: int, sv: Value, slots: dict[str, Any], module: SourceFile
+    ) -> tuple[ir.Placement | None, ir.RegionSelection | None]:
+        """Where the layer's objects go: a placement (object shapes) or regions (area shapes)."""
+        name, shape = decl.name.name, sv.data
+        place_item: PlaceItem | None = slots.get("place")
+        in_item: InItem | None = slots.get("in")
+        if not shape.placed:
+            if place_item is not None:
+                raise self.error(
+                    f"`place` is for object shapes ({object_shape_list()}); a {shape.kind} layer "
+                    f"covers an area",
+                    place_item.keyword,
+                    hint="restrict an area shape to regions with `in regions(k of n)`",
+                )
+            if shape.needs_regions and self.region_total is None:
+                raise self.error(
+                    f"{shape.kind}(...) follows region boundaries, but the scene has no regions",
+                    sv.span,
+                    hint="add `regions voronoi(N)` or `regions fast_marching(N)` to the header",
+                )
+            if in_item is None:
+                return None, None
+            return None, self.selection(in_item.selection, in_item.invert, module)
+        if place_item is None:
+            raise self.error(
+                f"layer `{name}` places {shape.kind} objects but has no `place`",
+                decl.name.span,
+                hint="add `place count N`, `place fill` or `place inside CATEGORY`",
+            )
+        placement = self.placement(place_item, index, module)
+        if in_item is not None:
+            if placement.regions is not None:
+                raise self.error(
+                    f"layer `{name}` restricts its regions twice: here and in `place`",
+                    in_item.span,
+                )
+            regions = self.selection(in_item.selection, in_item.invert, module)
+            placement = placement.model_copy(update={"regions": regions})
+        return placement, None
+
+    def layer_colour(
+        self, decl: LayerDecl, shape: Any, color_item: ColorItem | None, module: SourceFile
+    ) -> Any:
+        """The layer's colour or texture model (None for shapes that bring their own pixels)."""
+        if shape.textured:
+            if color_item is not None:
+                raise self.error(
+                    f"a {shape.kind} layer takes its colours from the patch library; remove "
+                    f"`{color_item.keyword}`",
+                    word_span(color_item.span, color_item.keyword),
+                )
+            return None
+        if color_item is None:
+            raise self.error(
+                f"layer `{decl.name.name}` has no colour: add `color rgb(...)`, `color mvn(...)` "
+                f"or `texture patches(...)`",
+                decl.name.span,
+            )
+        cv = self.eval(color_item.value, module)
+        if cv.kind not in ("colour", "texture"):
+            raise self.type_error(cv, "a colour or texture")
+        return cv.data
+
+    def layer_soft(self, shape: Any, item: ModifierItem | None, module: SourceFile) -> Any:
+        """The layer's soft edges (object shapes only)."""
+        if item is not None and not shape.placed:
+            raise self.error(
+                f"`soft` edges are for object shapes ({object_shape_list()}); a {shape.kind} "
+                f"layer covers an area",
+                item.call.keyword,
+                hint="area objects tile the image: give the objects placed on them soft edges",
+            )
+        return self.layer_item_value(item, module)
+
+    def layer_item_value(self, item: ModifierItem | ContourItem | None, module: SourceFile) -> Any:
+        """The IR of a layer item written as a block call (contour, soft, chromatin)."""
+        return None if item is None else self.eval(item.call, module).data
+
+    def eval_shape(self, item: ShapeItem, module: SourceFile) -> Value:
+        """Evaluate a layer's shape item."""
+        v = self.eval(item.value, module)
+        if v.kind != "shape":
+            raise self.type_error(v, f"a shape ({shape_list(False)})")
+        return v
+
+    def placement(self, item: PlaceItem, index: int, module: SourceFile) -> ir.Placement:
+        """Compile a layer's ``place`` clauses."""
+        seen: dict[str, Any] = {}
+        words = {
+            PlaceCount: "count",
+            PlaceFill: "fill",
+            PlaceInside: "inside",
+            PlaceIn: "in",
+            PlaceOverlap: "overlap",
+            PlaceProbability: "probability",
+            PlaceAttempts: "attempts",
+            PlaceFailures: "failures",
+        }
+        modes: list[Any] = []
+        for clause in item.clauses:
+            if isinstance(clause, PlaceRandom):
+                continue
+            word = words[type(clause)]
+            if word in seen:
+                raise self.error(
+                    f"`{word}` is given twice in `place` (the first at column "
+                    f"{seen[word].span.column})",
+                    clause.span,
+                )
+            seen[word] = clause
+            if word in ("count", "fill", "inside"):
+                if modes:
+                    raise self.error(
+                        f"`{word}` cannot be combined with `{words[type(modes[0])]}`: a layer "
+                        f"places a count of objects, fills its area, or puts one object inside "
+                        f"each object of another layer",
+                        word_span(clause.span, word),
+                    )
+                modes.append(clause)
+        if not modes:
+            raise self.error(
+                "`place` needs one of `count N`, `fill` or `inside CATEGORY`", item.keyword
+            )
+        kw: dict[str, Any] = {}
+        mode = modes[0]
+        if isinstance(mode, PlaceCount):
+            kw["mode"] = "count"
+            kw["count"] = self.count(mode, module)
+        elif isinstance(mode, PlaceFill):
+            kw["mode"] = "fill"
+        else:
+            kw["mode"] = "inside"
+            ref = CategoryRef(mode.host.name, mode.host.span, "`inside`")
+            self.check_category(ref, below=index)
+            kw["inside"] = mode.host.name
+        if "in" in seen:
+            clause = seen["in"]
+            kw["regions"] = self.selection(clause.selection, clause.invert, module)
+        if "overlap" in seen:
+            kw["overlap"] = self.overlap(seen["overlap"], index, module)
+        if "probability" in seen:
+            v = self.eval(seen["probability"].value, module)
+            p = self.number(v)
+            if not 0 <= p <= 1:
+                raise self.error(f"probability must be in [0, 1], got {fmt_number(p)}", v.span)
+            kw["probability"] = p
+        for word, top in (("attempts", 10_000_000), ("failures", 1_000_000)):
+            if word in seen:
+                v = self.eval(seen[word].value, module)
+                n = self.integer(v)
+                if not 1 <= n <= top:
+                    raise self.error(f"`{word}` must be between 1 and {top}, got {n}", v.span)
+                kw["max_" + word] = n
+        return self.build(ir.Placement, item.keyword, **kw)
+
+    def count(self, clause: PlaceCount, module: SourceFile) -> Any:
+        """Check the object count of ``place count``: bounded, non-negative, within the limit."""
+        v = self.eval(clause.value, module)
+        d = self.distribution(v, "a count (a number or a distribution)")
+        lo, hi = support(d)
+        shown = f"`{v.name}` = {show(d)}" if v.name else show(d)
+        if not math.isfinite(hi):
+            raise self.error(
+                f"the object count must be bounded, but {shown} can be arbitrarily large",
+                v.span,
+                hint="use randint(low, high) or truncnormal(mean, std, low, high)",
+            )
+        if lo < 0:
+            raise self.error(
+                f"the object count cannot be negative, but {shown} can be {fmt_number(lo)}", v.span
+            )
+        if hi > self.limits.max_count:
+            raise self.limit_error(
+                f"the object count can be as large as {fmt_number(hi)}, more than the limit of "
+                f"{self.limits.max_count}",
+                v.span,
+                "SYNTHLANG_MAX_COUNT",
+            )
+        return d
+
+    def overlap(self, clause: PlaceOverlap, index: int, module: SourceFile) -> ir.Overlap:
+        """Compile ``overlap MODE [with ...]``."""
+        mode = clause.mode.name
+        if mode not in OVERLAP_MODES:
+            guess = did_you_mean(mode, OVERLAP_MODES)
+            raise self.error(
+                f"unknown overlap mode `{mode}`"
+                + (f"; did you mean `{guess}`?" if guess else "")
+                + " (modes: none, moderate, centers, allowed)",
+                clause.mode.span,
+            )
+        kw: dict[str, Any] = {"mode": mode}
+        if clause.args is not None:
+            if mode != "moderate":
+                raise self.error(f"`overlap {mode}` takes no arguments", clause.mode.span)
+            call = Call(clause.span, "moderate", clause.mode.span, clause.args)
+            args = self.bind(call, _MODERATE, module)
+            kw["fraction"] = args["fraction"].value if args["fraction"].given else _DEFAULT_MODERATE
+        elif mode == "moderate":
+            kw["fraction"] = _DEFAULT_MODERATE
+        for ident in clause.against:
+            ref = CategoryRef(ident.name, ident.span, "`overlap ... with`")
+            self.check_category(ref, below=index, allow_self=True)
+        kw["against"] = tuple(dict.fromkeys(i.name for i in clause.against))
+        return self.build(ir.Overlap, clause.span, **kw)
