@@ -8,6 +8,7 @@ from pathlib import Path
 
 from synthlang.cli._common import positive_fraction
 from synthlang.common.errors import DataError
+from synthlang.common.fileio import atomic_write_text
 
 __all__ = ["add_parser", "run"]
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+            atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
         except OSError as exc:
             raise DataError(f"cannot write {args.json}: {exc.strerror}") from None
     return 0

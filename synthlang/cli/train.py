@@ -4,48 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 from synthlang.cli._common import non_negative_int, positive_int
 from synthlang.common.errors import DataError, SynthlangError
+from synthlang.data.stream import SceneSource
 
-__all__ = ["add_parser", "run", "SceneSource", "add_color_stats"]
+__all__ = ["add_parser", "run", "add_color_stats"]
 
 _CONFIG_FLAGS = ("preset", "model", "batch", "crop", "lr", "steps", "n", "endless", "seed")
-
-
-class SceneSource:
-    """Picklable sample source rendering a compiled scene on the fly.
-
-    Sample ``i`` is ``synthlang.render(scene, seed=SeedSequence([seed, i]))``, the
-    same sample that ``synthlang render --seed SEED`` writes as number ``i``.
-
-    Parameters
-    ----------
-    scene : synthlang.ir.Scene
-        The compiled scene.
-    seed : int
-        The dataset seed.
-    """
-
-    def __init__(self, scene: Any, seed: int) -> None:
-        self.scene = scene
-        self.seed = seed
-
-    def __call__(self, index: int) -> tuple[Any, Any, Any]:
-        """Render sample ``index``; return ``(noisy, clean, mask)`` float32 arrays."""
-        import numpy as np
-
-        import synthlang
-
-        with warnings.catch_warnings():
-            # shortfalls of a placement are recorded by `render`; a training run
-            # must not stop or spam for them
-            warnings.simplefilter("ignore")
-            sample = synthlang.render(self.scene, seed=np.random.SeedSequence([self.seed, index]))
-        return sample.noisy, sample.clean, sample.mask
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

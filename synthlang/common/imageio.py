@@ -11,9 +11,9 @@ Conventions (see ``DESIGN.md``): colour images are ``float32`` arrays of
 shape ``(rows, cols, 3)`` with values in ``[0, 1]``; label images are integer
 arrays of shape ``(rows, cols)``.
 
-Files are written atomically: the data go to a temporary file in the target
-folder, which then replaces the target with :func:`os.replace`, so a reader
-never sees a half-written PNG.
+Files are written atomically (:func:`synthlang.common.fileio.atomic_writer`),
+so a reader never sees a half-written PNG. :func:`to_uint8` is the one
+conversion of ``[0, 1]`` floats to 8-bit pixels.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -33,7 +32,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from synthlang.common.errors import DataError, ResourceLimitError
-from synthlang.common.fileio import NotARegularFileError, open_regular_file
+from synthlang.common.fileio import (
+    atomic_write_bytes,
+    atomic_write_text,
+    atomic_writer,
+    open_regular_file,
+    read_error,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -42,9 +47,11 @@ __all__ = [
     "read_raw_image",
     "image_size",
     "write_png",
+    "to_uint8",
+    "DECODE_ERRORS",
+    # re-exported for their existing importers; they live in synthlang.common.fileio
     "atomic_write_bytes",
     "atomic_write_text",
-    "DECODE_ERRORS",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,24 +76,6 @@ DECODE_ERRORS = (
 """Exceptions Pillow raises for corrupt or truncated files."""
 
 
-def _umask_mode() -> int:
-    """Permissions a new file gets under the process's umask (``open`` would give these)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _umask_mode()
-
-
-def _set_default_mode(fd: int) -> None:
-    """Give a ``mkstemp`` file (always 0600) the permissions of an ordinary new file."""
-    try:
-        os.fchmod(fd, _FILE_MODE)
-    except (AttributeError, OSError):  # no fchmod (Windows), or a filesystem refusing it
-        pass
-
-
 _GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA", "La"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
@@ -109,10 +98,8 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image
         raise DataError(f"{_describe(p)}: is a folder, expected an image file")
     try:
         fh = open_regular_file(p)
-    except NotARegularFileError as exc:
-        raise DataError(f"{_describe(p)}: {exc.kind}, expected an image file") from None
     except OSError as exc:
-        raise DataError(f"{_describe(p)}: cannot open ({exc.strerror or exc})") from None
+        raise read_error(_describe(p), exc, "the image") from None
     try:
         im = _open_image(fh, p)
     except BaseException:
@@ -428,34 +415,36 @@ def read_label_image(
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + :func:`os.replace`).
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Convert an image with values in ``[0, 1]`` to 8-bit pixels.
+
+    The rule: ``clip(rint(image * 255), 0, 255)``, computed in the dtype of
+    ``image`` (float32 stays float32), rounding halves to even. The dtype
+    matters at exact halves: for 128 float32 values in ``[0, 1]`` the float32
+    product rounds to ``k + 0.5`` where the exact (float64) one is just above,
+    so pass ``image.astype(np.float64)`` for the exact rounding. Both rules
+    are in use and fixed by the bytes of existing files.
 
     Parameters
     ----------
-    path : path-like
-        Target file; its folder must exist.
-    data : bytes
-        File contents.
+    image : numpy.ndarray
+        Float array of any shape; values outside ``[0, 1]`` are clipped. It is
+        not checked for NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, dtype uint8.
+
+    Examples
+    --------
+    >>> to_uint8(np.array([0.0, 0.5, 1.0, 1.7, -0.2])).tolist()
+    [0, 128, 255, 255, 0]
+    >>> x = np.array([0.5 / 255], np.float32)
+    >>> to_uint8(x).tolist(), to_uint8(x.astype(np.float64)).tolist()
+    ([0], [1])
     """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    _set_default_mode(fd)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
 def _to_pil(array: np.ndarray) -> Image.Image:
@@ -469,8 +458,7 @@ def _to_pil(array: np.ndarray) -> Image.Image:
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)):
             raise ValueError("write_png: array has NaN or infinite values")
-        u8 = np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(u8)
+        return Image.fromarray(to_uint8(a.astype(np.float64)))
     if a.dtype == np.uint8:
         return Image.fromarray(np.ascontiguousarray(a))
     if a.dtype.kind in "iu":
@@ -523,18 +511,8 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray, *, atomic: bool =
         with open(target, "wb") as fh:
             _save(im, fh)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    _set_default_mode(fd)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _save(im, fh)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_writer(target) as fh:
+        _save(im, fh)
 
 
 def _save(im: Image.Image, fh: BinaryIO) -> None:

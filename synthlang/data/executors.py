@@ -4,7 +4,9 @@
 and writes the manifest; an executor decides *where* each sample is
 rendered. Every executor yields the manifest entries of finished samples,
 whose files are then complete in the dataset folder. Since sample ``i``
-depends only on ``(scene, seed, i)``, every executor writes the same bytes.
+depends only on ``(scene, seed, i)``, every executor writes the same bytes:
+all of them encode and store samples with :mod:`synthlang.data.sampleio`
+(which, like this module, never imports :mod:`synthlang.data.dataset`).
 
 :class:`LocalExecutor`
     ``workers`` processes on this machine (or this process for one worker);
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthlang.common.errors import DataError, RenderError
-from synthlang.data.dataset import EncodedSample, encode_sample, store_sample, write_sample
+from synthlang.data.sampleio import EncodedSample, encode_sample, store_sample, write_sample
 from synthlang.ir import Scene
 
 __all__ = [

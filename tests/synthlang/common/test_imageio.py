@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -11,11 +12,12 @@ import pytest
 from PIL import Image
 
 from synthlang.common.errors import DataError, ResourceLimitError
+from synthlang.common.fileio import atomic_write_text
 from synthlang.common.imageio import (
-    atomic_write_text,
     image_size,
     read_image,
     read_label_image,
+    to_uint8,
     write_png,
 )
 
@@ -59,6 +61,28 @@ def test_write_png_is_atomic_and_replaces(tmp_path: Path) -> None:
     assert np.asarray(Image.open(target)).min() == 255
     atomic_write_text(tmp_path / "t.txt", "hello")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png", "t.txt"]
+
+
+def test_to_uint8_rounds_halves_to_even_and_clips() -> None:
+    x = np.array([-0.3, 0.0, 0.5 / 255, 1.5 / 255, 0.5, 1.0, 1.2, np.inf])
+    assert to_uint8(x).tolist() == [0, 0, 0, 2, 128, 255, 255, 255]
+    assert to_uint8(np.zeros((2, 3, 3), np.float32)).shape == (2, 3, 3)
+
+
+def test_to_uint8_rounds_in_the_dtype_it_is_given(tmp_path: Path) -> None:
+    """float32 products can land on an exact half where the float64 one does not."""
+    x = np.array([0.5 / 255, 2.5 / 255], np.float32)
+    assert to_uint8(x).tolist() == [0, 2]  # the rule of dataset PNGs (float32 renders)
+    assert to_uint8(x.astype(np.float64)).tolist() == [1, 3]
+    write_png(tmp_path / "a.png", x.reshape(1, 2))  # write_png rounds in float64
+    assert np.asarray(Image.open(tmp_path / "a.png")).tolist() == [[1, 3]]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(DataError, match=r"pipe\.png: cannot read the image: it is a named pipe"):
+        read_image(tmp_path / "pipe.png")
 
 
 def test_write_png_refuses_bad_arrays(tmp_path: Path) -> None:

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from synthlang.common.errors import DataError
-from synthlang.data.dataset import (
-    MANIFEST,
-    PARTIAL,
-    load_sample,
-    read_manifest,
-    render_dataset,
-    sample_name,
-)
+from synthlang.data.dataset import render_dataset
+from synthlang.data.sampleio import MANIFEST, PARTIAL, load_sample, read_manifest, sample_name
 from synthlang.lang.compile import compile_file
 
 
@@ -26,11 +20,6 @@ def digest_tree(root: Path) -> dict[str, str]:
         if path.is_file() and path.name not in (MANIFEST, PARTIAL):
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
-
-
-def test_sample_name_width() -> None:
-    assert sample_name(3, 10) == "000003"
-    assert sample_name(1234567, 2_000_000) == "1234567"
 
 
 def test_render_writes_complete_dataset(tiny_scene_file: Path, tmp_path: Path) -> None:
@@ -128,16 +117,6 @@ def test_bad_arguments(tiny_scene_file: Path, tmp_path: Path, kwargs: dict, mess
     n = args.pop("n")
     with pytest.raises(DataError, match=message):
         render_dataset(scene, n, tmp_path / "ds", **args)
-
-
-def test_read_manifest_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such dataset folder"):
-        read_manifest(tmp_path / "missing")
-    with pytest.raises(DataError, match="not a synthlang dataset"):
-        read_manifest(tmp_path)
-    (tmp_path / MANIFEST).write_text("{not json")
-    with pytest.raises(DataError, match="not a readable manifest"):
-        read_manifest(tmp_path)
 
 
 def test_shards_starting_together_do_not_refuse_each_other(

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from synthlang.cli.main import main
+from synthlang.common import fileio
 from synthlang.common.errors import DataError
-from synthlang.data import dataset
-from synthlang.data.dataset import MANIFEST, render_dataset
+from synthlang.data.dataset import render_dataset
+from synthlang.data.sampleio import MANIFEST, SUBDIRS
 from synthlang.lang.compile import compile_file
 from tests.conftest import TINY_SCENE, interrupt, spawn_synthlang
 
@@ -114,7 +115,7 @@ def check_nothing_corrupt(out: Path) -> int:
     for meta in (out / "instances").glob("*.json"):
         assert meta.read_text().endswith("}\n")
         name = meta.stem
-        assert all((out / sub / f"{name}.png").exists() for sub in dataset.SUBDIRS)
+        assert all((out / sub / f"{name}.png").exists() for sub in SUBDIRS)
         complete += 1
     return complete
 
@@ -184,7 +185,7 @@ def test_full_disk_is_reported_and_leaves_nothing_half_written(
             return FullDisk(path, "wb")
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(dataset, "open", fake_open, raising=False)
+    monkeypatch.setattr(fileio, "open", fake_open, raising=False)  # the atomic writer's open
     args = ["render", str(scene_file), "--n", str(N), "--out", str(out), "--seed", str(SEED)]
     assert main([*args, "-q", "--workers", "1"]) == 2
     err = capsys.readouterr().err
@@ -241,7 +242,7 @@ def test_unwritable_output_simulated(
     def denied(path: Any, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(dataset, "open", denied, raising=False)
+    monkeypatch.setattr(fileio, "open", denied, raising=False)
     out = tmp_path / "ds"
     assert main(["render", str(scene_file), "--n", "2", "--out", str(out), "-q"]) == 2
     err = capsys.readouterr().err
