@@ -480,9 +480,6 @@ class Lower(Transformer_NonRecursive):
         end_col = tok.end_column or col + len(tok)
         return Span(self.file, line, col, end_line, end_col)
 
-    def _join(self, a: Span, b: Span) -> Span:
-        return Span(self.file, a.line, a.column, b.end_line, b.end_column)
-
     def _ident(self, tok: Token) -> Ident:
         return Ident(self._tspan(tok), str(tok))
 
@@ -665,19 +662,6 @@ class Lower(Transformer_NonRecursive):
         """A selection by name."""
         return NamedSelection(self._span(meta), str(children[0]))
 
-    # -- degradations
-    def gaussian_blur(self, meta: Meta, children: Children) -> Call:
-        """``blur gaussian(ARGS)``."""
-        return self._call("gaussian_blur", meta, children)
-
-    def gaussian_noise(self, meta: Meta, children: Children) -> Call:
-        """``noise gaussian(ARGS)``."""
-        return self._call("gaussian_noise", meta, children)
-
-    def poisson_noise(self, meta: Meta, children: Children) -> Call:
-        """``noise poisson(ARGS)``."""
-        return self._call("poisson_noise", meta, children)
-
     # -- conditions
     def cond_or(self, meta: Meta, children: Children) -> CondOr:
         """``A or B ...``."""
@@ -695,22 +679,6 @@ class Lower(Transformer_NonRecursive):
         """``METRIC OP THRESHOLD``."""
         metric, op, value = children
         return Comparison(self._span(meta), metric, str(op), self._tspan(op), value)
-
-    def concentration(self, meta: Meta, children: Children) -> Call:
-        """``concentration(ARGS)``."""
-        return self._call("concentration", meta, children)
-
-    def count(self, meta: Meta, children: Children) -> Call:
-        """``count(ARGS)`` (the metric)."""
-        return self._call("count", meta, children)
-
-    def visible(self, meta: Meta, children: Children) -> Call:
-        """``visible`` (the metric)."""
-        return self._call("visible", meta, children)
-
-    def area(self, meta: Meta, children: Children) -> Call:
-        """``area`` (the metric)."""
-        return self._call("area", meta, children)
 
     # -- values
     def number(self, meta: Meta, children: Children) -> Number:
@@ -753,8 +721,14 @@ class Lower(Transformer_NonRecursive):
         name, value = children
         return Arg(self._span(meta), self._ident(name), value)
 
+    def call(self, meta: Meta, children: Children) -> Call:
+        """``NAME(ARGS)``: a value block without a rule of its own."""
+        name = children[0]
+        span = self._span(meta)
+        return Call(span, str(name), self._tspan(name), self._args(children[1:]))
+
     def __default__(self, data: str, children: Children, meta: Meta) -> Any:
-        # Every building-block rule (ellipse, uniform, mvn, ...) lowers to a Call.
+        # Every other building-block rule (ellipse, blur gaussian, count, ...) is a Call.
         return self._call(str(data), meta, children)
 
 

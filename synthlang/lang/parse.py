@@ -85,6 +85,7 @@ _ITEM_EXAMPLES = {
     "chromatin": "chromatin(amount uniform(0.1, 0.3))",
 }
 _NESTING_RULES = frozenset(SIGNATURES) | {
+    "call",
     "list",
     "cond_and",
     "cond_or",
@@ -224,6 +225,7 @@ def parse(
             f"cannot parse: {e}", Span(filename, 1, 1, 1, 1), source=text
         ) from None
     _check_nesting(tree, text, filename, limits.max_nesting)
+    _check_calls(tree, text, filename)
     return tree
 
 
@@ -512,39 +514,21 @@ def _token_message(
                 span,
             )
 
-    # -- a name followed by `(`: an unknown building block
+    # -- a name followed by `(` where no value can stand
     if tok.type == "LPAR" and stack and _is_tok(stack[-1], "NAME"):
         name = str(stack[-1])
         name_span = _token_span(stack[-1], filename)
-        sig = SIGNATURES.get(name)
-        if sig is not None and sig.result == "metric":
-            return (
-                f"`{name}(...)` is a mask metric; it can only be used in a "
-                f"`mask ... where` condition",
-                None,
-                name_span,
-            )
-        if name in _VALUE_BLOCKS:
-            before = stack[-2] if len(stack) > 1 else None
-            if _is_tok(before, "REGIONS"):
-                what = "write `voronoi(N)`, `fast_marching(N, ...)` or a name after `regions`"
-            elif _is_tok(before, "COMPARE_OP", "MINUS"):
-                what = "a comparison needs a number (or a name bound to one) on its right"
-            else:
-                what = "expected " + allowed
-            return f"`{name}(...)` cannot be used here: {what}", None, name_span
-        if name in _ITEM_EXAMPLES:
-            return (
-                f"`{name}(...)` is a layer item, not a value: write it inside a layer",
-                f"for example `layer cell {{ ... {_ITEM_EXAMPLES[name]} }}`",
-                name_span,
-            )
-        guess = did_you_mean(name, _VALUE_BLOCKS)
-        return (
-            f"`{name}` is not a building block",
-            f"did you mean `{guess}`?" if guess else "building blocks: " + ", ".join(_VALUE_BLOCKS),
-            name_span,
-        )
+        problem = _call_problem(name)
+        if problem is not None:
+            return (*problem, name_span)
+        before = stack[-2] if len(stack) > 1 else None
+        if _is_tok(before, "REGIONS"):
+            what = "write `voronoi(N)`, `fast_marching(N, ...)` or a name after `regions`"
+        elif _is_tok(before, "COMPARE_OP", "MINUS"):
+            what = "a comparison needs a number (or a name bound to one) on its right"
+        else:
+            what = "expected " + allowed
+        return f"`{name}(...)` cannot be used here: {what}", None, name_span
 
     # -- missing comma between arguments or list items
     if "COMMA" in expected and inner is not None and inner.type in ("LPAR", "LSQB"):
@@ -659,6 +643,45 @@ def _token_message(
 
 
 _PLACE_WORDS = {"COUNT", "INSIDE", "OVERLAP", "PROBABILITY", "ATTEMPTS", "FAILURES"}
+
+
+def _call_problem(name: str) -> tuple[str, str | None] | None:
+    """Why ``name(...)`` cannot be a value (message, hint), or None when it is a value block."""
+    sig = SIGNATURES.get(name)
+    if sig is not None and sig.result == "metric":
+        return (
+            f"`{name}(...)` is a mask metric; it can only be used in a `mask ... where` condition",
+            None,
+        )
+    if sig is not None and sig.result == "degradation":
+        return (
+            f"`{name}(...)` is a degradation; write it inside `degrade {{ ... }}`",
+            f"for example `degrade {{ {sig.usage()} }}`",
+        )
+    if name in _VALUE_BLOCKS:
+        return None
+    if name in _ITEM_EXAMPLES:
+        return (
+            f"`{name}(...)` is a layer item, not a value: write it inside a layer",
+            f"for example `layer cell {{ ... {_ITEM_EXAMPLES[name]} }}`",
+        )
+    guess = did_you_mean(name, _VALUE_BLOCKS)
+    return (
+        f"`{name}` is not a building block",
+        f"did you mean `{guess}`?" if guess else "building blocks: " + ", ".join(_VALUE_BLOCKS),
+    )
+
+
+def _check_calls(tree: Tree, text: str, filename: str | None) -> None:
+    """Refuse ``NAME(...)`` values whose name is not a value block (generic ``call`` rule)."""
+    for node in tree.iter_subtrees():
+        if node.data == "call":
+            name = node.children[0]
+            problem = _call_problem(str(name))
+            if problem is not None:
+                message, hint = problem
+                span = _token_span(name, filename)
+                raise SceneSyntaxError(message, span, source=text, hint=hint)
 
 
 def _inside_place(stack: list[Any]) -> bool:

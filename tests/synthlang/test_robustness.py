@@ -18,12 +18,13 @@ from synthlang.common.errors import (
     RenderError,
     ResourceLimitError,
     SceneError,
+    SceneSyntaxError,
     SynthlangError,
 )
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.engine import patches
-from synthlang.ir.budget import estimate_render_bytes
 from synthlang.engine.render import render
+from synthlang.ir.budget import estimate_render_bytes
 from synthlang.lang.compile import compile_file, compile_string
 from tests.conftest import ROOT, deadline
 
@@ -130,8 +131,12 @@ def test_the_language_front_end_cannot_run_code() -> None:
 
 
 def test_python_in_a_scene_is_a_syntax_error() -> None:
-    with pytest.raises(SynthlangError) as info:
+    with pytest.raises(SceneSyntaxError) as info:
         compile_string('let a = __import__("os").system("true")\n')
+    assert "unexpected character `.`" in info.value.message
+    assert (info.value.line, info.value.column) == (1, 25)
+    with pytest.raises(SceneSyntaxError) as info:
+        compile_string('let a = __import__("os")\n')
     assert "`__import__` is not a building block" in info.value.message
     assert (info.value.line, info.value.column) == (1, 9)
 
