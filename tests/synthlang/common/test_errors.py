@@ -800,7 +800,7 @@ CASES = [
         "soft-on-area-shape",
         scene("layer a { fill color rgb(1, 0, 0) »soft(2) }"),
         E,
-        "`soft` edges are for object shapes (ellipse, patch); a fill layer covers an area",
+        "`soft` edges are for object shapes (ellipse, patch",
     ),
     (
         "soft-width-positive",
