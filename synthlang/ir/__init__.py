@@ -17,81 +17,24 @@ Conventions
   changing meaning does not change the hash.
 """
 
-from synthlang.ir.base import BLOCKS, Arg, Block, IRModel, SourceSpan, fmt_number
-from synthlang.ir.budget import RenderEstimate, check_render_bytes, estimate_render_bytes
-from synthlang.ir.degrade import (
-    APPEARANCE_PASSES,
-    Brightness,
-    Contrast,
-    DegradePass,
-    Gamma,
-    GaussianBlur,
-    GaussianNoise,
-    JPEGCompression,
-    PoissonNoise,
-    Saturation,
-    ScaleJitter,
-    StainJitter,
-)
-from synthlang.ir.layer import Chromatin, Contour, Layer, Overlap, Placement, SoftEdge
-from synthlang.ir.masks import (
-    And,
-    Area,
-    Compare,
-    Concentration,
-    Condition,
-    CountWithin,
-    MaskRule,
-    Metric,
-    Not,
-    Or,
-    VisibleFraction,
-)
-from synthlang.ir.scene import Scene, layer_dependencies, scene_hash
-from synthlang.ir.shapes import (
-    OBJECT_SHAPES,
-    EllipseShape,
-    FillShape,
-    GrownShape,
-    ObjectShapeModel,
-    PatchShape,
-    RibbonShape,
-    Shape,
-    ShapeModel,
-)
-from synthlang.ir.values import (
-    Choice,
-    ColorModel,
-    Constant,
-    Distribution,
-    FastMarchingRegions,
-    MVNColor,
-    Normal,
-    PatchTexture,
-    RandInt,
-    RegionSelection,
-    RegionSpec,
-    SpeedField,
-    TruncNormal,
-    Uniform,
-    VoronoiRegions,
-    support,
-    whole_valued,
-)
+from synthlang.ir import base, budget, degrade, layer, masks, scene, shapes, values
+from synthlang.ir.base import *  # noqa: F403
+from synthlang.ir.budget import *  # noqa: F403
+from synthlang.ir.degrade import *  # noqa: F403
+from synthlang.ir.layer import *  # noqa: F403
+from synthlang.ir.masks import *  # noqa: F403
+from synthlang.ir.scene import *  # noqa: F403
+from synthlang.ir.shapes import *  # noqa: F403
+from synthlang.ir.values import *  # noqa: F403
 
+# every public name of the submodules: a model added to one of them is an ir.NAME at once
 __all__ = [
-    "IRModel", "SourceSpan", "Arg", "Block", "BLOCKS", "fmt_number",
-    "Constant", "Uniform", "RandInt", "Normal", "TruncNormal", "Choice", "Distribution",
-    "support", "whole_valued", "SpeedField",
-    "VoronoiRegions", "FastMarchingRegions", "RegionSpec", "RegionSelection",
-    "ShapeModel", "ObjectShapeModel", "EllipseShape", "PatchShape", "GrownShape", "RibbonShape",
-    "FillShape", "Shape", "OBJECT_SHAPES",
-    "Overlap", "Placement", "MVNColor", "PatchTexture", "ColorModel",
-    "Contour", "SoftEdge", "Chromatin", "Layer",
-    "GaussianBlur", "GaussianNoise", "PoissonNoise", "StainJitter", "Brightness", "Contrast",
-    "Gamma", "Saturation", "JPEGCompression", "ScaleJitter", "APPEARANCE_PASSES", "DegradePass",
-    "Concentration", "CountWithin", "VisibleFraction", "Area", "Metric",
-    "Compare", "And", "Or", "Not", "Condition", "MaskRule",
-    "Scene", "layer_dependencies", "scene_hash",
-    "RenderEstimate", "estimate_render_bytes", "check_render_bytes",
-]  # fmt: skip
+    *base.__all__,
+    *values.__all__,
+    *shapes.__all__,
+    *layer.__all__,
+    *degrade.__all__,
+    *masks.__all__,
+    *scene.__all__,
+    *budget.__all__,
+]

@@ -677,6 +677,7 @@ def _check_calls(tree: Tree, text: str, filename: str | None) -> None:
     for node in tree.iter_subtrees():
         if node.data == "call":
             name = node.children[0]
+            assert isinstance(name, Token)
             problem = _call_problem(str(name))
             if problem is not None:
                 message, hint = problem
