@@ -336,7 +336,8 @@ def _load(image: Path, annotation: Any, crop: str | None, scale: float, names: d
 
 def load_puma(rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """PUMA rows ``rows`` (40x) at 20x: image, instance map, class name per instance."""
-    from synthlang.fit import Annotation, _read_class_map
+    from synthlang.fit import Annotation
+    from synthlang.fit.annotations import read_class_map as _read_class_map
 
     names = _read_class_map(PUMA_DIR / "class_map.json")
     ann = Annotation(

@@ -16,11 +16,13 @@ Registered kinds
 * ``OBJECT_SHAPES["patch"]`` -- :func:`draw_patch`
 * ``TEXTURES["patches"]`` -- :func:`patch_texture`
 
-Libraries (format: ``docs/patches.md``) are loaded once per process by
-:func:`load_library` and cached under ``(path, digest)``. Every problem with
-a library (missing folder or index, bad JSON, wrong format or kind, empty
-item list, an unreadable PNG, a wrong mode or size, an empty alpha, a bad
-cohort) raises a :class:`synthlang.common.errors.RenderError` that names the file.
+Libraries (format: ``docs/patches.md``) are read and checked by
+:func:`synthlang.patchlib.read_patch_folder`, the owner of the format, once
+per process by :func:`load_library`, and cached under ``(path, digest)``.
+Every problem with a library (missing folder or index, bad JSON, wrong format
+or kind, empty item list, an unreadable PNG, a wrong mode or size, an empty
+alpha, a bad cohort) raises a :class:`synthlang.common.errors.RenderError`
+that names the file.
 
 Nucleus patches
 ---------------
@@ -63,30 +65,23 @@ lattice, ``clean`` its Gaussian smoothing (sigma ``color.smooth``), ``mean``
 the mean of ``noisy`` over the instance's pixels. Instances with lattices of
 similar extent are built together, as one batch of array operations (patch
 gather, weighting, ``ceil(size / stride)**2`` block additions,
-normalisation, smoothing); no loop runs over pixels or patches.
+normalisation, smoothing; :mod:`synthlang.engine.lattice`); no loop runs
+over pixels or patches.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from synthlang import ir
-from synthlang.common.errors import RenderError, ResourceLimitError
-from synthlang.common.fileio import FileTooLargeError, read_regular_file
-from synthlang.common.imageio import DECODE_ERRORS
-from synthlang.common.limits import INDEX_BYTES_PER_PATCH, Limits
+from synthlang.common.errors import RenderError
 from synthlang.engine.base import (
     OBJECT_SHAPES,
     TEXTURES,
@@ -95,8 +90,10 @@ from synthlang.engine.base import (
     RenderContext,
     register,
 )
+from synthlang.engine.lattice import blend_weights, bucket, lattice, lattice_block, pool_matrix
 from synthlang.engine.sampling import draw_array
 from synthlang.engine.shapes import anchor_pixel, register_sampler
+from synthlang.patchlib import library_error, read_patch_folder
 
 __all__ = [
     "ANGLE_STEPS",
@@ -127,10 +124,6 @@ VARIANT_CACHE_BYTES = 256 * 2**20
 Large enough for every rotation of a library of ~100 nuclei at one scale (about 7,000
 variants of ~30 KB), so that a worker stops transforming patches after its first samples.
 """
-
-_FORMAT = "synthlang-patches"
-_VERSION = 1
-_KINDS = ("nuclei", "texture")
 
 
 # --------------------------------------------------------------------------- library
@@ -195,7 +188,7 @@ class PatchLibrary:
             return self._pools[k]
         c = self.cohorts
         if k > c:
-            raise _fail(
+            raise library_error(
                 self.path / "index.json",
                 f"patches(..., cohorts {k}) needs at most {c} cohorts; this library has {c}",
             )
@@ -205,7 +198,7 @@ class PatchLibrary:
             items = np.flatnonzero((self.cohort >= lo) & (self.cohort < hi))
             if items.size == 0:
                 span = f"cohort {lo}" if hi - lo == 1 else f"cohorts {lo}..{hi - 1}"
-                raise _fail(
+                raise library_error(
                     self.path / "index.json",
                     f"has no patch in {span} (needed for scene cohort {j} of {k})",
                 )
@@ -224,71 +217,6 @@ def clear_cache() -> None:
     _LIBRARIES.clear()
     _VARIANTS.clear()
     _VARIANT_BYTES[0] = 0
-
-
-def _fail(where: Path, what: str) -> RenderError:
-    return RenderError(f"patch library: {where}: {what}")
-
-
-def _plain_name(name: object, index: Path, i: int) -> str:
-    if not isinstance(name, str) or not name:
-        raise _fail(index, f"item {i}: 'file' must be a non-empty string")
-    parts = PurePosixPath(name).parts
-    if name.startswith(("/", "\\")) or ".." in parts or "\\" in name or ":" in name:
-        raise _fail(index, f"item {i}: file {name!r} must be a name inside the library folder")
-    return name
-
-
-def _read_png(path: Path, mode: str, budget: list[int], limits: Limits) -> np.ndarray:
-    """Read one patch PNG of the given mode; ``budget[0]`` is the library's pixels left.
-
-    The file must be a regular file; its size is checked from the PNG header
-    against the remaining pixel budget before any pixel is decoded.
-    """
-    try:
-        data = read_regular_file(path, max_bytes=8 * max(budget[0], 0) + (1 << 20))
-    except FileNotFoundError:
-        raise _fail(path, "file not found") from None
-    except FileTooLargeError as e:
-        raise _fail(path, f"file of {e.size} bytes is too large for a patch") from None
-    except OSError as e:
-        raise _fail(path, f"cannot read ({e.strerror or e})") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.format != "PNG":
-                    raise _fail(path, f"not a PNG image (format {img.format})")
-                if img.mode != mode:
-                    raise _fail(path, f"image mode {img.mode}, expected {mode} (8 bit per channel)")
-                cols, rows = img.size
-                if rows * cols > budget[0]:
-                    raise ResourceLimitError(
-                        f"patch library: {path}: the library's patches have more than "
-                        f"{limits.max_library_pixels} pixels in all "
-                        "(SYNTHLANG_MAX_LIBRARY_PIXELS)",
-                        hint="use fewer or smaller patches, or raise the limit with the "
-                        "environment variable SYNTHLANG_MAX_LIBRARY_PIXELS",
-                    )
-                budget[0] -= rows * cols
-                img.load()
-                arr = np.asarray(img, dtype=np.uint8)
-    except (RenderError, ResourceLimitError):
-        raise
-    except (UnidentifiedImageError, *DECODE_ERRORS) as e:
-        raise _fail(path, f"unreadable PNG ({e})") from None
-    except Image.DecompressionBombError as e:
-        raise _fail(path, f"image too large ({e})") from None
-    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise _fail(path, f"empty or malformed image of shape {arr.shape}")
-    return arr
-
-
-def _int_field(data: dict[str, Any], key: str, index: Path, *, low: int) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(index, f"'{key}' must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def load_library(path: str | Path, digest: str = "", *, kind: str | None = None) -> PatchLibrary:
@@ -321,90 +249,17 @@ def load_library(path: str | Path, digest: str = "", *, kind: str | None = None)
         _LIBRARIES[key] = lib
     if kind is not None and lib.kind != kind:
         use = "patch(...) needs" if kind == "nuclei" else "patches(...) needs"
-        raise _fail(lib.path / "index.json", f"is a {lib.kind!r} library; {use} a {kind!r} library")
+        raise library_error(
+            lib.path / "index.json", f"is a {lib.kind!r} library; {use} a {kind!r} library"
+        )
     return lib
 
 
 def _load(folder: Path, digest: str) -> PatchLibrary:
-    index = folder / "index.json"
-    limits = Limits.from_env()
-    try:
-        raw = read_regular_file(index, max_bytes=INDEX_BYTES_PER_PATCH * limits.max_patches)
-    except FileNotFoundError:
-        what = "folder not found" if not folder.exists() else "index.json not found"
-        raise _fail(index if folder.exists() else folder, what) from None
-    except FileTooLargeError as e:
-        raise ResourceLimitError(
-            f"patch library: {index}: {e.size} bytes, more than {INDEX_BYTES_PER_PATCH} per "
-            f"allowed patch (SYNTHLANG_MAX_PATCHES is {limits.max_patches})"
-        ) from None
-    except OSError as e:
-        raise _fail(index, f"cannot read ({e.strerror or e})") from None
-    if digest and hashlib.sha256(raw).hexdigest() != digest:
-        raise _fail(
-            index, "changed since the scene was compiled (digest differs); compile the scene again"
-        )
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise _fail(index, f"not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise _fail(index, "must contain a JSON object")
-    if data.get("format") != _FORMAT:
-        raise _fail(index, f"'format' must be {_FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != _VERSION:
-        raise _fail(index, f"unsupported 'version' {data.get('version')!r} (this reader: 1)")
-    kind = data.get("kind")
-    if kind not in _KINDS:
-        raise _fail(index, f"'kind' must be 'nuclei' or 'texture', got {kind!r}")
-    cohorts = _int_field(data, "cohorts", index, low=1) if "cohorts" in data else 1
-    items = data.get("items")
-    if not isinstance(items, list) or not items:
-        raise _fail(index, "'items' must be a non-empty list (the library is empty)")
-    if len(items) > limits.max_patches:
-        raise ResourceLimitError(
-            f"patch library: {index}: {len(items)} patches, more than the limit of "
-            f"{limits.max_patches} (SYNTHLANG_MAX_PATCHES)"
-        )
-    budget = [limits.max_library_pixels]
-    patch_size: int | None = None
-    if kind == "texture" and data.get("patch_size") is not None:
-        patch_size = _int_field(data, "patch_size", index, low=2)
-    files: list[str] = []
-    cohort = np.zeros(len(items), dtype=np.int64)
-    rgbs: list[np.ndarray] = []
-    alphas: list[np.ndarray] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise _fail(index, f"item {i} must be an object")
-        name = _plain_name(item.get("file"), index, i)
-        c = item.get("cohort", 0)
-        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < cohorts:
-            raise _fail(index, f"item {i} ({name}): cohort {c!r} not in 0..{cohorts - 1}")
-        cohort[i] = c
-        files.append(name)
-        file = folder / name
-        if kind == "nuclei":
-            arr = _read_png(file, "RGBA", budget, limits)
-            alpha = arr[..., 3] >= 128
-            if not alpha.any():
-                raise _fail(file, "alpha is empty (no nucleus pixel)")
-            rgb = arr[..., :3].astype(np.float32) / np.float32(255.0)
-            rgb[~alpha] = 0.0
-            rgb.setflags(write=False)
-            alpha.setflags(write=False)
-            rgbs.append(rgb)
-            alphas.append(alpha)
-        else:
-            arr = _read_png(file, "RGB", budget, limits)
-            h, w = arr.shape[:2]
-            if patch_size is None:
-                patch_size = h
-            if (h, w) != (patch_size, patch_size):
-                raise _fail(file, f"size {h}x{w}, expected {patch_size}x{patch_size} (patch_size)")
-            rgbs.append(arr.astype(np.float32) / np.float32(255.0))
+    data = read_patch_folder(folder, digest)
+    rgbs = data.rgb
     tiles = None
-    if kind == "texture":
+    if data.kind == "texture":
         base = np.stack(rgbs)  # (N, s, s, 3)
         variants = []
         for flip in (False, True):
@@ -413,17 +268,16 @@ def _load(folder: Path, digest: str) -> PatchLibrary:
                 variants.append(np.rot90(b, k, axes=(1, 2)))
         tiles = np.ascontiguousarray(np.stack(variants, axis=1)).reshape((-1,) + base.shape[1:])
         tiles.setflags(write=False)
-        rgbs = []
-    cohort.setflags(write=False)
+        rgbs = ()
     return PatchLibrary(
         path=folder,
-        kind=kind,
-        cohorts=cohorts,
-        patch_size=patch_size,
-        files=tuple(files),
-        cohort=cohort,
-        rgb=tuple(rgbs),
-        alpha=tuple(alphas),
+        kind=data.kind,
+        cohorts=data.cohorts,
+        patch_size=data.patch_size,
+        files=data.files,
+        cohort=data.cohort,
+        rgb=rgbs,
+        alpha=data.alpha,
         tiles=tiles,
         key=(str(folder), digest),
     )
@@ -739,142 +593,6 @@ def _patch_sampler(
 # --------------------------------------------------------------------------- patch lattices
 
 
-def blend_weights(size: int, overlap: int) -> np.ndarray:
-    """1-d blending ramp of a lattice patch.
-
-    ``w(i) = min(i + 1, overlap + 1, size - i) / (overlap + 1)``: a linear
-    ramp over the ``overlap`` pixels at each end, 1 in between. With stride
-    ``size - overlap`` the ramps of two neighbours sum to exactly 1.
-
-    Examples
-    --------
-    >>> [round(float(v), 3) for v in blend_weights(6, 2)]
-    [0.333, 0.667, 1.0, 1.0, 0.667, 0.333]
-    """
-    i = np.arange(size)
-    w = np.minimum(np.minimum(i + 1, overlap + 1), size - i) / (overlap + 1)
-    return w.astype(np.float32)
-
-
-def _bucket(n: int) -> int:
-    """Round a lattice extent up to 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (groups similar sizes)."""
-    if n <= 4:
-        return max(n, 1)
-    p = 1 << (n.bit_length() - 1)
-    if n == p:
-        return n
-    return 3 * p // 2 if n <= 3 * p // 2 else 2 * p
-
-
-def _lattice_block(
-    tiles: np.ndarray,
-    pool_mat: np.ndarray,
-    pool_len: np.ndarray,
-    cohorts: np.ndarray,
-    n_r: int,
-    n_c: int,
-    size: int,
-    overlap: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """``B`` blended lattices of ``n_r x n_c`` patches at once, one cohort each.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(B, n_r * stride + overlap, n_c * stride + overlap, 3)`` float32.
-    """
-    b = len(cohorts)
-    stride = size - overlap
-    big = tiles.shape[1]
-    pick = (rng.random((b, n_r, n_c)) * pool_len[cohorts][:, None, None]).astype(np.intp)
-    idx = pool_mat[cohorts[:, None, None], pick]  # (B, n_r, n_c)
-    if big == size:
-        p = tiles[idx]  # (B, n_r, n_c, s, s, 3)
-    else:
-        ar = np.arange(size)
-        cr = rng.integers(0, big - size + 1, (b, n_r, n_c))[..., None, None]
-        cc = rng.integers(0, big - size + 1, (b, n_r, n_c))[..., None, None]
-        p = tiles[idx[..., None, None], cr + ar[:, None], cc + ar[None, :]]
-    w1 = blend_weights(size, overlap)
-    q = -(-size // stride)
-    # weighted patches laid out as (B, n_r, rows, n_c, cols, 3); patch rows
-    # [i * stride, (i + 1) * stride) land in canvas row block (lattice row + i)
-    pw = p.transpose(0, 1, 3, 2, 4, 5) * (w1[:, None] * w1[None, :])[None, None, :, None, :, None]
-    canvas = np.zeros((b, n_r + q - 1, stride, n_c + q - 1, stride, 3), dtype=np.float32)
-    for i in range(q):
-        r0, r1 = i * stride, min((i + 1) * stride, size)
-        for j in range(q):
-            c0, c1 = j * stride, min((j + 1) * stride, size)
-            canvas[:, i : i + n_r, : r1 - r0, j : j + n_c, : c1 - c0] += pw[:, :, r0:r1, :, c0:c1]
-    wpad = np.zeros(q * stride, dtype=np.float32)
-    wpad[:size] = w1
-    wr = np.zeros((n_r + q - 1, stride), dtype=np.float32)
-    wc = np.zeros((n_c + q - 1, stride), dtype=np.float32)
-    for i in range(q):
-        wr[i : i + n_r] += wpad[i * stride : (i + 1) * stride]
-        wc[i : i + n_c] += wpad[i * stride : (i + 1) * stride]
-    hr, hc = n_r * stride + overlap, n_c * stride + overlap
-    flat = canvas.reshape(b, (n_r + q - 1) * stride, (n_c + q - 1) * stride, 3)[:, :hr, :hc]
-    norm = wr.ravel()[:hr, None] * wc.ravel()[None, :hc]
-    return flat / norm[None, :, :, None]
-
-
-def _pool_matrix(pools: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    pool_len = np.array([len(p) for p in pools], dtype=np.int64)
-    pool_mat = np.zeros((len(pools), int(pool_len.max())), dtype=np.intp)
-    for j, p in enumerate(pools):
-        pool_mat[j, : len(p)] = p
-    return pool_mat, pool_len
-
-
-def lattice(
-    tiles: np.ndarray,
-    pool: np.ndarray,
-    shape: tuple[int, int],
-    size: int,
-    overlap: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Cover a ``shape`` box with a blended lattice of random patches.
-
-    Parameters
-    ----------
-    tiles : numpy.ndarray
-        ``(M, S, S, 3)`` float32 patches with ``S >= size``.
-    pool : numpy.ndarray
-        Indices into ``tiles`` to draw from (uniformly, with replacement).
-    shape : tuple of int
-        ``(h, w)`` of the box.
-    size, overlap : int
-        Patch side used and overlap of neighbours (``0 <= overlap < size``).
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(h, w, 3)`` float32 texture.
-
-    Examples
-    --------
-    >>> tiles = np.full((1, 8, 8, 3), 0.25, np.float32)
-    >>> tex = lattice(tiles, np.array([0]), (13, 20), 8, 2, np.random.default_rng(0))
-    >>> tex.shape, bool(np.allclose(tex, 0.25))
-    ((13, 20, 3), True)
-    """
-    h, w = int(shape[0]), int(shape[1])
-    stride = size - overlap
-    off_r, off_c = (int(v) for v in rng.integers(0, stride, 2))
-    n_r = max(1, -(-(h + off_r - overlap) // stride))
-    n_c = max(1, -(-(w + off_c - overlap) // stride))
-    pool_mat, pool_len = _pool_matrix((np.asarray(pool),))
-    block = _lattice_block(
-        tiles, pool_mat, pool_len, np.zeros(1, np.intp), n_r, n_c, size, overlap, rng
-    )
-    return block[0, off_r : off_r + h, off_c : off_c + w]
-
-
 @register(TEXTURES, "patches")
 def patch_texture(
     color: ir.PatchTexture,
@@ -890,7 +608,7 @@ def patch_texture(
     (mean of ``noisy`` over the instance's pixels) of each instance.
 
     Instances are processed in groups of similar lattice extent
-    (:func:`_bucket`), each group as one batch of array operations; an
+    (:func:`synthlang.engine.lattice.bucket`), each group as one batch of array operations; an
     instance's texture is a view into its group's arrays. The lattice of an
     instance is laid out on a canvas slightly larger than its box (random
     phase), and its clean version is smoothed on that canvas, so the box
@@ -925,12 +643,12 @@ def patch_texture(
     lib = load_library(color.library, color.digest, kind="texture")
     assert lib.tiles is not None and lib.patch_size is not None
     if color.size > lib.patch_size:
-        raise _fail(
+        raise library_error(
             lib.path / "index.json",
             f"patches(..., size {color.size}) is larger than the library's "
             f"patch_size {lib.patch_size}",
         )
-    pool_mat, pool_len = _pool_matrix(lib.pools(color.cohorts))
+    pool_mat, pool_len = pool_matrix(lib.pools(color.cohorts))
     size, overlap = color.size, color.overlap
     stride = size - overlap
     n = len(instances)
@@ -940,11 +658,11 @@ def patch_texture(
     need = np.maximum(1, -(-(boxes + offsets - overlap) // stride))
     groups: dict[tuple[int, int], list[int]] = {}
     for k in range(n):
-        groups.setdefault((_bucket(int(need[k, 0])), _bucket(int(need[k, 1]))), []).append(k)
+        groups.setdefault((bucket(int(need[k, 0])), bucket(int(need[k, 1]))), []).append(k)
     sigma = float(color.smooth)
     for (n_r, n_c), members in sorted(groups.items()):
         idx = np.array(members)
-        noisy = _lattice_block(
+        noisy = lattice_block(
             lib.tiles, pool_mat, pool_len, cohort[idx], n_r, n_c, size, overlap, rng
         )
         if sigma > 0:

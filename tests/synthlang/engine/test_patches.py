@@ -1,4 +1,4 @@
-"""Patch libraries, nucleus patches and patch lattices (synthlang.engine.patches)."""
+"""Patch libraries, nucleus patches and patch lattices (synthlang.engine.patches, .lattice)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from synthlang import ir
 from synthlang.common.errors import RenderError
 from synthlang.engine import base
 from synthlang.engine.base import Instance, RenderContext
+from synthlang.engine.lattice import blend_weights, lattice
 from synthlang.engine.patches import (
     ANGLE_STEPS,
-    blend_weights,
     clear_cache,
     draw_patch,
-    lattice,
     load_library,
     masked_smooth,
     patch_texture,

@@ -121,7 +121,7 @@ def test_puma_fitted_library_renders_its_statistics(realdata: Path, tmp_path: Pa
 
 def test_default_library_renders_its_statistics(tmp_path: Path) -> None:
     """The same round trip on the shipped default library (no real data needed)."""
-    root = Path(__file__).resolve().parents[2] / "scenes" / "lib" / "he_stardist"
+    root = Path(__file__).resolve().parents[3] / "scenes" / "lib" / "he_stardist"
     scene_file = tmp_path / "fitted.scene"
     scene_file.write_text(SCENE.format(library=str(root / "he_stardist.scene"), prefix="stardist"))
     stats = _render_stats(scene_file, n=4)
