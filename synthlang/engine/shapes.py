@@ -190,6 +190,33 @@ def ellipse_shape(shape: ir.EllipseShape, rng: np.random.Generator, ctx: Any = N
     return ObjectDraw(mask=mask, anchor=(float(anchor[0]), float(anchor[1])))
 
 
+@register(OBJECT_SHAPES, "polygon")
+def polygon_shape(shape: ir.PolygonShape, rng: np.random.Generator, ctx: Any = None) -> ObjectDraw:
+    """Draw one random star-shaped polygon (see :class:`synthlang.ir.PolygonShape`).
+
+    Examples
+    --------
+    >>> s = ir.PolygonShape(vertices=ir.Constant(value=4), radius=ir.Constant(value=5),
+    ...                     irregularity=ir.Constant(value=0), angle=ir.Constant(value=45))
+    >>> int(polygon_shape(s, np.random.default_rng(0)).mask.sum())
+    49
+    """
+    from skimage.draw import polygon
+
+    n = round(draw_array(shape.vertices, rng, 1)[0])
+    radius = max(draw_array(shape.radius, rng, 1)[0], MIN_SEMI_AXIS)
+    spread = draw_array(shape.irregularity, rng, 1)[0]
+    start = math.radians(draw_array(shape.angle, rng, 1)[0])
+    r = radius * (1.0 + spread * rng.uniform(-1.0, 1.0, n))
+    t = start + 2.0 * np.pi * np.arange(n) / n
+    rows, cols = -r * np.sin(t), r * np.cos(t)
+    half = math.ceil(max(np.abs(rows).max(), np.abs(cols).max()))
+    mask = np.zeros((2 * half + 1, 2 * half + 1), dtype=bool)
+    mask[polygon(rows + half, cols + half, shape=mask.shape)] = True
+    mask[half, half] = True  # a sliver still has its centre pixel
+    return ObjectDraw(mask=mask, anchor=(float(half), float(half)))
+
+
 def _window(ctx: Any) -> tuple[int, int] | None:
     """Half extents beyond which no pixel of an object centred in the image is in the image."""
     if ctx is None:

@@ -32,6 +32,7 @@ __all__ = [
     "GrownShape",
     "RibbonShape",
     "FillShape",
+    "PolygonShape",
     "Shape",
     "OBJECT_SHAPES",
 ]
@@ -200,6 +201,36 @@ class FillShape(ShapeModel):
     per_region: bool = Field(
         True, description="One object per selected region (else one object for the union)."
     )
+
+
+class PolygonShape(ObjectShapeModel):
+    """``polygon(vertices D, radius D, irregularity D, angle D)``: a random star-shaped polygon.
+
+    ``vertices`` corners at equal angular steps from ``angle`` (degrees), each at
+    ``radius * (1 + irregularity * u)`` from the centre with ``u`` uniform in [-1, 1]:
+    irregular nuclei, crystals, debris. Everything is drawn per object.
+    """
+
+    blocks = (Block("polygon", "shape", "random star-shaped polygon"),)
+    kind: Literal["polygon"] = "polygon"
+    vertices: Annotated[Distribution, Arg(integer=True, minimum=3, maximum=64)] = Field(
+        ..., description="Number of corners (a whole number, 3..64)."
+    )
+    radius: Annotated[Distribution, Arg(check="positive", limit="max_radius")] = Field(
+        ..., description="Mean distance of the corners from the centre in pixels (> 0)."
+    )
+    irregularity: Annotated[Distribution, Arg(check="unit")] = Field(
+        default_factory=lambda: Constant(value=0.3),
+        description="Relative spread of the corner distances, in [0, 1].",
+    )
+    angle: Distribution = Field(
+        default_factory=lambda: Uniform(low=0.0, high=360.0),
+        description="Direction of the first corner in degrees.",
+    )
+
+    def object_side(self) -> float:
+        """Bounding-box side of the largest polygon (px)."""
+        return 2 * support(self.radius)[1] * (1 + support(self.irregularity)[1]) + 3
 
 
 def _shape_union() -> Any:

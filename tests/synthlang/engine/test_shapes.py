@@ -1,4 +1,4 @@
-"""Ellipse rasterisation, shape batches and the fill area shape."""
+"""Ellipse rasterisation, polygons, shape batches and the fill area shape."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthlang import ir
-from synthlang.common.errors import RenderError
+from synthlang.common.errors import RenderError, SceneError
 from synthlang.engine.base import AREA_SHAPES, OBJECT_SHAPES, ObjectDraw, RenderContext
 from synthlang.engine.regions import build_regions
 from synthlang.engine.shapes import (
@@ -20,6 +20,7 @@ from synthlang.engine.shapes import (
     build_area_instances,
     ellipse_shape,
     fill_shape,
+    polygon_shape,
     rasterize_ellipse,
     sample_shapes,
 )
@@ -190,3 +191,74 @@ def test_unknown_area_shape_is_a_render_error(monkeypatch: pytest.MonkeyPatch) -
     ctx = RenderContext(scene, np.random.default_rng(0))
     with pytest.raises(RenderError, match="fill"):
         build_area_instances(scene.layers[0], ctx, ctx.rng)
+
+
+# --------------------------------------------------------------------------- polygon
+
+
+POLYGON_SCENE = """
+scene p {{ size {size} x {size} }}
+layer background {{ fill color rgb(0.9, 0.9, 0.9) }}
+layer nucleus {{ polygon({args}) place count {count}, overlap none color rgb(0.3, 0.1, 0.5) }}
+mask nucleus
+"""
+
+
+def polygon_scene(args: str, size: int = 96, count: int = 12) -> ir.Scene:
+    from synthlang import compile_string
+
+    return compile_string(POLYGON_SCENE.format(args=args, size=size, count=count))
+
+
+def test_polygon_renders_its_objects() -> None:
+    from synthlang import render
+
+    scene = polygon_scene("vertices randint(5, 9), radius uniform(5, 10)")
+    shape = scene.layer("nucleus").shape
+    assert isinstance(shape, ir.PolygonShape)
+    assert shape.vertices == ir.RandInt(low=5, high=9)
+    sample = render(scene, 3)
+    assert sample.counts["nucleus"] > 0 and sample.mask.any()
+    again = render(scene, 3)
+    assert np.array_equal(sample.noisy, again.noisy)
+
+
+def test_polygon_corners_and_size() -> None:
+    square = ir.PolygonShape(
+        vertices=ir.Constant(value=4),
+        radius=ir.Constant(value=5),
+        irregularity=ir.Constant(value=0),
+        angle=ir.Constant(value=45),
+    )
+    mask = polygon_shape(square, np.random.default_rng(0)).mask
+    rows = np.flatnonzero(mask.any(axis=1))
+    assert mask.sum() == 49 and len(rows) == 7  # corners at (+-3.54, +-3.54)
+    rough = square.model_copy(
+        update={"irregularity": ir.Constant(value=1), "vertices": ir.Constant(value=9)}
+    )
+    for seed in range(20):
+        draw = polygon_shape(rough, np.random.default_rng(seed))
+        assert draw.mask.shape[0] <= rough.object_side()
+        assert draw.mask[int(draw.anchor[0]), int(draw.anchor[1])]
+
+
+def test_polygon_vertex_count_must_be_whole() -> None:
+    with pytest.raises(SceneError) as info:
+        polygon_scene("vertices uniform(5, 9), radius 5")
+    assert "`vertices` of polygon must be a whole number, but uniform(5, 9)" in info.value.message
+    with pytest.raises(SceneError, match=r"`vertices` of polygon must be in \[3, 64\], got 2"):
+        polygon_scene("vertices 2, radius 5")
+    with pytest.raises(SceneError, match="polygon needs the argument 'radius'"):
+        polygon_scene("vertices 5")
+    with pytest.raises(SceneError, match="did you mean 'vertices'"):
+        polygon_scene("vertex 5, radius 5")
+
+
+def test_polygon_memory_is_its_objects_not_the_image() -> None:
+    from synthlang.ir.budget import estimate_render_bytes
+
+    big = estimate_render_bytes(polygon_scene("vertices 6, radius 8", size=1000, count=10))
+    # 10 objects of at most 2 * 8 * 1.3 + 3 = 24 px square, far from the 1 Mpx image
+    assert big.layers["nucleus"] < 10 * 25 * 25 * 100
+    wider = estimate_render_bytes(polygon_scene("vertices 6, radius 40", size=1000, count=10))
+    assert wider.layers["nucleus"] > big.layers["nucleus"]
