@@ -9,19 +9,18 @@ a model (``rgb``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthlang import ir
-from synthlang.common.fileio import FileTooLargeError, read_regular_file
 from synthlang.common.limits import INDEX_BYTES_PER_PATCH
 from synthlang.ir import fmt_number
 from synthlang.lang.context import BoundArg, Value
 from synthlang.lang.loader import resolve_path
 from synthlang.lang.lower import Call
+from synthlang.patchlib import IndexFileError, read_index_file
 
 if TYPE_CHECKING:
     from synthlang.lang.bind import Binder
@@ -52,27 +51,28 @@ def library(c: Binder, arg: BoundArg, kind: str, block: str) -> tuple[str, str, 
             span,
             hint="library paths are relative to the scene file that names them",
         )
-    index = folder / "index.json"
     max_bytes = INDEX_BYTES_PER_PATCH * c.limits.max_patches
     try:
-        data = read_regular_file(index, max_bytes=max_bytes)
-    except FileTooLargeError as e:
-        raise c.limit_error(
-            f'index.json of patch library "{raw}" has {e.size} bytes, more than '
-            f"{INDEX_BYTES_PER_PATCH} per allowed patch ({e.limit} bytes)",
-            span,
-            "SYNTHLANG_MAX_PATCHES",
-        ) from None
-    except OSError as e:
+        meta, digest = read_index_file(folder, max_bytes)
+    except IndexFileError as e:
+        if e.reason == "too_large":
+            raise c.limit_error(
+                f'index.json of patch library "{raw}" has {e.size} bytes, more than '
+                f"{INDEX_BYTES_PER_PATCH} per allowed patch ({e.limit} bytes)",
+                span,
+                "SYNTHLANG_MAX_PATCHES",
+            ) from None
+        if e.reason == "invalid_json":
+            raise c.error(
+                f'index.json of patch library "{raw}" is not valid JSON: {e.detail}', span
+            ) from None
+        if e.reason == "not_object":
+            raise c.error(
+                f'index.json of patch library "{raw}" is not a JSON object', span
+            ) from None
         raise c.error(
-            f'patch library "{raw}" has no readable index.json ({e.strerror or e})', span
+            f'patch library "{raw}" has no readable index.json ({e.detail})', span
         ) from None
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise c.error(f'index.json of patch library "{raw}" is not valid JSON: {e}', span) from None
-    if not isinstance(meta, dict):
-        raise c.error(f'index.json of patch library "{raw}" is not a JSON object', span)
     found = meta.get("kind")
     if found != kind:
         other = "patches" if kind == "nuclei" else "patch"
@@ -90,7 +90,7 @@ def library(c: Binder, arg: BoundArg, kind: str, block: str) -> tuple[str, str, 
             span,
             "SYNTHLANG_MAX_PATCHES",
         )
-    result = (str(folder), hashlib.sha256(data).hexdigest(), meta)
+    result = (str(folder), digest, meta)
     c.libraries[(folder, kind)] = result
     return result
 
