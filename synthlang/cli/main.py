@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = (
     "check",
+    "blocks",
     "render",
     "preview",
     "fit",
