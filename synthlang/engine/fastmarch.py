@@ -20,8 +20,8 @@ Algorithm (shared by all three)
 -------------------------------
 Arrival times solve the eikonal equation ``|grad T| * speed = 1`` with
 ``T = 0`` on an initial front, by scikit-fmm's first-order fast marching
-(``skfmm.travel_time``). Fast marching is the expensive part (~27 ms for a
-300 x 300 grid on the reference machine), so it runs on a working grid
+(``skfmm.travel_time``). Fast marching is the expensive part, so it runs on a
+working grid
 :data:`WORK_FACTOR` times coarser than the image (a quarter of the pixels;
 images smaller than :data:`MIN_COARSE_SIDE` pixels on a side use the full
 grid). The initial front is given to the coarse grid as the block-averaged
@@ -42,7 +42,7 @@ nucleus masks, region/area masks -- stays at full resolution:
   instead of one per marker. (``scipy.ndimage.watershed_ift`` is not a
   priority flood on levels and gives wrong partitions here;
   ``skimage.segmentation.watershed`` gives the same partition as the
-  descent but costs ~15 ms at 300 x 300 against ~4 ms.)
+  descent, several times slower.)
 """
 
 from __future__ import annotations

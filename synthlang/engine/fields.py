@@ -17,9 +17,8 @@ field is smooth on the scale ``sigma``, so it is synthesised on a grid that is
 ``f = floor(sigma / 1.5)`` times coarser (at least 1.5 coarse pixels per
 ``sigma``), filtered there with ``sigma / f`` (periodic filter on a grid padded
 by ``3 sigma / f`` on every side, so the crop shows no wrap-around), and brought
-back to the requested grid by separable linear interpolation. For ``l = 10``
-on a 300 x 300 image the coarse grid is ~75 x 75 and a draw costs about a
-millisecond, against ~16 ms for a full-resolution ``gaussian_filter``.
+back to the requested grid by separable linear interpolation, much cheaper than
+a full-resolution ``gaussian_filter`` (docs/architecture.md, Performance).
 
 Normalisation is empirical: the draw is shifted and scaled so that its own
 mean and standard deviation are exactly ``m`` and ``s`` (before clipping),

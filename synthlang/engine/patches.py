@@ -40,9 +40,8 @@ noise); ``clean`` is its normalised masked Gaussian smoothing
 ``G*(rgb m) / G*m`` with sigma ``shape.smooth`` (background pixels do not
 bleed in); the anchor is the mask centroid. Because a ``fill`` placement draws
 thousands of candidates per sample, the transformed patches are kept in a
-per-process LRU cache (at most :data:`VARIANT_CACHE_BYTES`; a library of 55
-patches at one scale needs ~3960 entries, ~30 MB, built lazily during the
-first samples at ~0.5 ms each) keyed by ``(library, patch, angle step, scale
+per-process LRU cache (at most :data:`VARIANT_CACHE_BYTES`, built lazily during
+the first samples) keyed by ``(library, patch, angle step, scale
 step, smooth)``; cached arrays are read-only. A batch sampler registered for
 ``"patch"`` in :data:`synthlang.engine.shapes.SHAPE_SAMPLERS` hands
 placement 32 candidates at a time with :data:`PROBES` precomputed probe

@@ -115,23 +115,6 @@ def _probe_index(
     return flat
 
 
-def _probe_hits(
-    grid_pad: np.ndarray,
-    margin: int,
-    dr: np.ndarray,
-    dc: np.ndarray,
-    cr: np.ndarray,
-    cc: np.ndarray,
-) -> np.ndarray:
-    """For each candidate, whether any probe pixel is True in the padded map ``grid_pad``.
-
-    ``grid_pad`` is the image-sized map with ``margin`` False pixels on every
-    side, so probes up to ``margin`` px outside the image need no bounds check.
-    """
-    flat = _probe_index(grid_pad.shape[1], margin, dr, dc, cr, cc)
-    return grid_pad.ravel()[flat].any(axis=1)
-
-
 def _probes_outside_hosts(
     hosts: list[Instance],
     which: np.ndarray,
