@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the reference of the named blocks (all when none is named)."""
     from synthlang.common.errors import SynthlangError
     from synthlang.lang.blocks import SIGNATURES, reference
-    from synthlang.lang.parse import did_you_mean
+    from synthlang.lang.grammar import did_you_mean
 
     for name in args.names:
         if name not in SIGNATURES:

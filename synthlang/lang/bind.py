@@ -22,9 +22,9 @@ from synthlang.common.errors import Span
 from synthlang.ir import fmt_number, support
 from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature, show
 from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value
+from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.lower import Arg, Call, Expr, Ref
 from synthlang.lang.names import Evaluator
-from synthlang.lang.parse import did_you_mean
 
 __all__ = ["Binder", "Coercer"]
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from synthlang import ir
 from synthlang.common.errors import SceneError, Span, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
+from synthlang.lang.grammar import reserved_words
 from synthlang.lang.lower import (
     Degrade,
     Import,
@@ -31,7 +32,6 @@ from synthlang.lang.lower import (
     RegionsSelection,
     SceneHeader,
 )
-from synthlang.lang.parse import reserved_words
 
 __all__ = [
     "CategoryRef",

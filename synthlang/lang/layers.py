@@ -10,6 +10,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.ir import fmt_number, support
 from synthlang.lang.blocks import Param, Signature, object_shape_list, shape_list, show
 from synthlang.lang.context import CategoryRef, SourceFile, Value, word_span
+from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.lower import (
     Call,
     ColorItem,
@@ -30,7 +31,6 @@ from synthlang.lang.lower import (
     Ref,
     ShapeItem,
 )
-from synthlang.lang.parse import did_you_mean
 from synthlang.lang.regions import RegionCompiler
 
 __all__ = ["LayerCompiler", "OVERLAP_MODES", "PLACE_WORDS", "LAYER_WORDS"]

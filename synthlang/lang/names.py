@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.context import MAX_NUMBER, SourceFile, Value, article
+from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.loader import Loader
 from synthlang.lang.lower import Bool, Call, Expr, ListExpr, Number, Ref, String
-from synthlang.lang.parse import did_you_mean
 
 __all__ = ["Evaluator"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from synthlang import ir
 from synthlang.lang.bind import Binder
 from synthlang.lang.context import SourceFile
+from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.lower import (
     InItem,
     LayerDecl,
@@ -14,7 +15,6 @@ from synthlang.lang.lower import (
     RegionsSelection,
     Selection,
 )
-from synthlang.lang.parse import did_you_mean
 
 __all__ = ["RegionCompiler"]
 

@@ -8,9 +8,9 @@ from scipy import ndimage
 
 from synthlang import compile_string, ir
 from synthlang.engine.base import Instance
-from synthlang.ir.budget import estimate_render_bytes
 from synthlang.engine.render import render
 from synthlang.engine.rescale import Resampler, canvas_size
+from synthlang.ir.budget import estimate_render_bytes
 
 SCENE = """
 scene zoom {{ size 96 x 80  regions voronoi(4) }}

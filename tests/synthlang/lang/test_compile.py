@@ -15,9 +15,8 @@ import pytest
 from synthlang import ir
 from synthlang.common.errors import SceneError, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
-from synthlang.lang.blocks import SIGNATURES
 from synthlang.lang.adapters import ADAPTERS
-from synthlang.lang.blocks import SUGAR
+from synthlang.lang.blocks import SIGNATURES, SUGAR
 from synthlang.lang.compile import compile_file, compile_string
 from tests.conftest import TINY_SCENE
 
