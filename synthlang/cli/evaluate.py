@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(report))
     if args.json is not None:
         try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
+            text = json.dumps(report.to_dict(), indent=2) + "\n"
+            if args.json.exists() and not args.json.is_file():
+                args.json.write_text(text)  # a pipe or /dev/stdout: no temporary file there
+            else:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(args.json, text)
         except OSError as exc:
             raise DataError(f"cannot write {args.json}: {exc.strerror}") from None
     return 0

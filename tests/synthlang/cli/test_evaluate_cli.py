@@ -62,3 +62,24 @@ def test_evaluate_mismatched_names(tmp_path: Path) -> None:
     _mask(truth / "y.png", np.ones((4, 4), bool))
     with pytest.raises(DataError, match="x.*y"):
         _run(str(pred), "--truth", str(truth))
+
+
+def test_evaluate_json_to_a_pipe(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir(), truth.mkdir()
+    m = np.zeros((8, 8), bool)
+    m[2:5, 2:5] = True
+    _mask(pred / "s1_mask.png", m)
+    _mask(truth / "s1.png", m)
+    fifo = tmp_path / "scores.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    assert _run(str(pred), "--truth", str(truth), "--json", str(fifo), "-q") == 0
+    reader.join(timeout=10)
+    assert json.loads(got[0])["total"]["dice"] == pytest.approx(1.0)
+    assert fifo.exists() and not fifo.is_file()
