@@ -18,9 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthlang.common.errors import Span
 
-__all__ = ["IRModel", "SourceSpan", "Arg", "Block", "BLOCKS", "fmt_number"]
+__all__ = ["IRModel", "SourceSpan", "Arg", "Block", "BlockResult", "BLOCKS", "fmt_number"]
 
 Check = Literal["positive", "nonnegative", "unit"]
+
+BlockResult = Literal[
+    "distribution",
+    "colour",
+    "texture",
+    "shape",
+    "speed field",
+    "region decomposition",
+    "contour",
+    "soft edge",
+    "chromatin",
+    "degradation",
+    "metric",
+]
+"""The kinds of value a building block makes."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,7 @@ class Block:
     """
 
     name: str
-    result: str
+    result: BlockResult
     doc: str = ""
     display: str | None = None
     fixed: dict[str, Any] = field(default_factory=dict)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic.fields import FieldInfo
@@ -43,6 +43,7 @@ __all__ = [
     "SIGNATURES",
     "SUGAR",
     "VALUE_KINDS",
+    "ValueKind",
     "LAYER_ITEM_KINDS",
     "PARAM_TYPES",
     "signature_of",
@@ -52,7 +53,7 @@ __all__ = [
     "object_shape_list",
 ]
 
-VALUE_KINDS = (
+ValueKind = Literal[
     "number",
     "distribution",
     "colour",
@@ -68,7 +69,10 @@ VALUE_KINDS = (
     "list",
     "string",
     "boolean",
-)
+]
+"""The kind of value an expression has: a block's result, or a literal's."""
+
+VALUE_KINDS: tuple[ValueKind, ...] = typing.get_args(ValueKind)
 """The kinds of value an expression can have (used in type-error messages)."""
 
 LAYER_ITEM_KINDS = ("contour", "soft edge", "chromatin")
@@ -160,7 +164,7 @@ class Signature:
 
     name: str
     display: str
-    result: str
+    result: ValueKind
     params: tuple[Param, ...]
     doc: str = ""
     model: type[ir.IRModel] | None = None

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from synthlang import ir
 from synthlang.common.errors import SceneError, Span, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
+from synthlang.lang.blocks import ValueKind
 from synthlang.lang.grammar import reserved_words
 from synthlang.lang.lower import (
     Degrade,
@@ -73,7 +74,7 @@ class CategoryRef:
 class Value:
     """An evaluated expression: its kind, payload and where it was written."""
 
-    kind: str
+    kind: ValueKind
     data: Any
     span: Span
     name: str | None = None

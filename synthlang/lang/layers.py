@@ -41,7 +41,7 @@ OVERLAP_MODES = ("none", "moderate", "centers", "allowed")
 _MODERATE = Signature(
     "moderate",
     "overlap moderate",
-    "overlap",
+    "number",  # the argument list of `overlap moderate(...)`; it makes no value of its own
     (Param("fraction", "number", check="unit", field="fraction"),),
 )
 _DEFAULT_MODERATE = 0.2
