@@ -14,36 +14,41 @@ reading one safe before anything is built from it:
    strings and containers, never a class or a function (a pickle with a malicious
    ``__reduce__`` is refused, not executed);
 4. its fields are checked (:func:`validate_checkpoint`): known format and version,
-   configurations with the right types and sizes within :data:`VN_BOUNDS`,
-   :data:`UNET_BOUNDS` and :data:`TRAIN_BOUNDS`, and a network no larger than the
-   values the file stores (:func:`count_parameters`), so a crafted
-   ``steps = 10**9`` or kernel size ``10**6`` is an error, not an allocation;
-   finite floating-point weights only.
+   configurations validated by their own models (``model_validate`` of
+   :mod:`vnet.config`, whose fields bound every size), and a network no larger than
+   the values the file stores (:func:`~vnet.networks.count_parameters`, on the meta
+   device), so a crafted ``steps = 10**9`` or kernel size ``10**6`` is an error, not
+   an allocation; finite floating-point weights only.
 
 After the network is built, :func:`check_state_dict` compares the stored tensors'
 names and shapes with it and :func:`check_optimizer_state` does the same for the
 Adam state, so a mismatch is one clear :class:`~synthlang.common.errors.DataError` instead
 of an exception from ``load_state_dict`` or from the first optimiser step.
+
+:func:`save_checkpoint` writes a checkpoint atomically; :func:`load_checkpoint` is
+:func:`read_checkpoint` followed by :func:`validate_checkpoint`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from synthlang.common.errors import DataError, ResourceLimitError
 from synthlang.common.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
+from synthlang.common.imageio import atomic_write_bytes
 from synthlang.common.limits import Limits, format_bytes
-from vnet.config import MODEL_KINDS, TrainConfig, UNetConfig, VNConfig
+from vnet.config import MAX_ITERATIONS, MODEL_KINDS, TrainConfig, UNetConfig, VNConfig, explain
+from vnet.networks import count_parameters
 
 if TYPE_CHECKING:
     from synthlang.colornorm import ColorStats
@@ -52,11 +57,12 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "MAX_PICKLE_BYTES",
-    "VN_BOUNDS",
-    "UNET_BOUNDS",
-    "TRAIN_BOUNDS",
+    "save_checkpoint",
+    "load_checkpoint",
     "read_checkpoint",
     "validate_checkpoint",
+    "stored_model_config",
+    "stored_train_config",
     "count_parameters",
     "check_state_dict",
     "check_optimizer_state",
@@ -69,48 +75,40 @@ CHECKPOINT_VERSION = 1
 MAX_PICKLE_BYTES = 4 * 1024**2
 """Largest ``data.pkl`` record of a checkpoint (a vnet checkpoint's is tens of KB)."""
 
-_INT_MAX = 2**63 - 1
-_FLOAT_MAX = 1e12
-
-#: Inclusive ranges of the integer fields of :class:`~vnet.config.VNConfig` in a checkpoint.
-VN_BOUNDS: dict[str, tuple[int, int]] = {
-    "steps": (1, 1000),
-    "n_fu": (1, 4096),
-    "k_u": (1, 255),
-    "n_fm": (1, 4096),
-    "k_m": (1, 255),
-    "n_f": (1, 4096),
-    "k": (1, 255),
-    "n_w": (2, 4096),
-    "in_channels": (1, 64),
-    "seed": (0, _INT_MAX),
-    "proj_max_iter": (1, 100_000),
-}
-
-#: Inclusive ranges of the integer fields of :class:`~vnet.config.UNetConfig`.
-UNET_BOUNDS: dict[str, tuple[int, int]] = {
-    "scales": (1, 16),
-    "channels": (1, 4096),
-    "in_channels": (1, 64),
-    "seed": (0, _INT_MAX),
-}
-
-#: Inclusive ranges of the integer fields of :class:`~vnet.config.TrainConfig`.
-TRAIN_BOUNDS: dict[str, tuple[int, int]] = {
-    "iterations": (0, 10**9),
-    "batch_size": (1, 4096),
-    "crop": (1, 65536),
-    "n_samples": (1, 10**8),
-    "seed": (0, _INT_MAX),
-    "workers": (0, 256),
-    "checkpoint_every": (1, 10**9),
-}
-
 _METRIC_KEYS_MAX = 64
-_NULLABLE = frozenset({"crop", "n_samples"})
 
 
 # ---------------------------------------------------------------------------- reading
+
+
+def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` with ``torch.save`` to a temporary file and rename it into place.
+
+    The payload is serialised in memory first, so a failing write (full disk) raises
+    a plain :class:`OSError` and leaves the previous file untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(dict(payload), buffer)
+    atomic_write_bytes(target, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint written by :class:`vnet.train.Trainer`.
+
+    The file is size-limited (``SYNTHLANG_MAX_CHECKPOINT_BYTES``), read with
+    ``torch.load(weights_only=True)`` only, and its configurations, weights and
+    counters are checked before anything is built from them.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable, damaged, crafted, or not a vnet checkpoint.
+    ResourceLimitError
+        Larger than the limit.
+    """
+    return validate_checkpoint(read_checkpoint(path, map_location=map_location), path)
 
 
 def read_checkpoint(
@@ -214,129 +212,52 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _check_fields(
-    values: Any, cls: type, bounds: Mapping[str, tuple[int, int]], where: str, p: Path
-) -> dict[str, Any]:
-    """Check a stored config dict's types and integer ranges against the dataclass."""
-    if not isinstance(values, Mapping):
-        raise DataError(f"{p}: {where} is a {type(values).__name__}, not a dict")
-    defaults = {f.name: f for f in dataclasses.fields(cls)}
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str) or key not in defaults:
-            raise DataError(f"{p}: {where} has an unknown field {key!r}")
-        f = defaults[key]
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if key in bounds:
-            lo, hi = bounds[key]
-            if value is None and key in _NULLABLE:
-                out[key] = None
-                continue
-            if not _is_int(value) or not lo <= value <= hi:
-                raise DataError(
-                    f"{p}: {where}.{key} must be a whole number in [{lo}, {hi}], got {_show(value)}"
-                )
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise DataError(f"{p}: {where}.{key} must be true or false, got {_show(value)}")
-        elif isinstance(default, float):
-            if not _is_number(value) or abs(value) > _FLOAT_MAX:
-                raise DataError(f"{p}: {where}.{key} must be a finite number, got {_show(value)}")
-            value = float(value)
-        elif isinstance(default, str):
-            if not isinstance(value, str) or len(value) > 64:
-                raise DataError(f"{p}: {where}.{key} must be a short string, got {_show(value)}")
-        elif isinstance(default, int) and not (_is_int(value) and 0 <= value <= _INT_MAX):
-            raise DataError(f"{p}: {where}.{key} must be a whole number, got {_show(value)}")
-        out[key] = value
-    return out
-
-
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _model_config(kind: str, values: Any, p: Path) -> VNConfig | UNetConfig:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(model: type[_M], values: Any, where: str, p: Path) -> _M:
+    """``model.model_validate(values)``; a failure is one :class:`DataError` naming ``p``."""
     try:
-        if kind == "vn":
-            return VNConfig.from_dict(_check_fields(values, VNConfig, VN_BOUNDS, "model_config", p))
-        return UNetConfig.from_dict(
-            _check_fields(values, UNetConfig, UNET_BOUNDS, "model_config", p)
-        )
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{p}: invalid model_config ({exc})") from None
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise DataError(f"{p}: {explain(exc, model, where, values)}") from None
 
 
-def _train_config(values: Any, p: Path) -> TrainConfig:
-    if not isinstance(values, Mapping):
-        raise DataError(f"{p}: train_config is a {type(values).__name__}, not a dict")
-    d = dict(values)
-    nested = {k: d.pop(k) for k in ("vn", "unet") if k in d}
-    betas = d.pop("betas", None)
-    overrides = d.pop("scene_overrides", None)
-    d = _check_fields(d, TrainConfig, TRAIN_BOUNDS, "train_config", p)
-    if "model" in d and d["model"] not in MODEL_KINDS:
-        raise DataError(f"{p}: train_config.model must be one of {MODEL_KINDS}")
-    if "lr" in d and not 0 < d["lr"] <= 1e3:
-        raise DataError(f"{p}: train_config.lr must be in (0, 1000], got {d['lr']}")
-    if "vn" in nested:
-        d["vn"] = _model_config("vn", nested["vn"], p)
-    if "unet" in nested:
-        d["unet"] = _model_config("unet", nested["unet"], p)
-    if betas is not None:
-        if (
-            not isinstance(betas, Sequence)
-            or len(betas) != 2
-            or not all(_is_number(b) and 0 <= b < 1 for b in betas)
-        ):
-            raise DataError(f"{p}: train_config.betas must be two numbers in [0, 1)")
-        d["betas"] = tuple(float(b) for b in betas)
-    if overrides is not None:
-        if not isinstance(overrides, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, Mapping) for k, v in overrides.items()
-        ):
-            raise DataError(f"{p}: train_config.scene_overrides must map scene names to dicts")
-        d["scene_overrides"] = {k: dict(v) for k, v in overrides.items()}
-    try:
-        return TrainConfig(**d)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{p}: invalid train_config ({exc})") from None
+def stored_model_config(data: Mapping[str, Any], path: str | Path) -> VNConfig | UNetConfig:
+    """The architecture a checkpoint stores (``model_config`` of its ``model_kind``).
 
-
-def count_parameters(kind: str, config: VNConfig | UNetConfig) -> int:
-    """Number of values in the state dict of the network a configuration describes.
-
-    Computed from the configuration alone (nothing is allocated), so a checkpoint
-    whose configuration asks for a larger network than the values it stores is
-    refused before the network is built.
-
-    Examples
-    --------
-    >>> count_parameters("vn", VNConfig(steps=1, n_fu=1, k_u=1, n_fm=1, k_m=1, n_f=1, k=1,
-    ...                                 n_w=2, in_channels=1))
-    11
+    Raises
+    ------
+    DataError
+        An unknown kind, or a configuration its model does not accept.
     """
-    if kind == "vn":
-        assert isinstance(config, VNConfig)
-        c = config
-        n_in = c.n_fu + c.n_fm
-        per_step = (
-            c.n_fu * c.in_channels * c.k_u**2
-            + c.n_fm * c.k_m**2
-            + c.n_f * n_in * c.k**2
-            + (c.n_fu + c.n_fm + c.n_f) * c.n_w
-            + 1
+    kind = data.get("model_kind")
+    if kind not in MODEL_KINDS:
+        raise DataError(
+            f"{Path(path)}: unknown model kind {_show(kind)}; expected one of {MODEL_KINDS}"
         )
-        return c.steps * per_step
-    assert isinstance(config, UNetConfig)
-    ch, s, n_in = config.channels, config.scales, config.in_channels + 1
-    first = 9 * n_in * ch + ch + 9 * ch * ch + ch
-    down = (s - 1) * 2 * (9 * ch * ch + ch)
-    up = (s - 1) * (4 * ch * ch + ch)
-    merge = (s - 1) * (18 * ch * ch + ch + 9 * ch * ch + ch)
-    head = (config.in_channels + 1) * (ch + 1)
-    return first + down + up + merge + head
+    values = data.get("model_config")
+    if kind == "vn":
+        return _validated(VNConfig, values, "model_config", Path(path))
+    return _validated(UNetConfig, values, "model_config", Path(path))
+
+
+def stored_train_config(data: Mapping[str, Any], path: str | Path) -> TrainConfig | None:
+    """The training configuration a checkpoint stores (None when it has none).
+
+    Raises
+    ------
+    DataError
+        A configuration :class:`~vnet.config.TrainConfig` does not accept.
+    """
+    if "train_config" not in data:
+        return None
+    return _validated(TrainConfig, data["train_config"], "train_config", Path(path))
 
 
 def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
@@ -375,33 +296,13 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
         if key not in data:
             raise DataError(f"{p}: checkpoint lacks {key!r}")
     kind = data["model_kind"]
-    if kind not in MODEL_KINDS:
-        raise DataError(f"{p}: unknown model kind {_show(kind)}; expected one of {MODEL_KINDS}")
-    config = _model_config(kind, data["model_config"], p)
-    state = data["model_state"]
-    if not isinstance(state, Mapping) or not state:
-        raise DataError(f"{p}: model_state is not a non-empty dict of tensors")
-    stored = 0
-    for name, value in state.items():
-        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
-            raise DataError(f"{p}: model_state entry {_show(name)} is not a named tensor")
-        if not value.is_floating_point():
-            raise DataError(f"{p}: model_state[{name!r}] has dtype {value.dtype}, not floating")
-        if not bool(torch.isfinite(value).all()):
-            raise DataError(f"{p}: model_state[{name!r}] holds NaN or infinite values")
-        stored += value.numel()
-    needed = count_parameters(kind, config)
-    if needed > stored:
-        raise DataError(
-            f"{p}: model_config describes a network of {needed:,} parameters but the "
-            f"checkpoint stores {stored:,} values; the file is damaged or crafted"
-        )
-    if "train_config" in data:
-        train_cfg = _train_config(data["train_config"], p)
-        if train_cfg.model != kind:
-            raise DataError(f"{p}: train_config.model {train_cfg.model!r} != model_kind {kind!r}")
+    config = stored_model_config(data, p)
+    _check_weights(data["model_state"], count_parameters(kind, config), p)
+    train_cfg = stored_train_config(data, p)
+    if train_cfg is not None and train_cfg.model != kind:
+        raise DataError(f"{p}: train_config.model {train_cfg.model!r} != model_kind {kind!r}")
     step = data.get("step", 0)
-    if not _is_int(step) or not 0 <= step <= TRAIN_BOUNDS["iterations"][1]:
+    if not _is_int(step) or not 0 <= step <= MAX_ITERATIONS:
         raise DataError(f"{p}: invalid step {_show(step)}")
     metrics = data.get("metrics", {})
     if (
@@ -416,6 +317,26 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     color_stats(data, p)
     default_normalize(data, p)
     return data
+
+
+def _check_weights(state: Any, needed: int, p: Path) -> None:
+    """Named finite floating-point tensors, at least as many values as the network has."""
+    if not isinstance(state, Mapping) or not state:
+        raise DataError(f"{p}: model_state is not a non-empty dict of tensors")
+    stored = 0
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise DataError(f"{p}: model_state entry {_show(name)} is not a named tensor")
+        if not value.is_floating_point():
+            raise DataError(f"{p}: model_state[{name!r}] has dtype {value.dtype}, not floating")
+        if not bool(torch.isfinite(value).all()):
+            raise DataError(f"{p}: model_state[{name!r}] holds NaN or infinite values")
+        stored += value.numel()
+    if needed > stored:
+        raise DataError(
+            f"{p}: model_config describes a network of {needed:,} parameters but the "
+            f"checkpoint stores {stored:,} values; the file is damaged or crafted"
+        )
 
 
 #: what ``source["normalize"]`` may say (the method ``synthlang predict`` uses by default)

@@ -1,8 +1,20 @@
-"""Configuration dataclasses of the networks and of training, and the presets.
+"""Configuration models of the networks and of training, and the presets.
 
-Everything that defines a model or a training run is a frozen dataclass, stored in
-checkpoints as a plain dict (:meth:`to_dict`) and rebuilt with :meth:`from_dict`, so
-checkpoints load with ``torch.load(weights_only=True)``.
+Everything that defines a model or a training run is a frozen pydantic model
+(:class:`VNConfig`, :class:`UNetConfig`, :class:`TrainConfig`). Each field states its
+type, its range and what it means once, in its ``Field``; the same rules check a
+configuration built in Python, changed on the command line (:meth:`TrainConfig.replace`)
+or read from a checkpoint (``model_validate``, :mod:`vnet.checkpoint`). Checkpoints
+store ``model_dump(mode="json")``, a plain dict, so they load with
+``torch.load(weights_only=True)``.
+
+Validation is strict: a whole number must be an ``int`` (not ``True``, ``2.0`` or
+``"2"``), a flag a ``bool``, a float field takes ``int`` or ``float`` but never NaN or
+infinity. Building a configuration directly raises pydantic's ``ValidationError`` (a
+``ValueError``) for a violation; :meth:`~_Config.replace`, :meth:`TrainConfig.for_scene`
+and :func:`validated`, the paths of the command line, raise a one-line
+:class:`~vnet.errors.ConfigError` naming the field, its allowed values and the value
+given (:func:`explain`), as :mod:`vnet.checkpoint` does for a stored configuration.
 
 Presets (:data:`PRESETS`, :func:`preset`)
 -----------------------------------------
@@ -25,11 +37,23 @@ Per-scene changes of a preset are dotted-key overrides keyed by the scene name
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import types
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
+from pydantic.fields import FieldInfo
+
+from vnet.errors import ConfigError
 
 __all__ = [
     "VNConfig",
@@ -37,12 +61,17 @@ __all__ = [
     "TrainConfig",
     "PRESETS",
     "preset",
+    "validated",
+    "explain",
+    "ModelKind",
     "MODEL_KINDS",
+    "MAX_ITERATIONS",
     "PAPER_LOSS_WEIGHTS",
     "DEFAULT_LOSS_WEIGHTS",
 ]
 
-MODEL_KINDS = ("vn", "unet")
+ModelKind = Literal["vn", "unet"]
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 #: ``(w_u, w_m)`` of the paper's loss, Eq. (3): ``1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2``.
 PAPER_LOSS_WEIGHTS = (1.0 / 6.0, 0.5)
 #: ``(w_u, w_m)`` of the ``default`` VN preset: the image term 30 times the paper's. With
@@ -50,286 +79,246 @@ PAPER_LOSS_WEIGHTS = (1.0 / 6.0, 0.5)
 #: some 20 times the image's), so training sacrifices u_T for m_T and u_T ends below u0
 #: (docs/vnet.md, "Denoising"; experiments/vn_denoise_study.py).
 DEFAULT_LOSS_WEIGHTS = (30.0 / 6.0, 0.5)
-_PADDINGS = ("symmetric", "zeros")
-_GRANULARITIES = ("filter", "slice")
+#: Most iterations (and checkpoint steps) a run may have.
+MAX_ITERATIONS = 10**9
+
+# bounds that keep a crafted checkpoint from asking for absurd allocations or values
+_INT_MAX = 2**63 - 1
+_FLOAT_MAX = 1e12
+_MAX_WIDTH = 4096  # feature channels, RBFs per function, batch size
+_MAX_KERNEL = 255
+_MAX_IN_CHANNELS = 64
 
 
-def _from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{what}: unknown field(s) {unknown}; known: {sorted(names)}")
-    return cls(**dict(data))
+def _odd(size: int) -> int:
+    if size % 2 == 0:
+        raise ValueError("must be a positive odd kernel size")
+    return size
 
 
-@dataclass(frozen=True)
-class VNConfig:
+Count = Annotated[int, Field(ge=1, le=_MAX_WIDTH)]
+KernelSize = Annotated[int, Field(ge=1, le=_MAX_KERNEL), AfterValidator(_odd)]
+Seed = Annotated[int, Field(ge=0, le=_INT_MAX)]
+Real = Annotated[float, Field(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]
+Beta = Annotated[float, Field(ge=0, lt=1)]
+LossWeight = Annotated[float, Field(ge=0, le=1e6)]
+
+
+_C = TypeVar("_C", bound="_Config")
+
+
+class _Config(BaseModel):
+    """Frozen and strict, without unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    def replace(self: _C, **changes: Any) -> _C:
+        """Copy with fields changed, validated like a new configuration.
+
+        Raises
+        ------
+        ConfigError
+            An unknown field or a value the field does not allow (one line).
+        """
+        return validated(type(self), {**dict(self), **changes}, type(self).__name__)
+
+
+class VNConfig(_Config):
     """Architecture of the coupled variational network (paper defaults).
 
-    Parameters
-    ----------
-    steps : int
-        Number of projected gradient steps ``N_t`` (paper: 10).
-    n_fu : int
-        Number of RGB feature kernels ``N_fu`` (paper: 20).
-    k_u : int
-        Size of the RGB kernels ``K^u_t`` (odd; paper: 11).
-    n_fm : int
-        Number of mask feature kernels ``N_fm`` (paper: 4).
-    k_m : int
-        Size of the mask kernels ``K^m_t`` (odd; paper: 5).
-    n_f : int
-        Number of coupling kernels ``N_f``, i.e. output channels of ``K_t``
-        (paper: ``N_f = N_fu + N_fm = 24``). ``K_t`` always reads the
-        ``n_fu + n_fm`` concatenated features.
-    k : int
-        Size of the coupling kernels ``K_t`` (odd; paper: 5).
-    n_w : int
-        Number of Gaussian RBFs per function ``N_w`` (paper: 31).
-    rbf_range : float
-        The Gaussians' centres are equally spaced on ``[-rbf_range, rbf_range]``
-        (paper: 1.2); their width is the spacing.
-    zero_mean : bool
-        Constrain the RGB kernels ``K^u_t`` to zero mean (paper: dropped for
-        Scenario 1). The mask kernels ``K^m_t`` are always zero mean.
-    in_channels : int
-        Channels of the image ``u`` (3 for RGB).
-    padding : {"symmetric", "zeros"}
-        Boundary handling of every convolution. ``"symmetric"`` mirrors the image
-        including the edge pixel (numpy's ``"symmetric"``); the adjoint folds the
-        padding back. ``"zeros"`` uses zero padding and ``conv_transpose2d``.
-        Both are exact adjoint pairs.
-    granularity : {"filter", "slice"}
-        What one kernel of the constraint set is: one output filter (the paper's
-        ``K^{u,i}_t``) or one 2-D (output, input) slice.
-    phi_slope : float
-        Initial slope of ``phi^u_t`` and ``phi^m_t`` (identity-like functions).
-    dphi_slope : float
-        Initial slope of ``Dphi_t`` (``phi_t`` starts as the quadratic
-        ``dphi_slope / 2 * z**2``, a small Tikhonov-like term).
-    lambda_init : float
-        Initial data weight ``lambda_t``.
-    seed : int
-        Seed of the parameter initialisation (a private ``torch.Generator``).
-    proj_tol : float
-        Tolerance of the zero-mean/l1 projection (``|sum k| <= proj_tol``).
-    proj_max_iter : int
-        Iteration cap of that projection.
+    Examples
+    --------
+    >>> VNConfig(steps=2, k_u=7).max_pad
+    3
+    >>> VNConfig().replace(k_u=4)
+    Traceback (most recent call last):
+    ...
+    vnet.errors.ConfigError: error: VNConfig.k_u must be a positive odd kernel size, got 4
     """
 
-    steps: int = 10
-    n_fu: int = 20
-    k_u: int = 11
-    n_fm: int = 4
-    k_m: int = 5
-    n_f: int = 24
-    k: int = 5
-    n_w: int = 31
-    rbf_range: float = 1.2
-    zero_mean: bool = True
-    in_channels: int = 3
-    padding: str = "symmetric"
-    granularity: str = "filter"
-    phi_slope: float = 1.0
-    dphi_slope: float = 0.1
-    lambda_init: float = 0.1
-    seed: int = 0
-    proj_tol: float = 1e-12
-    proj_max_iter: int = 100
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "n_fu", "n_fm", "n_f", "in_channels", "proj_max_iter"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"VNConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("k_u", "k_m", "k"):
-            v = getattr(self, name)
-            if v < 1 or v % 2 == 0:
-                raise ValueError(f"VNConfig.{name} must be a positive odd kernel size, got {v}")
-        if self.n_w < 2:
-            raise ValueError(f"VNConfig.n_w must be >= 2, got {self.n_w}")
-        if not self.rbf_range > 0:
-            raise ValueError(f"VNConfig.rbf_range must be > 0, got {self.rbf_range}")
-        if self.padding not in _PADDINGS:
-            raise ValueError(f"VNConfig.padding must be one of {_PADDINGS}, got {self.padding!r}")
-        if self.granularity not in _GRANULARITIES:
-            raise ValueError(
-                f"VNConfig.granularity must be one of {_GRANULARITIES}, got {self.granularity!r}"
-            )
-        if self.lambda_init < 0:
-            raise ValueError(f"VNConfig.lambda_init must be >= 0, got {self.lambda_init}")
+    steps: int = Field(10, ge=1, le=1000, description="Projected gradient steps N_t (paper: 10).")
+    n_fu: Count = Field(20, description="RGB feature kernels N_fu (paper: 20).")
+    k_u: KernelSize = Field(11, description="Size of the RGB kernels K^u_t (odd; paper: 11).")
+    n_fm: Count = Field(4, description="Mask feature kernels N_fm (paper: 4).")
+    k_m: KernelSize = Field(5, description="Size of the mask kernels K^m_t (odd; paper: 5).")
+    n_f: Count = Field(
+        24,
+        description="Coupling kernels N_f, the output channels of K_t (paper: N_fu + N_fm = "
+        "24); K_t always reads the n_fu + n_fm concatenated features.",
+    )
+    k: KernelSize = Field(5, description="Size of the coupling kernels K_t (odd; paper: 5).")
+    n_w: int = Field(31, ge=2, le=_MAX_WIDTH, description="Gaussian RBFs per function N_w.")
+    rbf_range: float = Field(
+        1.2,
+        gt=0,
+        le=_FLOAT_MAX,
+        description="The Gaussians' centres are equally spaced on [-rbf_range, rbf_range] "
+        "(paper: 1.2); their width is the spacing.",
+    )
+    zero_mean: bool = Field(
+        True,
+        description="Constrain the RGB kernels K^u_t to zero mean (paper: dropped for "
+        "Scenario 1). The mask kernels K^m_t are always zero mean.",
+    )
+    in_channels: int = Field(
+        3, ge=1, le=_MAX_IN_CHANNELS, description="Channels of the image u (3 for RGB)."
+    )
+    padding: Literal["symmetric", "zeros"] = Field(
+        "symmetric",
+        description="Boundary handling of every convolution: 'symmetric' mirrors the image "
+        "including the edge pixel (numpy's 'symmetric'; the adjoint folds the padding back), "
+        "'zeros' uses zero padding and conv_transpose2d. Both are exact adjoint pairs.",
+    )
+    granularity: Literal["filter", "slice"] = Field(
+        "filter",
+        description="What one kernel of the constraint set is: one output filter (the "
+        "paper's K^{u,i}_t) or one 2-D (output, input) slice.",
+    )
+    phi_slope: Real = Field(
+        1.0, description="Initial slope of phi^u_t and phi^m_t (identity-like functions)."
+    )
+    dphi_slope: Real = Field(
+        0.1,
+        description="Initial slope of Dphi_t (phi_t starts as the quadratic "
+        "dphi_slope / 2 * z**2, a small Tikhonov-like term).",
+    )
+    lambda_init: float = Field(
+        0.1, ge=0, le=_FLOAT_MAX, description="Initial data weight lambda_t."
+    )
+    seed: Seed = Field(
+        0, description="Seed of the parameter initialisation (a private torch.Generator)."
+    )
+    proj_tol: float = Field(
+        1e-12,
+        ge=0,
+        le=_FLOAT_MAX,
+        description="Tolerance of the zero-mean/l1 projection (|sum k| <= proj_tol).",
+    )
+    proj_max_iter: int = Field(
+        100, ge=1, le=100_000, description="Iteration cap of that projection."
+    )
 
     @property
     def max_pad(self) -> int:
         """Largest padding of any convolution (images must be at least this large)."""
         return max(self.k_u, self.k_m, self.k) // 2
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (safe for ``torch.save`` + ``weights_only``)."""
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VNConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        return _from_dict(cls, data, "VNConfig")
+class UNetConfig(_Config):
+    """Architecture of the U-Net baseline (paper: 3 scales, 32 channels)."""
 
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Architecture of the U-Net baseline (paper: 3 scales, 32 channels).
-
-    Parameters
-    ----------
-    scales : int
-        Number of resolutions (the input, and ``scales - 1`` max-pooled ones).
-    channels : int
-        Feature channels of every conv layer.
-    in_channels : int
-        Channels of the image ``u``.
-    seed : int
-        Seed of the parameter initialisation.
-    """
-
-    scales: int = 3
-    channels: int = 32
-    in_channels: int = 3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.scales < 1 or self.channels < 1 or self.in_channels < 1:
-            raise ValueError(f"UNetConfig fields must be >= 1, got {self}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> UNetConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        return _from_dict(cls, data, "UNetConfig")
+    scales: int = Field(
+        3, ge=1, le=16, description="Resolutions: the input and scales - 1 max-pooled ones."
+    )
+    channels: Count = Field(32, description="Feature channels of every conv layer.")
+    in_channels: int = Field(
+        3, ge=1, le=_MAX_IN_CHANNELS, description="Channels of the image u (3 for RGB)."
+    )
+    seed: Seed = Field(0, description="Seed of the parameter initialisation.")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Config):
     """Everything a training run needs besides the data source.
 
-    Parameters
-    ----------
-    model : {"vn", "unet"}
-        Which network to train.
-    vn : VNConfig
-        Architecture when ``model == "vn"``.
-    unet : UNetConfig
-        Architecture when ``model == "unet"``.
-    iterations : int
-        Number of Adam steps.
-    batch_size : int
-        Samples per step.
-    crop : int or None
-        Train on random ``crop x crop`` windows (``None``: whole images).
-    flips : bool
-        Random horizontal/vertical flips and transposes (derived from the seed).
-    lr : float
-        Adam step size.
-    betas : tuple of float
-        Adam decay rates (paper: 0.9, 0.999).
-    loss_weights : tuple of float
-        Weights ``(w_u, w_m)`` of the image and mask terms of the loss, per sample
-        ``w_u ||u_T - g_u||^2 + w_m ||m_T - g_m||^2`` summed over pixels. The paper's
-        Eq. (3) is ``(1/6, 1/2)`` (:data:`PAPER_LOSS_WEIGHTS`); the ``default`` preset
-        weights the image 30 times more (``docs/vnet.md``, "Denoising"). A
-        configuration with the paper's weights stores no ``loss_weights`` key
-        (:meth:`to_dict`), so checkpoints written before the field existed compare
-        equal and resume.
-    n_samples : int or None
-        Size of the fixed training set (sample indices ``0..n-1`` cycled in
-        seeded epochs). ``None``: every sample of a dataset folder, or an endless
-        stream of fresh samples from a scene.
-    seed : int
-        Seed of the data order, crops and flips (and of a scene stream).
-    workers : int
-        DataLoader worker processes (0: load in the main process).
-    checkpoint_every : int
-        Save a checkpoint every this many iterations (and at the end).
-    device : {"auto", "cpu", "cuda"}
-        Where to train; ``"auto"`` uses CUDA when present.
-    scene_overrides : dict
-        ``{scene name: {dotted field: value}}`` applied by :meth:`for_scene`,
-        e.g. ``{"scenario3": {"lr": 5e-5}, "scenario1": {"vn.zero_mean": False}}``.
+    A configuration with the paper's :attr:`loss_weights` dumps no ``loss_weights`` key,
+    so checkpoints written before the field existed and new ones hold the same dict.
+
+    Examples
+    --------
+    >>> TrainConfig().replace(**{"vn.steps": 3, "lr": 1e-3}).vn.steps
+    3
     """
 
-    model: str = "vn"
-    vn: VNConfig = field(default_factory=VNConfig)
-    unet: UNetConfig = field(default_factory=UNetConfig)
-    iterations: int = 1500
-    batch_size: int = 8
-    crop: int | None = None
-    flips: bool = False
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    loss_weights: tuple[float, float] = PAPER_LOSS_WEIGHTS
-    n_samples: int | None = 800
-    seed: int = 0
-    workers: int = 0
-    checkpoint_every: int = 100
-    device: str = "auto"
-    scene_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: ModelKind = Field("vn", description="Which network to train.")
+    vn: VNConfig = Field(default_factory=VNConfig, description="Architecture for model 'vn'.")
+    unet: UNetConfig = Field(
+        default_factory=UNetConfig, description="Architecture for model 'unet'."
+    )
+    iterations: int = Field(1500, ge=0, le=MAX_ITERATIONS, description="Number of Adam steps.")
+    batch_size: Count = Field(8, description="Samples per step.")
+    crop: int | None = Field(
+        None,
+        ge=1,
+        le=65536,
+        description="Train on random crop x crop windows (None: whole images).",
+    )
+    flips: bool = Field(
+        False, description="Random horizontal/vertical flips and transposes (from the seed)."
+    )
+    lr: float = Field(1e-4, gt=0, le=1000, description="Adam step size.")
+    betas: tuple[Beta, Beta] = Field(
+        (0.9, 0.999), strict=False, description="Adam decay rates (paper: 0.9, 0.999)."
+    )
+    loss_weights: tuple[LossWeight, LossWeight] = Field(
+        PAPER_LOSS_WEIGHTS,
+        strict=False,
+        description="Weights (w_u, w_m) of the loss, per sample w_u ||u_T - g_u||^2 + "
+        "w_m ||m_T - g_m||^2 summed over pixels; the paper's Eq. (3) is (1/6, 1/2), the "
+        "default preset weights the image 30 times more (docs/vnet.md, 'Denoising').",
+    )
+    n_samples: int | None = Field(
+        800,
+        ge=1,
+        le=10**8,
+        description="Size of the fixed training set (sample indices 0..n-1 cycled in "
+        "seeded epochs); None: every sample of a dataset folder, or an endless stream of "
+        "fresh samples from a scene.",
+    )
+    seed: Seed = Field(0, description="Seed of the data order, crops and flips (and a scene).")
+    workers: int = Field(
+        0, ge=0, le=256, description="DataLoader worker processes (0: the main process)."
+    )
+    checkpoint_every: int = Field(
+        100,
+        ge=1,
+        le=MAX_ITERATIONS,
+        description="Save a checkpoint every this many iterations (and at the end).",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to train; 'auto' uses CUDA when present."
+    )
+    scene_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="{scene name: {dotted field: value}} applied by for_scene, e.g. "
+        "{'scenario3': {'lr': 5e-5}, 'scenario1': {'vn.zero_mean': False}}.",
+    )
 
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
-        if self.iterations < 0 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError(
-                "iterations must be >= 0, batch_size and checkpoint_every >= 1; got "
-                f"{self.iterations}, {self.batch_size}, {self.checkpoint_every}"
-            )
-        if self.crop is not None and self.crop < 1:
-            raise ValueError(f"crop must be >= 1 or None, got {self.crop}")
-        if self.n_samples is not None and self.n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1 or None, got {self.n_samples}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        weights = tuple(self.loss_weights)
-        if (
-            len(weights) != 2
-            or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
-            or not all(math.isfinite(w) and 0 <= w <= 1e6 for w in weights)
-            or not any(w > 0 for w in weights)
-        ):
-            raise ValueError(
-                "loss_weights must be two finite numbers in [0, 1e6], not both 0; "
-                f"got {self.loss_weights!r}"
-            )
-        object.__setattr__(self, "loss_weights", tuple(float(w) for w in weights))
+    @field_validator("loss_weights")
+    @classmethod
+    def _not_both_zero(cls, weights: tuple[float, float]) -> tuple[float, float]:
+        if not any(w > 0 for w in weights):
+            raise ValueError("must not both be 0")
+        return weights
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.loss_weights == PAPER_LOSS_WEIGHTS:
+            data.pop("loss_weights", None)
+        return data
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """Copy with fields changed; dotted keys (``"vn.steps"``) reach nested configs."""
+        """Copy with fields changed; dotted keys (``"vn.steps"``) reach nested configs.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a value the field does not allow.
+        """
         top: dict[str, Any] = {}
         nested: dict[str, dict[str, Any]] = {}
         for key, value in changes.items():
-            if "." in key:
-                head, tail = key.split(".", 1)
-                if head not in ("vn", "unet") or "." in tail:
-                    raise ValueError(f"unknown config key {key!r}")
+            head, dot, tail = key.partition(".")
+            if not dot:
+                top[key] = value
+            elif head in ("vn", "unet") and "." not in tail:
                 nested.setdefault(head, {})[tail] = value
             else:
-                top[key] = value
+                raise ConfigError(f"TrainConfig has an unknown field {key!r}")
         for head, sub in nested.items():
             base = top.get(head, getattr(self, head))
-            names = {f.name for f in dataclasses.fields(base)}
-            bad = sorted(set(sub) - names)
-            if bad:
-                raise ValueError(f"unknown config key(s) {[head + '.' + b for b in bad]}")
-            top[head] = dataclasses.replace(base, **sub)
-        names = {f.name for f in dataclasses.fields(self)}
-        bad = sorted(set(top) - names)
-        if bad:
-            raise ValueError(f"unknown config key(s) {bad}")
-        return dataclasses.replace(self, **top)
+            top[head] = {**(dict(base) if isinstance(base, (BaseModel, Mapping)) else {}), **sub}
+        return super().replace(**top)
 
     def for_scene(self, scene: str | None) -> TrainConfig:
         """Apply :attr:`scene_overrides` for ``scene`` (no-op when absent)."""
@@ -337,30 +326,153 @@ class TrainConfig:
             return self
         return self.replace(**self.scene_overrides[scene])
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict of the fields."""
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        if self.loss_weights == PAPER_LOSS_WEIGHTS:
-            del d["loss_weights"]
-        else:
-            d["loss_weights"] = list(self.loss_weights)
-        return d
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        d = dict(data)
-        if "vn" in d and isinstance(d["vn"], Mapping):
-            d["vn"] = VNConfig.from_dict(d["vn"])
-        if "unet" in d and isinstance(d["unet"], Mapping):
-            d["unet"] = UNetConfig.from_dict(d["unet"])
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        if "loss_weights" in d:
-            d["loss_weights"] = tuple(d["loss_weights"])
-        return _from_dict(cls, d, "TrainConfig")
+# ---------------------------------------------------------------- validation errors
 
+
+def validated(model: type[_C], data: Any, where: str) -> _C:
+    """``model.model_validate(data)``, failing with a one-line :class:`ConfigError`.
+
+    Parameters
+    ----------
+    model : type
+        The configuration class.
+    data : object
+        A dict of fields (as :meth:`pydantic.BaseModel.model_dump` gives).
+    where : str
+        What to call the configuration in the message (:func:`explain`).
+
+    Raises
+    ------
+    ConfigError
+        ``data`` is not a valid configuration.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, model, where, data)) from None
+
+
+def explain(exc: ValidationError, model: type[BaseModel], where: str, data: Any = None) -> str:
+    """One line for the first error of a validation: the field, what it allows, the value.
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The error of validating ``data`` as ``model``.
+    model : type
+        The configuration class.
+    where : str
+        What to call the configuration (``"VNConfig"``, ``"model_config"``).
+    data : object, optional
+        The input, to show a field's whole value (not only a tuple's item).
+
+    Returns
+    -------
+    str
+        What is wrong, e.g. ``"model_config.scales must be a whole number in [1, 16], got 0"``.
+
+    Examples
+    --------
+    >>> try:
+    ...     UNetConfig.model_validate({"scales": 0})
+    ... except ValidationError as exc:
+    ...     print(explain(exc, UNetConfig, "model_config"))
+    model_config.scales must be a whole number in [1, 16], got 0
+    """
+    error = exc.errors(include_url=False)[0]
+    names, field, value = _locate(model, list(error["loc"]), data, error.get("input"))
+    path = ".".join(map(str, [where, *names]))
+    kind = error["type"]
+    if kind in ("extra_forbidden", "invalid_key"):
+        owner = ".".join(map(str, [where, *names[:-1]]))
+        return f"{owner} has an unknown field {_show(names[-1])}"
+    if field is None:  # the configuration itself, or a nested one, is not a dict
+        return f"{path} is a {type(value).__name__}, not a dict"
+    if kind == "value_error":  # a validator's own words ("must be a positive odd ...")
+        return f"{path} {error['ctx']['error']}, got {_show(value)}"
+    return f"{path} must be {_phrase(field.annotation, field.metadata)}, got {_show(value)}"
+
+
+def _locate(
+    model: type[BaseModel], loc: list[Any], data: Any, value: Any
+) -> tuple[list[Any], FieldInfo | None, Any]:
+    """Follow an error location to its field: the names, the field and its value.
+
+    The field is None where the error is about a configuration as a whole; positions
+    inside a field (a tuple's item, a dict's key) are not followed.
+    """
+    names: list[Any] = []
+    cls: type[BaseModel] | None = model
+    field: FieldInfo | None = None
+    while loc and cls is not None:
+        name = loc.pop(0)
+        names.append(name)
+        data = data.get(name) if isinstance(data, Mapping) else None
+        field = cls.model_fields.get(name) if isinstance(name, str) else None
+        if field is None:
+            return names, None, value
+        sub = field.annotation
+        cls = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    if cls is not None:
+        field = None
+    return names, field, data if data is not None else value
+
+
+_NOUNS = {int: "whole number", float: "finite number"}
+_COUNTS = {2: "two", 3: "three"}
+
+
+def _phrase(tp: Any, metadata: Sequence[Any] = (), article: str = "a") -> str:
+    """What a type with constraints allows, e.g. ``"a whole number in [1, 16]"``."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        extra = [m for a in args[1:] for m in (a.metadata if isinstance(a, FieldInfo) else [a])]
+        return _phrase(args[0], [*metadata, *extra], article)
+    if origin in (Union, types.UnionType) and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        return f"{_phrase(inner, metadata, article)} or None"
+    if origin is Literal:
+        return f"one of {list(args)}"
+    if origin is tuple and len(args) in _COUNTS and all(a == args[0] for a in args):
+        return _phrase(args[0], metadata, _COUNTS[len(args)])
+    if origin is dict:
+        return "a dict of names to dicts"
+    if tp is bool:
+        return "true or false"
+    noun = _NOUNS.get(tp, getattr(tp, "__name__", str(tp)))
+    return f"{article} {noun}{'' if article == 'a' else 's'}{_range(metadata)}"
+
+
+def _range(metadata: Sequence[Any]) -> str:
+    """The bounds of ``Field(ge=..., lt=...)`` as text: ``" in [0, 1)"``, ``" >= 1"``."""
+    lo = hi = None
+    for m in metadata:
+        for attr, bracket in (("ge", "["), ("gt", "(")):
+            if getattr(m, attr, None) is not None:
+                lo = (bracket, _num(getattr(m, attr)))
+        for attr, bracket in (("le", "]"), ("lt", ")")):
+            if getattr(m, attr, None) is not None:
+                hi = (_num(getattr(m, attr)), bracket)
+    if lo and hi:
+        return f" in {lo[0]}{lo[1]}, {hi[0]}{hi[1]}"
+    if lo:
+        return f" {'>=' if lo[0] == '[' else '>'} {lo[1]}"
+    if hi:
+        return f" {'<=' if hi[1] == ']' else '<'} {hi[0]}"
+    return ""
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ------------------------------------------------------------------------- presets
 
 _PAPER_OVERRIDES: dict[str, dict[str, Any]] = {
     "scenario1": {"vn.zero_mean": False},

@@ -238,8 +238,6 @@ def evaluate_folder(
         Missing folders, no predictions, or predictions without a truth of the
         same name.
     """
-    from vnet.data import read_gray, read_rgb
-
     pred = Path(pred_dir)
     truth = Path(truth_dir)
     if not pred.is_dir():
@@ -251,16 +249,47 @@ def evaluate_folder(
     preds = _prediction_names(pred)
     if not preds:
         raise DataError(f"{pred}: holds no NAME_mask.png or NAME_prob.png predictions")
-    is_dataset = (truth / "mask").is_dir()
+    dataset = truth if (truth / "mask").is_dir() else None
+    report = EvaluationReport(
+        settings={
+            "hit_fraction": hit_fraction,
+            "threshold": threshold,
+            "pred": str(pred),
+            "truth": str(truth),
+        }
+    )
+    counts = dict.fromkeys((*_PIXEL_COUNTS, *_OBJECT_COUNTS), 0)
+    psnrs: list[float] = []
+    for name, ppath, tpath in _match_truth(preds, truth, dataset is not None):
+        scores, px = _score_image(name, ppath, tpath, pred, dataset, threshold, hit_fraction)
+        for k in _PIXEL_COUNTS:
+            counts[k] += int(px[k])
+        for k in _OBJECT_COUNTS:
+            counts[k] += getattr(scores, k)
+        if scores.psnr is not None:
+            psnrs.append(scores.psnr)
+        report.images.append(scores)
+    report.total = _pooled(counts, psnrs, len(report.images))
+    return report
+
+
+_PIXEL_COUNTS = ("tp", "fp", "fn", "tn")
+_OBJECT_COUNTS = ("truth_objects", "hit", "pred_objects", "false_objects")
+
+
+def _match_truth(
+    preds: dict[str, tuple[Path, str]], truth: Path, is_dataset: bool
+) -> list[tuple[str, Path, Path]]:
+    """``(name, prediction, truth mask)`` for every prediction; all must have a truth."""
     mask_dir = truth / "mask" if is_dataset else truth
-    matched: list[tuple[str, Path, str, Path]] = []
+    matched: list[tuple[str, Path, Path]] = []
     missing: list[str] = []
-    for name, (path, kind) in sorted(preds.items()):
+    for name, (path, _kind) in sorted(preds.items()):
         tpath = _find(mask_dir, [name] if is_dataset else [name, f"{name}_mask"])
         if tpath is None:
             missing.append(name)
         else:
-            matched.append((name, path, kind, tpath))
+            matched.append((name, path, tpath))
     if missing:
         available = sorted({p.stem for p in mask_dir.iterdir() if p.suffix.lower() in _IMAGE_EXTS})
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -270,97 +299,100 @@ def evaluate_folder(
             f"(truth names there: {avail or 'none'}); names must match "
             "(NAME_mask.png <-> NAME.png)"
         )
-    report = EvaluationReport(
-        settings={
-            "hit_fraction": hit_fraction,
-            "threshold": threshold,
-            "pred": str(pred),
-            "truth": str(truth),
-        }
-    )
-    totals = {
-        "tp": 0,
-        "fp": 0,
-        "fn": 0,
-        "tn": 0,
-        "truth_objects": 0,
-        "hit": 0,
-        "pred_objects": 0,
-        "false_objects": 0,
-    }
-    psnrs: list[float] = []
-    for name, ppath, _kind, tpath in matched:
-        pm = read_gray(ppath) >= threshold
-        tm = read_gray(tpath) >= threshold
-        if pm.shape != tm.shape:
-            raise DataError(
-                f"{ppath}: size {pm.shape[::-1]} differs from the truth {tpath} {tm.shape[::-1]}"
-            )
-        inst = None
-        if is_dataset and (truth / "instances" / f"{name}.png").is_file():
-            from synthlang.common.imageio import read_label_image
+    return matched
 
-            inst_path = truth / "instances" / f"{name}.png"
-            inst = read_label_image(inst_path)
-            if inst.shape != tm.shape:
-                raise DataError(
-                    f"{inst_path}: size {inst.shape[::-1]} differs from the truth mask "
-                    f"{tpath} {tm.shape[::-1]}"
-                )
-        px = pixel_scores(pm, tm)
-        ob = object_scores(pm, tm, inst, hit_fraction)
-        value: float | None = None
-        den = pred / f"{name}_denoised.png"
-        clean = truth / "clean" / f"{name}.png" if is_dataset else None
-        if den.is_file() and clean is not None and clean.is_file():
-            den_img, clean_img = read_rgb(den), read_rgb(clean)
-            if den_img.shape != clean_img.shape:
-                raise DataError(
-                    f"{den}: size {den_img.shape[1::-1]} differs from the truth {clean} "
-                    f"{clean_img.shape[1::-1]}"
-                )
-            value = psnr(den_img, clean_img)
-            psnrs.append(value)
-        for k in ("tp", "fp", "fn", "tn"):
-            totals[k] += int(px[k])
-        for k in ("truth_objects", "hit", "pred_objects", "false_objects"):
-            totals[k] += int(ob[k])
-        report.images.append(
-            ImageScores(
-                name=name,
-                accuracy=px["accuracy"],
-                dice=px["dice"],
-                iou=px["iou"],
-                psnr=value,
-                truth_objects=int(ob["truth_objects"]),
-                hit=int(ob["hit"]),
-                pred_objects=int(ob["pred_objects"]),
-                false_objects=int(ob["false_objects"]),
-                recall=ob["recall"],
-                precision=ob["precision"],
-                f1=ob["f1"],
-                pixels=int(pm.size),
-            )
+
+def _score_image(
+    name: str,
+    ppath: Path,
+    tpath: Path,
+    pred: Path,
+    dataset: Path | None,
+    threshold: float,
+    hit_fraction: float,
+) -> tuple[ImageScores, dict[str, float]]:
+    """The scores of one prediction and its pixel counts (``tp``, ``fp``, ``fn``, ``tn``)."""
+    from vnet.data import read_gray
+
+    pm = read_gray(ppath) >= threshold
+    tm = read_gray(tpath) >= threshold
+    if pm.shape != tm.shape:
+        raise DataError(
+            f"{ppath}: size {pm.shape[::-1]} differs from the truth {tpath} {tm.shape[::-1]}"
         )
-    tp, fp, fn, tn = totals["tp"], totals["fp"], totals["fn"], totals["tn"]
+    inst = _instances(dataset, name, tm.shape, tpath) if dataset is not None else None
+    px = pixel_scores(pm, tm)
+    ob = object_scores(pm, tm, inst, hit_fraction)
+    clean = dataset / "clean" / f"{name}.png" if dataset is not None else None
+    scores = ImageScores(
+        name=name,
+        accuracy=px["accuracy"],
+        dice=px["dice"],
+        iou=px["iou"],
+        psnr=_denoised_psnr(pred / f"{name}_denoised.png", clean),
+        truth_objects=int(ob["truth_objects"]),
+        hit=int(ob["hit"]),
+        pred_objects=int(ob["pred_objects"]),
+        false_objects=int(ob["false_objects"]),
+        recall=ob["recall"],
+        precision=ob["precision"],
+        f1=ob["f1"],
+        pixels=int(pm.size),
+    )
+    return scores, px
+
+
+def _instances(dataset: Path, name: str, shape: tuple[int, ...], tpath: Path) -> np.ndarray | None:
+    """The instance labels of a dataset sample, when it has them."""
+    inst_path = dataset / "instances" / f"{name}.png"
+    if not inst_path.is_file():
+        return None
+    from synthlang.common.imageio import read_label_image
+
+    inst = read_label_image(inst_path)
+    if inst.shape != shape:
+        raise DataError(
+            f"{inst_path}: size {inst.shape[::-1]} differs from the truth mask "
+            f"{tpath} {shape[::-1]}"
+        )
+    return inst
+
+
+def _denoised_psnr(den: Path, clean: Path | None) -> float | None:
+    """PSNR of a denoised prediction against the clean truth (None without both)."""
+    if clean is None or not den.is_file() or not clean.is_file():
+        return None
+    from vnet.data import read_rgb
+
+    den_img, clean_img = read_rgb(den), read_rgb(clean)
+    if den_img.shape != clean_img.shape:
+        raise DataError(
+            f"{den}: size {den_img.shape[1::-1]} differs from the truth {clean} "
+            f"{clean_img.shape[1::-1]}"
+        )
+    return psnr(den_img, clean_img)
+
+
+def _pooled(counts: dict[str, int], psnrs: list[float], n_images: int) -> dict[str, Any]:
+    """Totals over all images: pooled pixels and objects, the mean PSNR."""
+    tp, fp, fn, tn = (counts[k] for k in _PIXEL_COUNTS)
     n_px = tp + fp + fn + tn
     union = tp + fp + fn
-    recall = totals["hit"] / totals["truth_objects"] if totals["truth_objects"] else 1.0
+    recall = counts["hit"] / counts["truth_objects"] if counts["truth_objects"] else 1.0
     precision = (
-        1.0 - totals["false_objects"] / totals["pred_objects"] if totals["pred_objects"] else 1.0
+        1.0 - counts["false_objects"] / counts["pred_objects"] if counts["pred_objects"] else 1.0
     )
-    report.total = {
-        "images": len(report.images),
+    return {
+        "images": n_images,
         "accuracy": (tp + tn) / n_px if n_px else 1.0,
         "dice": 2 * tp / (2 * tp + fp + fn) if union else 1.0,
         "iou": tp / union if union else 1.0,
         "psnr": float(np.mean(psnrs)) if psnrs else None,
-        **{k: totals[k] for k in ("truth_objects", "hit", "pred_objects", "false_objects")},
+        **{k: counts[k] for k in _OBJECT_COUNTS},
         "recall": recall,
         "precision": precision,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
     }
-    return report
 
 
 def format_table(report: EvaluationReport) -> str:

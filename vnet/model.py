@@ -223,22 +223,30 @@ class VNStep(nn.Module):
         self.config = config
         self.basis = RBFBasis(c.n_w, c.rbf_range)
         n_in = c.n_fu + c.n_fm
-        self.ku = nn.Parameter(
-            _random_kernels(
-                (c.n_fu, c.in_channels, c.k_u, c.k_u), generator, c.zero_mean, c.granularity
-            )
-        )
-        self.km = nn.Parameter(
-            _random_kernels((c.n_fm, 1, c.k_m, c.k_m), generator, True, c.granularity)
-        )
-        coupling = 0.5 * _random_kernels((c.n_f, n_in, c.k, c.k), generator, False, "filter")
-        for i in range(min(c.n_f, n_in)):
+        self.ku = nn.Parameter(torch.empty(c.n_fu, c.in_channels, c.k_u, c.k_u))
+        self.km = nn.Parameter(torch.empty(c.n_fm, 1, c.k_m, c.k_m))
+        self.k = nn.Parameter(torch.empty(c.n_f, n_in, c.k, c.k))
+        self.wu = nn.Parameter(torch.empty(c.n_fu, c.n_w))
+        self.wm = nn.Parameter(torch.empty(c.n_fm, c.n_w))
+        self.w = nn.Parameter(torch.empty(c.n_f, c.n_w))
+        self.lam = nn.Parameter(torch.empty(1))
+        if not self.lam.is_meta:  # a network on the meta device has shapes, no values
+            self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw the initial parameters (see :class:`CoupledVN`) and project them onto ``P``."""
+        c = self.config
+        self.ku.copy_(_random_kernels(tuple(self.ku.shape), generator, c.zero_mean, c.granularity))
+        self.km.copy_(_random_kernels(tuple(self.km.shape), generator, True, c.granularity))
+        coupling = 0.5 * _random_kernels(tuple(self.k.shape), generator, False, "filter")
+        for i in range(min(self.k.shape[0], self.k.shape[1])):
             coupling[i, i, c.k // 2, c.k // 2] += 0.5
-        self.k = nn.Parameter(coupling)
-        self.wu = nn.Parameter(linear_weights(c.n_fu, self.basis, c.phi_slope))
-        self.wm = nn.Parameter(linear_weights(c.n_fm, self.basis, c.phi_slope))
-        self.w = nn.Parameter(linear_weights(c.n_f, self.basis, c.dphi_slope))
-        self.lam = nn.Parameter(torch.full((1,), float(c.lambda_init)))
+        self.k.copy_(coupling)
+        self.wu.copy_(linear_weights(c.n_fu, self.basis, c.phi_slope))
+        self.wm.copy_(linear_weights(c.n_fm, self.basis, c.phi_slope))
+        self.w.copy_(linear_weights(c.n_f, self.basis, c.dphi_slope))
+        self.lam.fill_(float(c.lambda_init))
         self.project_()
 
     # -- the energy and its gradient ------------------------------------------------

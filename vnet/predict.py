@@ -30,15 +30,9 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from vnet.checkpoint import check_state_dict
-from vnet.train import (
-    PRECISIONS,
-    autocast,
-    build_model,
-    check_precision,
-    load_checkpoint,
-    resolve_device,
-)
+from vnet.checkpoint import check_state_dict, load_checkpoint, stored_model_config
+from vnet.hardware import PRECISIONS, autocast, check_precision, resolve_device
+from vnet.networks import build_model
 
 MAX_TILE = 4096
 """Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
@@ -84,7 +78,7 @@ class PredictOptions:
         ``reference``); default :data:`synthlang.colornorm.DEFAULT_METHOD`.
         A checkpoint without statistics and no ``reference``: no normalisation.
     precision : {"fp32", "bf16"}
-        Arithmetic of the network (:func:`vnet.train.check_precision`).
+        Arithmetic of the network (:func:`vnet.hardware.check_precision`).
     """
 
     tile: int = 512
@@ -123,7 +117,7 @@ def load_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a network from a checkpoint.
 
-    The checkpoint is read and validated by :func:`vnet.train.load_checkpoint`
+    The checkpoint is read and validated by :func:`vnet.checkpoint.load_checkpoint`
     (size limit, ``weights_only=True``, configuration ranges) before the network is
     built, and the stored tensors' names and shapes are compared with the network
     before they are loaded.
@@ -141,12 +135,13 @@ def load_model(
     """
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     ckpt = load_checkpoint(path, map_location="cpu")
-    channels = ckpt["model_config"].get("in_channels", 3)
-    if channels != 3:
+    config = stored_model_config(ckpt, path)
+    if config.in_channels != 3:
         raise DataError(
-            f"{path}: the network takes {channels}-channel images; predict reads RGB images"
+            f"{path}: the network takes {config.in_channels}-channel images; "
+            "predict reads RGB images"
         )
-    model = build_model(str(ckpt["model_kind"]), ckpt["model_config"])
+    model = build_model(str(ckpt["model_kind"]), config)
     check_state_dict(model, ckpt["model_state"], path)
     try:
         model.load_state_dict(ckpt["model_state"])
@@ -330,16 +325,11 @@ def predict_files(
         ``files`` and ``normalization`` (``method``, as done, and ``target``: what
         the colours were mapped to, or None).
     """
-    from synthlang.common.imageio import read_image, write_png
+    from synthlang.common.imageio import read_image
 
     opts = options if options is not None else PredictOptions()
     paths = [Path(p) for p in images]
-    if not paths:
-        raise DataError("no input images given")
-    names = _unique_names(paths)
-    for p in paths:
-        if not p.is_file():
-            raise DataError(f"{p}: no such image file")
+    names = _checked_inputs(paths)
     device = resolve_device(opts.device)
     check_precision(opts.precision, device)
     model, ckpt = load_model(checkpoint, device)
@@ -368,24 +358,7 @@ def predict_files(
             precision=opts.precision,
         )
         mask = m >= opts.threshold
-        files = {
-            "denoised": out_dir / f"{name}_denoised.png",
-            "prob": out_dir / f"{name}_prob.png",
-            "mask": out_dir / f"{name}_mask.png",
-            "overlay": out_dir / f"{name}_overlay.png",
-        }
-        outputs = {
-            "denoised": np.clip(u, 0.0, 1.0),
-            "prob": np.round(np.clip(m, 0.0, 1.0) * 65535.0).astype(np.uint16),
-            "mask": mask.astype(np.uint8) * np.uint8(255),
-            "overlay": overlay(image, mask),
-        }
-        for kind, array in outputs.items():
-            try:
-                write_png(files[kind], array)
-            except OSError as exc:
-                reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
-                raise DataError(f"cannot write {files[kind]}: {reason or exc}") from None
+        files = _write_outputs(out_dir, name, image, u, m, mask)
         records.append(
             {
                 "name": name,
@@ -397,6 +370,39 @@ def predict_files(
             }
         )
     return records
+
+
+def _checked_inputs(paths: Sequence[Path]) -> list[str]:
+    """The output names of the input images, which must exist and not share a name."""
+    if not paths:
+        raise DataError("no input images given")
+    names = _unique_names(paths)
+    for p in paths:
+        if not p.is_file():
+            raise DataError(f"{p}: no such image file")
+    return names
+
+
+def _write_outputs(
+    out_dir: Path, name: str, image: np.ndarray, u: np.ndarray, m: np.ndarray, mask: np.ndarray
+) -> dict[str, Path]:
+    """Write ``NAME_{denoised,prob,mask,overlay}.png``; return the files by kind."""
+    from synthlang.common.imageio import write_png
+
+    outputs = {
+        "denoised": np.clip(u, 0.0, 1.0),
+        "prob": np.round(np.clip(m, 0.0, 1.0) * 65535.0).astype(np.uint16),
+        "mask": mask.astype(np.uint8) * np.uint8(255),
+        "overlay": overlay(image, mask),
+    }
+    files = {kind: out_dir / f"{name}_{kind}.png" for kind in outputs}
+    for kind, array in outputs.items():
+        try:
+            write_png(files[kind], array)
+        except OSError as exc:
+            reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
+            raise DataError(f"cannot write {files[kind]}: {reason or exc}") from None
+    return files
 
 
 def _resolve_normalize(

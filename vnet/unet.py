@@ -53,18 +53,23 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose2d(c, c, 2, stride=2) for _ in range(s - 1))
         self.merge = nn.ModuleList(_double_conv(2 * c, c) for _ in range(s - 1))
         self.head = nn.Conv2d(c, self.config.in_channels + 1, 1)
+        if not self.head.weight.is_meta:  # a network on the meta device has shapes, no values
+            self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """He-normal weights drawn from ``config.seed``, zero biases, a small head."""
         generator = torch.Generator().manual_seed(self.config.seed)
-        with torch.no_grad():
-            for module in self.modules():
-                if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                    fan_in = module.weight[0].numel()
-                    if isinstance(module, nn.ConvTranspose2d):
-                        fan_in = module.weight.shape[0] * module.weight[0, 0].numel()
-                    std = (2.0 / fan_in) ** 0.5
-                    module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
-                    if module.bias is not None:
-                        module.bias.zero_()
-            self.head.weight.mul_(0.1)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                fan_in = module.weight[0].numel()
+                if isinstance(module, nn.ConvTranspose2d):
+                    fan_in = module.weight.shape[0] * module.weight[0, 0].numel()
+                std = (2.0 / fan_in) ** 0.5
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                if module.bias is not None:
+                    module.bias.zero_()
+        self.head.weight.mul_(0.1)
 
     @property
     def min_size(self) -> int:

@@ -95,8 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every image."""
+    from vnet.hardware import configure_threads
     from vnet.predict import MAX_MARGIN, MAX_TILE, PredictOptions, predict_files
-    from vnet.train import configure_threads
 
     if not 8 <= args.tile <= MAX_TILE:
         raise DataError(f"--tile must be between 8 and {MAX_TILE}, got {args.tile}")

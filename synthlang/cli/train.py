@@ -229,23 +229,14 @@ def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any
     Configuration flags may be repeated (``the same command plus --resume``) as long
     as they describe the stored configuration; changing one is refused.
     """
-    from vnet.config import TrainConfig
-    from vnet.train import CHECKPOINT_NAME, RESUMABLE_CHANGES
+    from vnet.train import CHECKPOINT_NAME, resumable_config, resume_conflicts
 
     path = args.out / CHECKPOINT_NAME
-    if "train_config" not in ckpt:
-        raise DataError(f"{path}: holds no training configuration; it cannot be resumed")
-    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    cfg = resumable_config(ckpt, path)
     source, info, size = _source(args, cfg.seed)
     given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
     if given:
-        fresh = _fresh_config(args, info, size).to_dict()
-        stored = cfg.to_dict()
-        differ = sorted(
-            k
-            for k in set(stored) | set(fresh)
-            if k not in RESUMABLE_CHANGES and stored.get(k) != fresh.get(k)
-        )
+        differ = resume_conflicts(cfg, _fresh_config(args, info, size))
         if differ:
             raise SynthlangError(
                 f"{', '.join(given)} cannot be changed when resuming (they give another "

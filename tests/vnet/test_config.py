@@ -1,4 +1,4 @@
-"""Loss weights of the training configuration and of the presets (the denoising fix)."""
+"""Training configuration: loss weights and presets (the denoising fix), validation messages."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import json
 
 import pytest
 import torch
+from pydantic import ValidationError
 
+from synthlang.common.errors import SynthlangError
 from vnet.config import (
     DEFAULT_LOSS_WEIGHTS,
     PAPER_LOSS_WEIGHTS,
     TrainConfig,
     preset,
 )
+from vnet.errors import ConfigError
 from vnet.train import loss_and_metrics
 
 
@@ -35,16 +38,16 @@ def test_default_vn_preset_weights_the_image_more() -> None:
 
 def test_round_trip_and_old_dicts() -> None:
     cfg = preset("default")
-    d = json.loads(json.dumps(cfg.to_dict()))
+    d = json.loads(json.dumps(cfg.model_dump(mode="json")))
     assert d["loss_weights"] == list(DEFAULT_LOSS_WEIGHTS)
-    assert TrainConfig.from_dict(d) == cfg
+    assert TrainConfig.model_validate(d) == cfg
     # the paper's weights are not stored: a dict written before the field existed is equal
     paper = preset("paper")
-    assert "loss_weights" not in paper.to_dict()
-    assert TrainConfig.from_dict(paper.to_dict()) == paper
-    old = cfg.to_dict()
+    assert "loss_weights" not in paper.model_dump()
+    assert TrainConfig.model_validate(paper.model_dump()) == paper
+    old = cfg.model_dump()
     del old["loss_weights"]
-    assert TrainConfig.from_dict(old).loss_weights == PAPER_LOSS_WEIGHTS
+    assert TrainConfig.model_validate(old).loss_weights == PAPER_LOSS_WEIGHTS
     assert cfg.replace(loss_weights=[1, 0]).loss_weights == (1.0, 0.0)
 
 
@@ -67,3 +70,37 @@ def test_loss_uses_the_weights() -> None:
     loss, metrics = loss_and_metrics(u, m, gu, gm, u0, DEFAULT_LOSS_WEIGHTS)
     torch.testing.assert_close(loss, (5 * per_u + per_m / 2).mean())
     assert metrics["loss"] == pytest.approx(float(loss))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"batch_size": 5000}, ".batch_size must be a whole number in [1, 4096], got 5000"),
+        ({"vn.k_u": 4}, ".vn.k_u must be a positive odd kernel size, got 4"),
+        ({"vn.steps": True}, ".vn.steps must be a whole number in [1, 1000], got True"),
+        ({"lr": float("inf")}, ".lr must be a finite number in (0, 1000], got inf"),
+        ({"betas": [0.9, 1.0]}, ".betas must be two finite numbers in [0, 1), got [0.9, 1.0]"),
+        ({"loss_weights": (0, 0)}, ".loss_weights must not both be 0, got (0, 0)"),
+        ({"crop": 0}, ".crop must be a whole number in [1, 65536] or None, got 0"),
+        ({"device": "tpu"}, ".device must be one of ['auto', 'cpu', 'cuda'], got 'tpu'"),
+        ({"vn.zero_mean": 1}, ".vn.zero_mean must be true or false, got 1"),
+        ({"vn": [1]}, ".vn is a list, not a dict"),
+        ({"unet.bogus": 1}, ".unet has an unknown field 'bogus'"),
+        ({"vn.k.x": 1}, " has an unknown field 'vn.k.x'"),
+    ],
+)
+def test_replace_errors_are_one_line(changes: dict, message: str) -> None:
+    """What ``synthlang train`` prints for a bad value: one line naming field, range, value."""
+    with pytest.raises(ConfigError) as info:
+        preset("default").replace(**changes)
+    assert info.value.message == "TrainConfig" + message
+    assert isinstance(info.value, SynthlangError) and isinstance(info.value, ValueError)
+
+
+def test_stored_dicts_validate_strictly() -> None:
+    """Checkpoint dicts go through ``model_validate``: same rules, no coercion."""
+    d = preset("default").model_dump(mode="json")
+    assert TrainConfig.model_validate(d) == preset("default")
+    for key, bad in (("seed", "3"), ("flips", 1), ("iterations", 2.0), ("n_samples", 10**9)):
+        with pytest.raises(ValidationError):
+            TrainConfig.model_validate({**d, key: bad})

@@ -269,7 +269,11 @@ CRAFTED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("format", _set("format", "other"), "not a vnet checkpoint"),
     ("batch 1e9", _set("train_config.batch_size", 10**9), r"batch_size must be .* \[1, 4096\]"),
     ("lr nan", _set("train_config.lr", float("nan")), "lr must be a finite number"),
-    ("betas", _set("train_config.betas", [2.0, 3.0]), "betas must be two numbers"),
+    (
+        "betas",
+        _set("train_config.betas", [2.0, 3.0]),
+        r"train_config.betas must be two finite numbers in \[0, 1\)",
+    ),
     ("samples", _set("train_config.n_samples", 10**12), "n_samples must be"),
     ("train kind", _set("train_config.model", "unet"), "train_config.model 'unet' != model_kind"),
     ("step", _set("step", -1), "invalid step"),
@@ -536,9 +540,9 @@ def test_loader_passes_errors_as_they_are(toy: Path, tmp_path: Path) -> None:
 def test_full_disk_while_training(
     toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vnet.train
+    import vnet.checkpoint
 
-    real = vnet.train.atomic_write_bytes
+    real = vnet.checkpoint.atomic_write_bytes
     calls = []
 
     def fill_up(path: Any, data: bytes) -> None:
@@ -547,7 +551,7 @@ def test_full_disk_while_training(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data)
 
-    monkeypatch.setattr(vnet.train, "atomic_write_bytes", fill_up)
+    monkeypatch.setattr(vnet.checkpoint, "atomic_write_bytes", fill_up)
     out = tmp_path / "r"
     args = ["train", "--data", str(toy), "--out", str(out), "--preset", "smoke", "--crop", "16"]
     code, err = cli(capsys, *args, "-q")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -79,7 +77,7 @@ def test_explicit_gradient_equals_autograd(
     padding: str, zero_mean: bool, small_config: VNConfig, device: torch.device, rbf_path: str
 ) -> None:
     """``E_t`` uses the exact antiderivative, so the table path agrees to its deviation."""
-    cfg = dataclasses.replace(small_config, padding=padding, zero_mean=zero_mean)
+    cfg = small_config.model_copy(update={"padding": padding, "zero_mean": zero_mean})
     net = _perturbed(cfg).to(device)
     g = torch.Generator().manual_seed(2)
     u0 = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64).to(device)
@@ -167,7 +165,7 @@ def test_training_gradient_flows_to_every_parameter(small_config: VNConfig) -> N
 
 def test_seeded_initialisation(small_config: VNConfig) -> None:
     a, b = CoupledVN(small_config), CoupledVN(small_config)
-    c = CoupledVN(dataclasses.replace(small_config, seed=99))
+    c = CoupledVN(small_config.model_copy(update={"seed": 99}))
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
     assert not torch.equal(a.blocks[0].ku, c.blocks[0].ku)
@@ -191,9 +189,11 @@ def test_bad_inputs(small_config: VNConfig) -> None:
 
 def test_config_round_trip() -> None:
     c = VNConfig(steps=3, zero_mean=False)
-    assert VNConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ValueError, match="unknown"):
-        VNConfig.from_dict({**c.to_dict(), "bogus": 1})
+    assert VNConfig.model_validate(c.model_dump()) == c
+    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+        VNConfig.model_validate({**c.model_dump(), "bogus": 1})
+    with pytest.raises(ValueError, match="^error: VNConfig has an unknown field 'bogus'$"):
+        c.replace(bogus=1)  # a copy validated like a new one: one line
 
 
 @pytest.mark.parametrize("size", [(37, 53), (8, 8), (5, 3)])
@@ -211,7 +211,7 @@ def test_unet(size: tuple[int, int], device: torch.device) -> None:
 def test_bf16_autocast_forward(small_config: VNConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--precision bf16``: the network runs under autocast, close to float32; refused
     on a CPU without AVX-512-BF16/AMX."""
-    from vnet import train as T
+    from vnet import hardware as T
 
     net = _perturbed(small_config, torch.float32)
     u0 = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(4))
@@ -233,7 +233,7 @@ def test_bf16_autocast_forward(small_config: VNConfig, monkeypatch: pytest.Monke
 
 
 def test_configure_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vnet import train as T
+    from vnet import hardware as T
 
     old = torch.get_num_threads()
     try:

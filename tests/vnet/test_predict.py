@@ -36,7 +36,7 @@ def _checkpoint(path: Path, kind: str = "vn") -> Path:
             "format": "vnet-checkpoint",
             "version": 1,
             "model_kind": kind,
-            "model_config": cfg.to_dict(),
+            "model_config": cfg.model_dump(mode="json"),
             "model_state": model.state_dict(),
         },
     )

@@ -126,7 +126,7 @@ def test_kernel_rows_and_granularity() -> None:
 @pytest.mark.parametrize("zero_mean", [True, False])
 @pytest.mark.parametrize("granularity", ["filter", "slice"])
 def test_model_project(zero_mean: bool, granularity: str, small_config: VNConfig) -> None:
-    cfg = VNConfig(**{**small_config.to_dict(), "zero_mean": zero_mean, "granularity": granularity})
+    cfg = small_config.model_copy(update={"zero_mean": zero_mean, "granularity": granularity})
     net = CoupledVN(cfg)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():

@@ -85,8 +85,8 @@ def test_checkpoint_contents(trained: tuple[Path, object]) -> None:
     out, _ = trained
     ckpt = load_checkpoint(out / "model.pt")  # weights_only=True
     assert ckpt["format"] == "vnet-checkpoint" and ckpt["model_kind"] == "vn"
-    assert VNConfig.from_dict(ckpt["model_config"]) == TINY
-    assert TrainConfig.from_dict(ckpt["train_config"]).iterations == 24
+    assert VNConfig.model_validate(ckpt["model_config"]) == TINY
+    assert TrainConfig.model_validate(ckpt["train_config"]).iterations == 24
     assert len(ckpt["source"]["hash"]) == 64
     assert "state" in ckpt["optimizer_state"]
     assert set(ckpt["metrics"]) >= {"loss", "accuracy", "psnr"}
@@ -102,7 +102,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
             "format": "vnet-checkpoint",
             "version": 1,
             "model_kind": kind,
-            "model_config": cfg.to_dict(),
+            "model_config": cfg.model_dump(mode="json"),
             "model_state": model.state_dict(),
         }
         save_checkpoint(tmp_path / f"{kind}.pt", payload)
@@ -274,7 +274,7 @@ def test_presets_and_config() -> None:
     assert (unet.lr, unet.iterations) == (5e-5, 3000)
     assert set(PRESETS) == {"paper", "default", "smoke"}
     cfg = preset("default")
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.model_validate(json.loads(json.dumps(cfg.model_dump(mode="json")))) == cfg
     assert cfg.replace(**{"vn.steps": 3}).vn.steps == 3
     with pytest.raises(ValueError, match="unknown"):
         cfg.replace(bogus=1)

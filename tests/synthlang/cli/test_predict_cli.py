@@ -34,7 +34,7 @@ def checkpoint(tmp_path: Path) -> Path:
             "format": "vnet-checkpoint",
             "version": 1,
             "model_kind": "vn",
-            "model_config": CFG.to_dict(),
+            "model_config": CFG.model_dump(mode="json"),
             "model_state": CoupledVN(CFG).state_dict(),
         },
     )

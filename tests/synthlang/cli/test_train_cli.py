@@ -198,7 +198,7 @@ def test_add_color_stats(tiny_scene_file: Path, tmp_path: Path) -> None:
         "format": "vnet-checkpoint",
         "version": 1,
         "model_kind": "vn",
-        "model_config": cfg.to_dict(),
+        "model_config": cfg.model_dump(mode="json"),
         "model_state": weights,
         "source": {"kind": "folder", "hash": "x"},
     }
