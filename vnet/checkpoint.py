@@ -44,8 +44,12 @@ from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from synthlang.common.errors import DataError, ResourceLimitError
-from synthlang.common.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
-from synthlang.common.imageio import atomic_write_bytes
+from synthlang.common.fileio import (
+    FileTooLargeError,
+    NotARegularFileError,
+    atomic_write_bytes,
+    read_regular_file,
+)
 from synthlang.common.limits import Limits, format_bytes
 from vnet.config import MAX_ITERATIONS, MODEL_KINDS, TrainConfig, UNetConfig, VNConfig, explain
 from vnet.networks import count_parameters

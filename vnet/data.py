@@ -80,7 +80,7 @@ class FolderSource:
     """
 
     def __init__(self, root: str | Path, n: int | None = None) -> None:
-        from synthlang.data.dataset import read_manifest
+        from synthlang.data.sampleio import read_manifest
 
         self.root = Path(root)
         manifest = read_manifest(self.root)

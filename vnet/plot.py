@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthlang.common.imageio import atomic_write_bytes
+from synthlang.common.fileio import atomic_write_bytes
 
 __all__ = ["read_metrics", "plot_curves"]
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from synthlang.common.imageio import atomic_write_text
+from synthlang.common.fileio import atomic_write_text
 from vnet import distributed as ddp
 from vnet.checkpoint import (
     CHECKPOINT_FORMAT,

@@ -33,8 +33,6 @@ from PIL import Image, UnidentifiedImageError
 
 from synthlang.common.errors import DataError, ResourceLimitError
 from synthlang.common.fileio import (
-    atomic_write_bytes,
-    atomic_write_text,
     atomic_writer,
     open_regular_file,
     read_error,
@@ -50,8 +48,6 @@ __all__ = [
     "to_uint8",
     "DECODE_ERRORS",
     # re-exported for their existing importers; they live in synthlang.common.fileio
-    "atomic_write_bytes",
-    "atomic_write_text",
 ]
 
 log = logging.getLogger(__name__)

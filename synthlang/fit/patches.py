@@ -19,6 +19,7 @@ from scipy import ndimage as ndi
 from scipy.cluster.vq import ClusterError, kmeans2
 from skimage.segmentation import expand_labels
 
+from synthlang.common.imageio import to_uint8
 from synthlang.fit.detect import disk
 from synthlang.fit.inputs import FitInput
 from synthlang.fit.options import IMMUNE_CLASS_WORDS, FitOptions, TextureRegion
@@ -51,10 +52,6 @@ class Patch:
     cohort: int = 0
 
 
-def _to_u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-
-
 def nucleus_patches(
     inp: FitInput, ids: Sequence[int], *, margin: int = 2, min_area: int = 12
 ) -> list[Patch]:
@@ -80,7 +77,7 @@ def nucleus_patches(
         if area < min_area:
             continue
         rgb = inp.image[r0:r1, c0:c1]
-        rgba = np.concatenate([_to_u8(rgb), (mask * 255).astype(np.uint8)[..., None]], axis=2)
+        rgba = np.concatenate([to_uint8(rgb), (mask * 255).astype(np.uint8)[..., None]], axis=2)
         mean = rgb[mask].astype(np.float64).mean(axis=0)
         out.append(Patch(rgba, mean, inp.classes[ident], inp.name, area=area, position=(r0, c0)))
     return out
@@ -147,7 +144,7 @@ def texture_patches(
         rgb = inp.image[r : r + size, c : c + size]
         out.append(
             Patch(
-                _to_u8(rgb),
+                to_uint8(rgb),
                 rgb.reshape(-1, 3).astype(np.float64).mean(axis=0),
                 cls,
                 inp.name,

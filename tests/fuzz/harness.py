@@ -473,7 +473,7 @@ def run_scene_case(
     detail : str
         The error message or traceback ("" for ``ok``).
     """
-    from synthlang.data.dataset import encode_sample
+    from synthlang.data.sampleio import encode_sample
     from synthlang.engine.render import render as render_sample
     from synthlang.engine.sampling import sample_seed
     from synthlang.lang.compile import compile_file

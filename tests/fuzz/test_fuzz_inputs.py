@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from synthlang.common.errors import SynthlangError
 from synthlang.common.imageio import write_png
-from synthlang.data.dataset import iter_samples, read_manifest, render_dataset
+from synthlang.data.dataset import render_dataset
+from synthlang.data.sampleio import iter_samples, read_manifest
 from synthlang.fit import FitOptions, fit_files
 from tests.conftest import deadline
 
