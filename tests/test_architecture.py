@@ -19,7 +19,8 @@ MAX_CLASS_LINES = 400
 
 
 def _sources() -> list[Path]:
-    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+    folders = (*PACKAGES, "tests", "experiments", "benchmarks", "scripts")
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
 
 
 def test_import_contracts_are_kept() -> None:
