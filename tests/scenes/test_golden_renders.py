@@ -45,16 +45,26 @@ def sample_digest(scene_path: str, seed: int) -> str:
         arr = np.ascontiguousarray(arr)
         h.update(f"{name}:{arr.dtype}:{arr.shape}".encode())
         h.update(arr.tobytes())
-    h.update(repr(sample.instances).encode())
+    # the instance records as they were recorded (fields added later are not part of it)
+    records = [
+        (r.id, r.category, r.layer, r.center, r.area, r.visible_area, r.parent, r.classified)
+        for r in sample.instances
+    ]
+    h.update(repr(records).encode())
     h.update(json.dumps(sample.counts, sort_keys=True).encode())
     h.update(repr(sample.shortfalls).encode())
     return h.hexdigest()
 
 
 def ir_digest(scene_path: str) -> str:
-    """SHA-256 of the compiled IR (paths relative to the repository)."""
+    """SHA-256 of the compiled IR's meaning (as ``scene_hash``; paths relative to the repository).
+
+    Optional fields added to the IR later are left out while unset, as in ``scene_hash``.
+    """
+    from synthlang.ir.scene import _strip_spans
+
     scene = synthlang.compile_file(ROOT / scene_path)
-    text = json.dumps(scene.model_dump(mode="json"), sort_keys=True)
+    text = json.dumps(_strip_spans(scene.model_dump(mode="json")), sort_keys=True)
     return hashlib.sha256(text.replace(str(ROOT), "<root>").encode()).hexdigest()
 
 
