@@ -63,6 +63,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _looks_like_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def unknown_option(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> tuple[argparse.ArgumentParser, str] | None:
+    """The subcommand and the error for the first option it does not know, or None.
+
+    argparse would first complain about a missing required option (``--num 5`` for
+    ``--n 5`` says "required: --n"); this names the unknown one, with a suggestion.
+    """
+    from synthlang.lang.grammar import did_you_mean
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for i, token in enumerate(argv):
+        if token in sub.choices:
+            command, rest = sub.choices[token], list(argv)[i + 1 :]
+            break
+        if not token.startswith("-"):
+            return None
+    else:
+        return None
+    known = {s for action in command._actions for s in action.option_strings}
+    for token in rest:
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-" or _looks_like_number(token):
+            continue
+        option = token.split("=", 1)[0]
+        prefixed = [k for k in known if option.startswith("--") and k.startswith(option)]
+        if option in known or len(prefixed) == 1:
+            continue
+        guess = did_you_mean(option, known)
+        return command, f"unknown option {option}" + (f"; did you mean {guess}?" if guess else "")
+    return None
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -81,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 2 for user errors, 130 when interrupted.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    problem = unknown_option(parser, argv)
+    if problem is not None:
+        command, message = problem
+        command.error(message)
     args = parser.parse_args(argv)
     previous = signal.getsignal(signal.SIGTERM)
     try:

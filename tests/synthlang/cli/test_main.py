@@ -111,3 +111,34 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "synthlang", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and __version__ in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["render", "s.scene", "--num", "5"], "unknown option --num; did you mean --n?"),
+        (
+            ["render", "s.scene", "--n", "2", "--sed", "3"],
+            "unknown option --sed; did you mean --seed?",
+        ),
+        (["check", "s.scene", "--irr"], "unknown option --irr; did you mean --ir?"),
+        (["render", "s.scene", "--n", "2", "--zzzzzz"], "unknown option --zzzzzz"),
+    ],
+)
+def test_unknown_options_are_named(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"synthlang {argv[0]}: error: {message}" in err
+    assert "required" not in err
+
+
+def test_known_abbreviations_and_negative_values_pass() -> None:
+    from synthlang.cli.main import unknown_option
+
+    parser = build_parser()
+    assert unknown_option(parser, ["render", "s.scene", "--se", "3", "--n", "1"]) is None
+    assert unknown_option(parser, ["predict", "m.pt", "x.png", "--threshold", "-0.5"]) is None
