@@ -30,25 +30,36 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from synthlang import ir
 from synthlang.common.limits import Limits
 from synthlang.lang.loader import read_scene_text, resolve_path
+from synthlang.lang.loader import search_path as import_folders
 from synthlang.lang.scene import SceneCompiler
 
 __all__ = ["compile_file", "compile_string"]
 
 
-def compile_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> ir.Scene:
+def compile_file(
+    path: str | os.PathLike[str],
+    *,
+    limits: Limits | None = None,
+    search_path: Sequence[str | os.PathLike[str]] = (),
+) -> ir.Scene:
     """Compile a ``.scene`` file to the Scene IR.
 
     Parameters
     ----------
     path : str or path-like
-        The scene file. Imports are resolved relative to it.
+        The scene file. Imports are resolved relative to it, then in ``search_path``
+        and the folders of ``SYNTHLANG_PATH``; ``import "synthlang:NAME"`` names a
+        shipped library.
     limits : Limits, optional
         Resource limits; from the environment (``SYNTHLANG_MAX_*``) when omitted.
+    search_path : sequence of path-like, optional
+        Folders searched for imports after the importing file's own folder.
 
     Returns
     -------
@@ -76,7 +87,8 @@ def compile_file(path: str | os.PathLike[str], *, limits: Limits | None = None) 
     limits = limits or Limits.from_env()
     text = read_scene_text(p, None, None, limits)
     key = resolve_path(p)
-    return SceneCompiler(limits).run(text, display=str(path), key=key, folder=key.parent)
+    compiler = SceneCompiler(limits, import_folders(list(search_path)))
+    return compiler.run(text, display=str(path), key=key, folder=key.parent)
 
 
 def compile_string(
@@ -85,6 +97,7 @@ def compile_string(
     filename: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
     limits: Limits | None = None,
+    search_path: Sequence[str | os.PathLike[str]] = (),
 ) -> ir.Scene:
     """Compile scene text to the Scene IR.
 
@@ -99,6 +112,8 @@ def compile_string(
         (default: the folder of ``filename``, else the working directory).
     limits : Limits, optional
         Resource limits; from the environment when omitted.
+    search_path : sequence of path-like, optional
+        Folders searched for imports after ``base_dir`` (see :func:`compile_file`).
 
     Returns
     -------
@@ -122,6 +137,5 @@ def compile_string(
     else:
         folder = Path.cwd()
     key = resolve_path(Path(filename)) if filename is not None else None
-    return SceneCompiler(limits or Limits.from_env()).run(
-        text, display=filename, key=key, folder=folder
-    )
+    compiler = SceneCompiler(limits or Limits.from_env(), import_folders(list(search_path)))
+    return compiler.run(text, display=filename, key=key, folder=folder)

@@ -122,8 +122,10 @@ def word_span(span: Span, word: str) -> Span:
 class CompilerBase:
     """State of one compilation (nothing outlives it) and how errors are made."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, search: tuple[Path, ...] = ()) -> None:
         self.limits = limits
+        self.search = search
+        self.found: dict[tuple[Path | None, str], Path] = {}
         self.modules: dict[Path | None, SourceFile] = {}
         self.order: list[SourceFile] = []
         self.sources: dict[str | None, str] = {}

@@ -12,7 +12,31 @@ from synthlang.lang.context import STATEMENT_WORDS, CompilerBase, SourceFile, wo
 from synthlang.lang.lower import Import, Let, lower
 from synthlang.lang.parse import parse
 
-__all__ = ["Loader", "resolve_path", "read_scene_text"]
+__all__ = [
+    "Loader",
+    "resolve_path",
+    "read_scene_text",
+    "search_path",
+    "SHIPPED_LIBRARIES",
+    "SHIPPED_PREFIX",
+]
+
+SHIPPED_PREFIX = "synthlang:"
+"""``import "synthlang:NAME"`` names a library that ships with synthlang."""
+
+SHIPPED_LIBRARIES = Path(__file__).resolve().parents[2] / "scenes" / "lib"
+"""Where the shipped libraries are: ``scenes/lib`` of the source checkout synthlang runs from."""
+
+
+def search_path(extra: object = ()) -> tuple[Path, ...]:
+    """The folders searched for imports after the importing file's own folder.
+
+    ``extra`` (``--lib DIR`` on the command line, ``search_path=`` in Python) first, then
+    the folders of the environment variable ``SYNTHLANG_PATH`` (separated like ``PATH``).
+    """
+    folders = [Path(p) for p in extra] if isinstance(extra, (list, tuple)) else []
+    folders += [Path(p) for p in os.environ.get("SYNTHLANG_PATH", "").split(os.pathsep) if p]
+    return tuple(resolve_path(f) for f in folders)
 
 
 def resolve_path(path: Path) -> Path:
@@ -61,6 +85,21 @@ def read_scene_text(path: Path, span: Span | None, source: str | None, limits: L
         ) from None
 
 
+def _shipped_hint() -> str:
+    names = (
+        sorted(
+            p.stem if p.suffix == ".scene" else p.name
+            for p in SHIPPED_LIBRARIES.iterdir()
+            if p.suffix == ".scene" or (p / f"{p.name}.scene").is_file()
+        )
+        if SHIPPED_LIBRARIES.is_dir()
+        else []
+    )
+    if not names:
+        return "this copy of synthlang has no shipped libraries (they come with its source)"
+    return "shipped libraries: " + ", ".join(names)
+
+
 class Loader(CompilerBase):
     """Reads the main file and its imports, and registers their definitions."""
 
@@ -92,10 +131,7 @@ class Loader(CompilerBase):
         """Load the file an ``import`` names (relative to the importer), refusing cycles."""
         raw = stmt.path.value
         span = stmt.path.span
-        if not raw.endswith(".scene"):
-            raise self.error(f'cannot import "{raw}": only `.scene` files can be imported', span)
-        target = Path(raw)
-        resolved = resolve_path(target if target.is_absolute() else importer.folder / target)
+        resolved, looked = self.find_import(raw, importer, span)
         for i, (_, key) in enumerate(chain):
             if key is not None and key == resolved:
                 names = [name for name, _ in chain[i:]] + [self.display_for(raw, importer)]
@@ -113,8 +149,19 @@ class Loader(CompilerBase):
         if resolved in self.modules:
             return resolved
         if not resolved.exists() and not resolved.is_symlink():
+            if raw.startswith(SHIPPED_PREFIX):
+                raise self.error(
+                    f'cannot import "{raw}": there is no shipped library of that name',
+                    span,
+                    hint=_shipped_hint(),
+                )
             raise self.error(
-                f'cannot import "{raw}": no such file', span, hint=f"looked for {resolved}"
+                f'cannot import "{raw}": no such file',
+                span,
+                hint="looked for "
+                + ", ".join(str(p) for p in looked)
+                + "; add folders with --lib DIR or SYNTHLANG_PATH; shipped libraries are "
+                'imported as "synthlang:NAME"',
             )
         if resolved.is_dir():
             raise self.error(f'cannot import "{raw}": it is a folder', span)
@@ -132,8 +179,45 @@ class Loader(CompilerBase):
                 )
         return resolved
 
+    def find_import(self, raw: str, importer: SourceFile, span: Span) -> tuple[Path, list[Path]]:
+        """The file an import names, and every place looked at.
+
+        A relative name is looked for next to the importing file, then in the search path
+        (:func:`search_path`); ``synthlang:NAME`` names a shipped library
+        (``scenes/lib/NAME.scene`` or ``scenes/lib/NAME/NAME.scene``).
+        """
+        if raw.startswith(SHIPPED_PREFIX):
+            name = raw[len(SHIPPED_PREFIX) :].removesuffix(".scene")
+            if not name or not all(part.isidentifier() for part in name.split("/")):
+                raise self.error(
+                    f'cannot import "{raw}": write "synthlang:NAME" with the name of a shipped '
+                    f"library",
+                    span,
+                    hint=_shipped_hint(),
+                )
+            looked = [SHIPPED_LIBRARIES / f"{name}.scene"]
+            looked.append(SHIPPED_LIBRARIES / name / f"{Path(name).name}.scene")
+        else:
+            if not raw.endswith(".scene"):
+                raise self.error(
+                    f'cannot import "{raw}": only `.scene` files can be imported', span
+                )
+            target = Path(raw)
+            if target.is_absolute():
+                return resolve_path(target), [target]
+            looked = [importer.folder / target, *(folder / target for folder in self.search)]
+        for k, candidate in enumerate(looked):
+            if candidate.exists() or candidate.is_symlink():
+                if k > 0 or raw.startswith(SHIPPED_PREFIX):
+                    self.found[(importer.key, raw)] = resolve_path(candidate)
+                return resolve_path(candidate), looked
+        return resolve_path(looked[0]), looked
+
     def display_for(self, raw: str, importer: SourceFile) -> str:
         """How messages name an imported file."""
+        found = self.found.get((importer.key, raw))
+        if found is not None:  # from the search path or the shipped libraries
+            return str(found)
         if Path(raw).is_absolute():
             return os.path.normpath(raw)
         if importer.display is None:
