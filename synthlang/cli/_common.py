@@ -86,3 +86,16 @@ def output_path(path: Path, what: str) -> Path:
     except OSError as exc:
         raise DataError(f"cannot create the folder for {what} {path}: {exc.strerror}") from None
     return path
+
+
+def add_lib_option(parser: argparse.ArgumentParser) -> None:
+    """``--lib DIR`` (repeatable): folders searched for imports (after SYNTHLANG_PATH's order)."""
+    parser.add_argument(
+        "--lib",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="folder searched for imported scene files after the scene's own folder "
+        '(repeatable; also SYNTHLANG_PATH); shipped libraries: import "synthlang:NAME"',
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from synthlang.cli._common import existing_file
+from synthlang.cli._common import add_lib_option, existing_file
 
 __all__ = ["add_parser", "run", "describe"]
 
@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--ir", action="store_true", help="print the compiled scene (IR) as JSON on stdout"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when a file is valid")
+    add_lib_option(p)
     p.set_defaults(func=run)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.scenes:
         try:
-            scene = compile_file(path)
+            scene = compile_file(path, search_path=args.lib)
         except SynthlangError as exc:
             print(str(exc), file=sys.stderr)
             status = 2

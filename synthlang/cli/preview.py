@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synthlang.cli._common import existing_file, non_negative_int, output_path
+from synthlang.cli._common import add_lib_option, existing_file, non_negative_int, output_path
 
 __all__ = ["add_parser", "run"]
 
@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="sample seed (default 0)")
     p.add_argument("--index", type=non_negative_int, default=0, help="sample index (default 0)")
     p.add_argument("--columns", type=int, default=5, help="pictures per row (default 5)")
+    add_lib_option(p)
     p.set_defaults(func=run)
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from synthlang.engine.sampling import sample_seed
     from synthlang.lang.compile import compile_file
 
-    scene = compile_file(args.scene)
+    scene = compile_file(args.scene, search_path=args.lib)
     out = output_path(args.out, "the preview")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

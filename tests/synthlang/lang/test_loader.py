@@ -80,3 +80,11 @@ def test_shipped_name_must_be_a_name() -> None:
         compile_string(
             'import "synthlang:../x"\nscene s { size 8 }\nlayer a { fill color rgb(0, 0, 0) }'
         )
+
+
+def test_check_takes_lib_folders(tmp_path: Path, colours: Path) -> None:
+    from synthlang.cli.main import main
+
+    path = _write(tmp_path / "c", 'import "synthlang:puma_melanoma"\nimport "colours.scene"')
+    assert main(["check", "-q", str(path), "--lib", str(colours)]) == 0
+    assert main(["check", "-q", str(path)]) == 2
