@@ -24,7 +24,7 @@ registered with :func:`register` (see ``docs/extending.md``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -186,7 +186,11 @@ class LayerResult:
 
 @dataclass(frozen=True)
 class InstanceRecord:
-    """What a sample reports about one instance (also written to the dataset)."""
+    """What a sample reports about one instance (also written to the dataset).
+
+    ``label`` is the instance's mask class id (1.. in the scene's class order, 0 for
+    none; ``classified`` is ``label > 0``).
+    """
 
     id: int
     category: str
@@ -196,6 +200,7 @@ class InstanceRecord:
     visible_area: int
     parent: int
     classified: bool
+    label: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -208,6 +213,7 @@ class InstanceRecord:
             "visible_area": self.visible_area,
             "parent": self.parent,
             "classified": self.classified,
+            "label": self.label,
         }
 
 
@@ -218,6 +224,10 @@ class LayerImage:
     name: str
     noisy: np.ndarray
     clean: np.ndarray
+
+
+_NO_MAP: np.ndarray = np.zeros((0, 0), dtype=np.uint8)
+"""Default of a sample's class maps before ``__post_init__`` derives them."""
 
 
 @dataclass
@@ -246,6 +256,17 @@ class Sample:
         ``(H, W)`` int32 region labels, if the scene has regions.
     layers : list of LayerImage or None
         Per-layer RGBA images, when rendered with ``keep_layers=True``.
+    labels : numpy.ndarray
+        ``(H, W)`` uint8: mask class id per pixel (id ``i`` is ``classes[i - 1]``), 0 for
+        the background; ``mask == (labels > 0)``.
+    label_instances : numpy.ndarray
+        ``(H, W)`` int32: id of the labelled instance at each pixel, 0 elsewhere.
+    classes : tuple of str
+        Names of the mask classes, in id order.
+
+    A sample built without ``labels`` (older code) gets them from its mask as one
+    class named ``mask``: ``labels = mask > 0``, ``label_instances`` the visible
+    instance on those pixels, and ``label = 1`` for its classified records.
     """
 
     noisy: np.ndarray
@@ -258,6 +279,23 @@ class Sample:
     shortfalls: list[Shortfall]
     regions: np.ndarray | None = None
     layers: list[LayerImage] | None = None
+    labels: np.ndarray = field(default_factory=lambda: _NO_MAP.copy())
+    label_instances: np.ndarray = field(default_factory=lambda: _NO_MAP.copy())
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not np.asarray(self.mask).size:
+            return
+        if not self.labels.size:  # no class maps given: the mask is one class
+            self.labels = (np.asarray(self.mask) > 0).astype(np.uint8)
+            if not self.classes and self.labels.any():
+                self.classes = ("mask",)
+            self.instances = [
+                replace(r, label=1) if r.classified and not r.label else r for r in self.instances
+            ]
+        if not self.label_instances.size:
+            ids = np.asarray(self.instance_map)
+            self.label_instances = np.where(self.labels > 0, ids, 0).astype(np.int32)
 
 
 class RenderContext:

@@ -3,8 +3,9 @@
 :func:`preview_sheet` lays out every layer of a sample rendered with
 ``keep_layers=True`` as RGBA over a checkerboard (the checkerboard shows the
 transparent pixels), followed by the noisy image, the ground-truth image and
-the ground-truth mask, each under a title. Only Pillow is used; titles are
-drawn with Pillow's default font.
+the ground-truth mask (and, for a scene with several mask classes, the class
+map in distinct colours), each under a title. Only Pillow is used; titles
+are drawn with Pillow's default font.
 
 Example
 -------
@@ -26,10 +27,32 @@ from PIL import Image, ImageDraw, ImageFont
 
 from synthlang.engine.base import Sample
 
-__all__ = ["checkerboard", "over_checkerboard", "preview_tiles", "preview_sheet"]
+__all__ = ["checkerboard", "over_checkerboard", "class_image", "preview_tiles", "preview_sheet"]
 
 _TITLE_HEIGHT = 16
 _PAD = 6
+_PALETTE = np.array(
+    [
+        (0.12, 0.47, 0.71), (1.00, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
+        (0.58, 0.40, 0.74), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.74, 0.74, 0.13),
+        (0.09, 0.75, 0.81), (0.50, 0.50, 0.50),
+    ],
+    dtype=np.float32,
+)  # fmt: skip
+"""Colours of class ids 1, 2, ... (repeating); the background is black."""
+
+
+def class_image(labels: np.ndarray) -> np.ndarray:
+    """Colour a ``(H, W)`` class map: black background, one palette colour per class id.
+
+    Examples
+    --------
+    >>> (class_image(np.array([[0, 1, 2]], np.uint8))[0, :, 0] * 100).round().tolist()
+    [0.0, 12.0, 100.0]
+    """
+    lut = np.zeros((256, 3), dtype=np.float32)
+    lut[1:] = np.resize(_PALETTE, (255, 3))
+    return lut[np.asarray(labels, dtype=np.uint8)]
 
 
 def checkerboard(shape: tuple[int, int], square: int = 8) -> np.ndarray:
@@ -66,7 +89,8 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
     """Return the ``(title, (H, W, 3) image)`` tiles of a preview, in sheet order.
 
     Layers (when the sample kept them) over a checkerboard, then the noisy
-    image, the ground-truth image and the ground-truth mask.
+    image, the ground-truth image and the ground-truth mask; with more than one
+    mask class also the class map (:func:`class_image`).
     """
     tiles: list[tuple[str, np.ndarray]] = []
     for i, layer in enumerate(sample.layers or []):
@@ -74,6 +98,8 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
     tiles.append(("noisy image", sample.noisy))
     tiles.append(("ground truth image", sample.clean))
     tiles.append(("ground truth mask", sample.mask))
+    if len(sample.classes) > 1:
+        tiles.append(("mask classes", class_image(sample.labels)))
     return tiles
 
 

@@ -11,7 +11,8 @@ The stages, in the order in which they draw from the sample's generator:
 3. compositing (one standard normal triple per pixel for colour noise);
 4. the ``degrade`` passes, in order (appearance passes on the clean and the
    noisy image, the others on the noisy image only);
-5. mask rules (no randomness).
+5. mask rules and classes (no randomness): the binary mask, the class map and the
+   map of labelled instances.
 
 The per-sample :class:`numpy.random.Generator` is the only source of
 randomness, so the same scene and seed give byte-identical arrays.
@@ -36,7 +37,7 @@ from synthlang.engine.degrade import degrade_pair
 from synthlang.engine.placement import place_objects
 from synthlang.engine.regions import build_regions
 from synthlang.engine.rescale import Resampler, canvas_size
-from synthlang.engine.rules import ObjectTable, apply_rules
+from synthlang.engine.rules import ObjectTable, apply_classes
 from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
@@ -119,8 +120,8 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     Returns
     -------
     Sample
-        Noisy and clean images, mask, id maps, instance records, counts,
-        shortfalls, region labels (and layer images).
+        Noisy and clean images, mask, class map and labelled-instance map, id
+        maps, instance records, counts, shortfalls, region labels (and layer images).
 
     Raises
     ------
@@ -175,17 +176,21 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
         comp.instance_map,
         coverage={r.layer.name: r.coverage for r in results},
     )
-    labels = apply_rules(scene.masks, table)
+    ruled = apply_classes(scene.mask_classes(), table)
     areas = table.areas.tolist()
     visible = table.visible_areas.tolist()
-    classified = labels.classified.tolist()
+    classified = ruled.classified.tolist()
+    label = ruled.label.tolist()
     centers = [(float(inst.center[0]), float(inst.center[1])) for inst in ctx.instances]
-    mask, instance_map, layer_map = labels.mask, comp.instance_map, comp.layer_map
+    mask, instance_map, layer_map = ruled.mask, comp.instance_map, comp.layer_map
+    labels, label_instances = ruled.labels, ruled.label_instances
     regions = ctx.regions
     layers = comp.layers
     if resampler is not None:
         # pixel-size jitter: labels by nearest neighbour, images linearly, then the passes
         mask = resampler.labels(mask)
+        labels = resampler.labels(labels)
+        label_instances = resampler.labels(label_instances)
         instance_map = resampler.labels(instance_map)
         layer_map = resampler.labels(layer_map)
         regions = None if regions is None else resampler.labels(regions)
@@ -214,6 +219,7 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
             visible_area=visible[k],
             parent=inst.parent,
             classified=classified[k],
+            label=label[k],
         )
         for k, inst in enumerate(ctx.instances)
     ]
@@ -229,4 +235,7 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
         shortfalls=list(ctx.shortfalls),
         regions=None if regions is None else np.array(regions, dtype=np.int32),
         layers=layers,
+        labels=labels,
+        label_instances=label_instances,
+        classes=scene.class_names(),
     )

@@ -14,6 +14,13 @@ condition holds, marks them classified and sets their pixels to 1 in the mask
 (the full shape, or only the visible pixels with ``visible_only``); the
 passes are or-combined.
 
+Mask classes (:func:`apply_classes`, ``mask classes { }``, or the plain rules
+as one class) label the same pixels: each selected object gets the id
+(1, 2, ...) of the first class that selects it, and the labelled objects are
+painted in z-order (layer index bottom to top, then object order within the
+layer, as the compositor draws them), so an upper object's class and instance
+id overwrite a lower one's. The binary mask is ``labels > 0``.
+
 Metrics (exactly as documented in :mod:`synthlang.ir`), registered in
 :data:`METRICS` by ``kind``:
 
@@ -64,6 +71,7 @@ __all__ = [
     "evaluate",
     "classify",
     "apply_rules",
+    "apply_classes",
 ]
 
 
@@ -229,18 +237,27 @@ class ObjectTable:
 
 @dataclass
 class RuleResult:
-    """Result of :func:`apply_rules`.
+    """Result of :func:`apply_rules` and :func:`apply_classes`.
 
     Attributes
     ----------
     mask : numpy.ndarray
-        ``(H, W)`` float32 in {0, 1}.
+        ``(H, W)`` float32 in {0, 1}: ``labels > 0``.
     classified : numpy.ndarray
-        ``(n,)`` bool per table row.
+        ``(n,)`` bool per table row: ``label > 0``.
+    labels : numpy.ndarray
+        ``(H, W)`` uint8 class id per pixel (1.. in declaration order), 0 for the background.
+    label_instances : numpy.ndarray
+        ``(H, W)`` int32 id of the labelled object per pixel, 0 elsewhere.
+    label : numpy.ndarray
+        ``(n,)`` uint8 class id per table row, 0 for objects of no class.
     """
 
     mask: np.ndarray
     classified: np.ndarray
+    labels: np.ndarray
+    label_instances: np.ndarray
+    label: np.ndarray
 
     def classified_ids(self, table: ObjectTable) -> set[int]:
         """Ids of the classified objects."""
@@ -433,23 +450,8 @@ def classify(rule: ir.MaskRule, table: ObjectTable) -> np.ndarray:
     return rows[evaluate(rule.condition, table, rows)]
 
 
-def _paint_full(mask: np.ndarray, table: ObjectTable, rows: np.ndarray) -> None:
-    for k in rows.tolist():
-        r0, c0, m = table.boxes[k]
-        mask[r0 : r0 + m.shape[0], c0 : c0 + m.shape[1]] |= m
-
-
-def _paint_visible(mask: np.ndarray, table: ObjectTable, rows: np.ndarray) -> None:
-    if rows.size == 0:
-        return
-    top = int(max(int(table.instance_map.max()), int(table.ids.max())))
-    lut = np.zeros(top + 1, dtype=bool)
-    lut[table.ids[rows]] = True
-    mask |= lut.take(table.instance_map)
-
-
 def apply_rules(rules: Sequence[ir.MaskRule], table: ObjectTable) -> RuleResult:
-    """Apply mask rules in order and or-combine them.
+    """Apply mask rules in order and or-combine them (one class, id 1).
 
     Parameters
     ----------
@@ -461,15 +463,81 @@ def apply_rules(rules: Sequence[ir.MaskRule], table: ObjectTable) -> RuleResult:
     Returns
     -------
     RuleResult
-        The float32 {0, 1} mask and the classified flag of each table row.
+        The float32 {0, 1} mask, the classified flag of each table row and the
+        class maps of :func:`apply_classes` with every classified object in class 1.
     """
-    mask = np.zeros(table.shape, dtype=bool)
-    classified = np.zeros(len(table), dtype=bool)
-    for rule in rules:
-        rows = classify(rule, table)
-        classified[rows] = True
-        if rule.visible_only:
-            _paint_visible(mask, table, rows)
-        else:
-            _paint_full(mask, table, rows)
-    return RuleResult(mask=mask.astype(np.float32), classified=classified)
+    classes = (ir.MaskClass(name="mask", rules=tuple(rules)),) if rules else ()
+    return apply_classes(classes, table)
+
+
+def apply_classes(classes: Sequence[ir.MaskClass], table: ObjectTable) -> RuleResult:
+    """Label the objects and pixels of one image with mask classes.
+
+    Each object gets the id (1-based, in order) of the first class with a rule that
+    selects it. Its pixels are its full shape when a full-shape rule (of any class)
+    selects it, else its visible pixels; objects are painted in z-order (layer
+    index, then table order), an upper one overwriting a lower one, so the union
+    of the painted pixels is the or-combined mask of all rules.
+
+    Parameters
+    ----------
+    classes : sequence of synthlang.ir.MaskClass
+        The scene's classes (:meth:`synthlang.ir.Scene.mask_classes`), at most 255.
+    table : ObjectTable
+        The objects of one image.
+
+    Returns
+    -------
+    RuleResult
+        Mask, class map, labelled-instance map and the class id of each row.
+
+    Raises
+    ------
+    ValueError
+        With more than 255 classes.
+
+    Examples
+    --------
+    >>> imap = np.zeros((4, 4), np.int32); imap[:, :2] = 1; imap[:, 2:] = 2
+    >>> table = ObjectTable.from_instance_map(imap, {1: "a", 2: "b"})
+    >>> res = apply_classes([ir.MaskClass(name="x", rules=(ir.MaskRule(category="b"),)),
+    ...                      ir.MaskClass(name="y", rules=(ir.MaskRule(category="a"),))], table)
+    >>> res.labels[0].tolist(), res.label.tolist()
+    ([2, 2, 1, 1], [2, 1])
+    """
+    if len(classes) > ir.MAX_CLASSES:
+        raise ValueError(f"at most {ir.MAX_CLASSES} mask classes, got {len(classes)}")
+    n = len(table)
+    label = np.zeros(n, dtype=np.uint8)
+    full = np.zeros(n, dtype=bool)
+    for k, cls in enumerate(classes, start=1):
+        for rule in cls.rules:
+            rows = classify(rule, table)
+            label[rows[label[rows] == 0]] = k  # the first class that selects an object wins
+            if not rule.visible_only:
+                full[rows] = True
+    labels = np.zeros(table.shape, dtype=np.uint8)
+    instances = np.zeros(table.shape, dtype=np.int32)
+    rows = np.flatnonzero(full)
+    for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
+        r0, c0, m = table.boxes[k]
+        box = (slice(r0, r0 + m.shape[0]), slice(c0, c0 + m.shape[1]))
+        np.copyto(labels[box], label[k], where=m)
+        np.copyto(instances[box], table.ids[k], where=m)
+    # visible pixels last: no object above covers them, so this is the z-order result too
+    rows = np.flatnonzero((label > 0) & ~full)
+    if rows.size:
+        top = int(max(int(table.instance_map.max()), int(table.ids.max())))
+        lut = np.zeros(top + 1, dtype=np.uint8)
+        lut[table.ids[rows]] = label[rows]
+        at = lut.take(table.instance_map)
+        hit = at > 0
+        labels[hit] = at[hit]
+        instances[hit] = table.instance_map[hit]
+    return RuleResult(
+        mask=(labels > 0).astype(np.float32),
+        classified=label > 0,
+        labels=labels,
+        label_instances=instances,
+        label=label,
+    )

@@ -20,7 +20,16 @@ __all__ = [
     "Not",
     "Condition",
     "MaskRule",
+    "MaskClass",
+    "MAX_CLASSES",
+    "BACKGROUND",
 ]
+
+MAX_CLASSES = 255
+"""Most mask classes of a scene: class ids 1..255 are stored in one byte, 0 is the background."""
+
+BACKGROUND = "background"
+"""The name of class id 0 (pixels of no class); no declared class may take it."""
 
 
 class Concentration(IRModel):
@@ -126,3 +135,18 @@ class MaskRule(IRModel):
     condition: Condition | None = Field(None, description="Object-level condition (None: all).")
     visible_only: bool = Field(False, description="Mark only visible pixels of classified objects.")
     span: SourceSpan | None = Field(None, description="Source position of the rule.")
+
+
+class MaskClass(IRModel):
+    """One labelled class of ``mask classes { NAME: TARGET, ... }``.
+
+    Its rules (the targets, or-combined) select objects exactly as plain
+    :class:`MaskRule` s do. Class ids are 1, 2, ... in declaration order (0 is
+    the background); an object selected by several classes gets the first.
+    """
+
+    name: str = Field(..., min_length=1, description="Class name (ids follow declaration order).")
+    rules: tuple[MaskRule, ...] = Field(
+        ..., min_length=1, description="Targets of the class (or-combined)."
+    )
+    span: SourceSpan | None = Field(None, description="Source position of the class entry.")

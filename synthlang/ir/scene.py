@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synthlang.ir.base import IRModel
 from synthlang.ir.degrade import DegradePass
 from synthlang.ir.layer import Layer
-from synthlang.ir.masks import MaskRule
+from synthlang.ir.masks import BACKGROUND, MAX_CLASSES, MaskClass, MaskRule
 from synthlang.ir.shapes import GrownShape
 from synthlang.ir.values import RegionSpec
 
@@ -26,10 +26,62 @@ class Scene(IRModel):
     layers: tuple[Layer, ...] = Field(..., min_length=1, description="Layers, bottom to top.")
     degrade: tuple[DegradePass, ...] = Field((), description="Degradations of the noisy image.")
     masks: tuple[MaskRule, ...] = Field((), description="Mask rules (or-combined).")
+    classes: tuple[MaskClass, ...] | None = Field(
+        None,
+        description="Mask classes, ids 1.. in order (None: the plain `masks` are one class).",
+    )
     source: str | None = Field(None, description="Path of the main scene file, if any.")
     sources: tuple[str, ...] = Field(
         (), description="All files that contributed (main file first, then imports)."
     )
+
+    @model_validator(mode="after")
+    def _check_classes(self) -> Scene:
+        if self.classes is None:
+            return self
+        if self.masks:
+            raise ValueError("a scene has either plain mask rules or mask classes, not both")
+        if not 1 <= len(self.classes) <= MAX_CLASSES:
+            raise ValueError(
+                f"a scene has 1 to {MAX_CLASSES} mask classes, got {len(self.classes)}"
+            )
+        names = [c.name for c in self.classes]
+        if BACKGROUND in names:
+            raise ValueError(f"the class name {BACKGROUND!r} is reserved for class id 0")
+        if len(set(names)) < len(names):
+            raise ValueError(f"mask class names must be unique, got {names}")
+        return self
+
+    def mask_classes(self) -> tuple[MaskClass, ...]:
+        """The effective mask classes: ``classes``, or the plain ``masks`` as one class.
+
+        The one class of plain rules is named after their category when they all
+        name the same one (``mask`` otherwise, or when that category is
+        ``background``); a scene without mask rules has no classes.
+
+        Examples
+        --------
+        >>> from synthlang.ir import FillShape, MVNColor
+        >>> bg = Layer(index=0, name="bg", shape=FillShape(), color=MVNColor(mean=(1, 1, 1)))
+        >>> scene = Scene(name="s", size=(8, 8), layers=(bg,), masks=(MaskRule(category="bg"),))
+        >>> [(c.name, len(c.rules)) for c in scene.mask_classes()]
+        [('bg', 1)]
+        """
+        if self.classes is not None:
+            return self.classes
+        if not self.masks:
+            return ()
+        categories = {rule.category for rule in self.masks}
+        name = categories.pop() if len(categories) == 1 else "mask"
+        return (MaskClass(name="mask" if name == BACKGROUND else name, rules=self.masks),)
+
+    def class_names(self) -> tuple[str, ...]:
+        """Names of the mask classes; class id ``i`` is ``class_names()[i - 1]``."""
+        return tuple(c.name for c in self.mask_classes())
+
+    def mask_rules(self) -> tuple[MaskRule, ...]:
+        """Every mask rule of the scene, class by class (together they make the binary mask)."""
+        return tuple(rule for c in self.mask_classes() for rule in c.rules)
 
     def layer(self, name: str) -> Layer:
         """Return the layer of category ``name``.
@@ -133,7 +185,7 @@ def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
         path.append(node)
 
 
-_UNSET_OPTIONAL = ("soft", "chromatin")
+_UNSET_OPTIONAL = ("soft", "chromatin", "classes")
 """Fields added after scene hashes were first recorded: left out of the hash while unset,
 so a scene that does not use them keeps its hash (and its datasets stay resumable)."""
 

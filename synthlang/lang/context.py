@@ -28,6 +28,7 @@ from synthlang.lang.lower import (
     Import,
     LayerDecl,
     Let,
+    MaskClasses,
     MaskDecl,
     Module,
     RegionsSelection,
@@ -57,6 +58,7 @@ STATEMENT_WORDS = {
     LayerDecl: "layer",
     Degrade: "degrade",
     MaskDecl: "mask",
+    MaskClasses: "mask",
 }
 """The word that starts each kind of statement."""
 

@@ -123,12 +123,15 @@ SOFT_KEYWORDS = frozenset(
         "inside", "count", "overlap", "probability", "attempts", "failures", "random",
         "blur", "noise", "gaussian", "poisson", "concentration", "area",
         "stain", "he", "hed", "brightness", "contrast", "gamma", "saturation", "jpeg", "scale",
+        "classes",
     }
 )  # fmt: skip
 """Grammar words that are keywords only where a name cannot appear, so they may name things.
 
 `size` in the header, `x` / `of` between numbers, place-clause words after `place` or a
-comma, degradation words inside `degrade { }`, metric words inside a `where` condition.
+comma, degradation words inside `degrade { }`, metric words inside a `where` condition,
+`classes` after `mask` (where `mask classes` not followed by `{` is still the rule of a
+layer named `classes`).
 """
 
 

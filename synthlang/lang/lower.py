@@ -73,6 +73,8 @@ __all__ = [
     "CondNot",
     "Condition",
     "MaskDecl",
+    "MaskClassDecl",
+    "MaskClasses",
     "Statement",
     "Module",
     "Lower",
@@ -411,7 +413,23 @@ class MaskDecl(Node):
     condition: Condition | None
 
 
-Statement = SceneHeader | Import | Let | LayerDecl | Degrade | MaskDecl
+@dataclass(frozen=True)
+class MaskClassDecl(Node):
+    """``NAME: TARGET [where C], ...`` in ``mask classes { }``; each target a :class:`MaskDecl`."""
+
+    name: Ident
+    targets: tuple[MaskDecl, ...]
+
+
+@dataclass(frozen=True)
+class MaskClasses(Node):
+    """``mask classes { CLASSES }``; ``keyword`` is the span of the words ``mask classes``."""
+
+    keyword: Span
+    classes: tuple[MaskClassDecl, ...]
+
+
+Statement = SceneHeader | Import | Let | LayerDecl | Degrade | MaskDecl | MaskClasses
 
 
 @dataclass(frozen=True)
@@ -541,6 +559,22 @@ class Lower(Transformer_NonRecursive):
 
     def mask_rule(self, meta: Meta, children: Children) -> MaskDecl:
         """``mask TARGET [where CONDITION]``."""
+        (target, visible), condition = children
+        return MaskDecl(self._span(meta), target, visible, condition)
+
+    def mask_classes(self, meta: Meta, children: Children) -> MaskClasses:
+        """``mask classes { CLASSES }``."""
+        span, word = self._span(meta), self._tspan(children[0])
+        end = word.end_column if word.line == span.line else span.column + len("mask")
+        keyword = Span(self.file, span.line, span.column, span.line, end)
+        return MaskClasses(span, keyword, tuple(children[1:]))
+
+    def mask_class(self, meta: Meta, children: Children) -> MaskClassDecl:
+        """``NAME: TARGET [where C], ...``."""
+        return MaskClassDecl(self._span(meta), self._ident(children[0]), tuple(children[1:]))
+
+    def class_target(self, meta: Meta, children: Children) -> MaskDecl:
+        """``TARGET [where CONDITION]`` of a class."""
         (target, visible), condition = children
         return MaskDecl(self._span(meta), target, visible, condition)
 

@@ -1,4 +1,8 @@
-"""The scene: header, definitions, layers in order, region selections, degradations, masks."""
+"""The scene: header, definitions, layers in order, region selections, degradations, masks.
+
+Masks are plain ``mask`` rules (one class) or one ``mask classes { }`` block (labelled
+classes, ids 1.. in order); a scene has one form or the other.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from synthlang.lang.lower import (
     Import,
     LayerDecl,
     Let,
+    MaskClasses,
     MaskDecl,
     RegionsItem,
     SceneHeader,
@@ -47,6 +52,7 @@ class SceneCompiler(LayerCompiler):
         layers = [s for s in main.ast.statements if isinstance(s, LayerDecl)]
         degrades = [s for s in main.ast.statements if isinstance(s, Degrade)]
         masks = [s for s in main.ast.statements if isinstance(s, MaskDecl)]
+        blocks = [s for s in main.ast.statements if isinstance(s, MaskClasses)]
         if not headers:
             library = all(isinstance(s, (Import, Let)) for s in main.ast.statements)
             raise self.error(
@@ -114,7 +120,9 @@ class SceneCompiler(LayerCompiler):
                     f"a sample is zoomed once",
                     scales[1].keyword,
                 )
+        self.check_mask_forms(masks, blocks)
         rules = tuple(self.mask(m, main) for m in masks)
+        classes = self.mask_classes(blocks[0], main) if blocks else None
         sources = [str(m.key) for m in self.order if m.key is not None]
         scene = self.build(
             ir.Scene,
@@ -125,6 +133,7 @@ class SceneCompiler(LayerCompiler):
             layers=ir_layers,
             degrade=passes,
             masks=rules,
+            classes=classes,
             source=main.display,
             sources=tuple(sources),
         )
@@ -220,9 +229,71 @@ class SceneCompiler(LayerCompiler):
         """Compile one degradation pass."""
         return self.eval(call, module).data
 
-    def mask(self, decl: MaskDecl, module: SourceFile) -> ir.MaskRule:
-        """Compile one mask rule."""
-        ref = CategoryRef(decl.category.name, decl.category.span, "`mask`")
+    def check_mask_forms(self, rules: list[MaskDecl], blocks: list[MaskClasses]) -> None:
+        """Refuse two ``mask classes`` blocks, and plain ``mask`` rules next to one."""
+        if len(blocks) > 1:
+            raise self.error(
+                f"`mask classes` is given twice (first at {blocks[0].span.location()}); list "
+                f"every class in one block",
+                blocks[1].keyword,
+            )
+        if blocks and rules:
+            block, rule = blocks[0], rules[0]
+            hint = "make each rule a target of a class: `NAME: CATEGORY [where ...]` in the block"
+            if (rule.span.line, rule.span.column) > (block.span.line, block.span.column):
+                raise self.error(
+                    f"a plain `mask` rule cannot be combined with `mask classes` (at "
+                    f"{block.span.location()}): the classes block declares every mask class",
+                    word_span(rule.span, "mask"),
+                    hint=hint,
+                )
+            raise self.error(
+                f"`mask classes` cannot be combined with plain `mask` rules (the first at "
+                f"{rule.span.location()}): the classes block declares every mask class",
+                block.keyword,
+                hint=hint,
+            )
+
+    def mask_classes(self, block: MaskClasses, module: SourceFile) -> tuple[ir.MaskClass, ...]:
+        """Compile ``mask classes { ... }``: ids 1.. in order, names unique, not `background`."""
+        if not block.classes:
+            raise self.error(
+                "`mask classes { }` declares no class: write at least one `NAME: TARGET`",
+                block.keyword,
+                hint="for example `mask classes { tumor: visible(tumor_nucleus) }`",
+            )
+        if len(block.classes) > ir.MAX_CLASSES:
+            raise self.error(
+                f"`mask classes` declares {len(block.classes)} classes, more than "
+                f"{ir.MAX_CLASSES} (class ids are one byte; 0 is the background)",
+                block.classes[ir.MAX_CLASSES].name.span,
+            )
+        seen: dict[str, Span] = {}
+        out = []
+        for decl in block.classes:
+            name = decl.name.name
+            if name == ir.BACKGROUND:
+                raise self.error(
+                    f"the class name `{name}` is reserved for class id 0 (pixels of no class)",
+                    decl.name.span,
+                    hint="choose another name; unlabelled pixels are the background already",
+                )
+            if name in seen:
+                raise self.error(
+                    f"class `{name}` is given twice: here and at {seen[name].location()}",
+                    decl.name.span,
+                    hint=f"list several targets after one name, separated by commas: "
+                    f"`{name}: a, visible(b)`",
+                )
+            seen[name] = decl.name.span
+            rules = tuple(self.mask(t, module, f"class `{name}`") for t in decl.targets)
+            span = ir.SourceSpan.from_span(decl.span)
+            out.append(self.build(ir.MaskClass, decl.span, name=name, rules=rules, span=span))
+        return tuple(out)
+
+    def mask(self, decl: MaskDecl, module: SourceFile, role: str = "`mask`") -> ir.MaskRule:
+        """Compile one mask rule (or one target of a class, ``role`` naming it in messages)."""
+        ref = CategoryRef(decl.category.name, decl.category.span, role)
         self.check_category(ref)
         condition = self.condition(decl.condition, module) if decl.condition is not None else None
         return self.build(

@@ -164,6 +164,8 @@ def _owner(stack: list[Any], i: int) -> str:
             return f"the header `scene {prev}`"
         if _is_tok(prev, "DEGRADE"):
             return "`degrade`"
+        if _is_tok(prev, "CLASSES"):
+            return "`mask classes`"
         return "`{`"
     if opener.type == "LSQB":
         return "the list `[`"
@@ -366,6 +368,59 @@ def _stray_equals(c: _Context) -> _Message | None:
     return None
 
 
+_CLASS_ENTRY = (
+    "each class is `NAME: TARGET, TARGET, ...` on its own line; a target is `CATEGORY` or "
+    "`visible(CATEGORY)`, optionally followed by `where CONDITION`"
+)
+
+
+def _in_classes(c: _Context) -> _Message | None:
+    """Inside `mask classes { }`: the class entries `NAME: TARGET, ...`."""
+    tok, stack, span = c.tok, c.stack, c.span
+    if c.owner != "`mask classes`" or c.inner is None or c.inner.type != "LBRACE":
+        return None
+    prev = stack[-1]  # the open `{` at least
+    colons = [i for i, x in enumerate(stack) if _is_tok(x, "COLON")]
+    owner = f"class `{stack[colons[-1] - 1]}`" if colons else "a class"
+    if tok.type == "COLON" and _is_tok(prev, "NAME") and _is_tok(stack[-2], "COMMA"):
+        return (
+            f"this comma continues the targets of {owner}, so `{prev}` (line {prev.line}) is "
+            f"read as one more target, not as a new class",
+            "remove the comma after the last target of a class",
+            token_span(stack[-2], c.filename),
+        )
+    if tok.type == "RBRACE" and _is_tok(prev, "COMMA"):
+        return (
+            f"the targets of {owner} end with a comma: remove it or add a target",
+            None,
+            token_span(prev, c.filename),
+        )
+    if c.expected == {"COLON"} and tok.type == "LPAR" and _is_tok(prev, "NAME"):
+        return (
+            f"a class entry starts with the class name: write `NAME: {prev}(...)`",
+            _CLASS_ENTRY,
+            token_span(prev, c.filename),
+        )
+    if c.expected == {"COLON"}:
+        return (
+            f"unexpected {c.found}: write `:` after the class name `{prev}`",
+            f"for example `{prev}: CATEGORY`",
+            span,
+        )
+    return f"unexpected {c.found} in `mask classes`; expected {c.allowed}", _CLASS_ENTRY, span
+
+
+def _stray_colon(c: _Context) -> _Message | None:
+    """`:` outside `mask classes { }`."""
+    if c.tok.type == "COLON" and "COLON" not in c.expected:
+        return (
+            "`:` is only used after a class name in `mask classes { NAME: TARGET }`",
+            "arguments and items are written `name value`, e.g. `ellipse(semi_axes 4)`",
+            c.span,
+        )
+    return None
+
+
 def _name_before_paren(c: _Context) -> _Message | None:
     """A name followed by `(` where no value can stand."""
     tok = c.tok
@@ -542,6 +597,8 @@ RULES: tuple[Callable[[_Context], _Message | None], ...] = (
     _end_of_file,
     _glued_keyword,
     _wrong_closer,
+    _in_classes,
+    _stray_colon,
     _stray_equals,
     _name_before_paren,
     _missing_comma,
@@ -578,10 +635,11 @@ def _bad_character(e: UnexpectedCharacters, text: str, filename: str | None) -> 
     span = Span(filename, line, col, line, col + 1)
     hints = {
         ";": "statements need no `;`: put them on separate lines",
-        ":": "`:` is not used in scene files; arguments are written `name value`",
+        ":": "`:` only follows a class name in `mask classes { NAME: TARGET }`; "
+        "arguments are written `name value`",
         "=": "`=` is only used in `let NAME = VALUE`; compare with `==`",
         "'": 'strings use double quotes: "..."',
-        "{": "`{` opens a block only after `scene NAME`, `layer NAME` or `degrade`",
+        "{": "`{` opens a block only after `scene NAME`, `layer NAME`, `degrade` or `mask classes`",
         "*": "scene files have no arithmetic; write the number itself",
         "+": "scene files have no arithmetic; write the number itself",
         "/": "scene files have no arithmetic; comments start with `#`",

@@ -183,6 +183,81 @@ CASES = [
         E,
         "`t` is a distribution; a number is expected here",
     ),
+    # --- mask classes
+    (
+        "class-twice",
+        scene("""
+            layer a { ellipse(semi_axes 3) place count 3 color rgb(1, 0, 0) }
+            mask classes {
+                x: a
+                »x: bg
+            }
+        """),
+        E,
+        "class `x` is given twice: here and at <string>:8:5",
+    ),
+    (
+        "class-background",
+        scene("mask classes { »background: bg }"),
+        E,
+        "the class name `background` is reserved for class id 0",
+    ),
+    (
+        "class-unknown-category",
+        scene("mask classes { x: bg, visible(»bgg) }"),
+        E,
+        "unknown category `bgg` in class `x`; did you mean `bg`?",
+    ),
+    (
+        "class-metric-unknown-category",
+        scene("mask classes { x: bg where count(»cel, radius 3) > 1 }"),
+        E,
+        "unknown category `cel` in count(...)",
+    ),
+    ("classes-empty", scene("»mask classes { }"), E, "`mask classes { }` declares no class"),
+    (
+        "classes-too-many",
+        scene("mask classes {\n" + "\n".join(f"c{i}: bg" for i in range(255)) + "\n»c: bg\n}"),
+        E,
+        "`mask classes` declares 256 classes, more than 255",
+    ),
+    (
+        "classes-after-plain-rule",
+        scene("mask bg\n»mask classes { x: bg }"),
+        E,
+        "`mask classes` cannot be combined with plain `mask` rules (the first at <string>:6:1)",
+    ),
+    (
+        "plain-rule-after-classes",
+        scene("mask classes { x: bg }\n»mask bg"),
+        E,
+        "a plain `mask` rule cannot be combined with `mask classes` (at <string>:6:1)",
+    ),
+    (
+        "classes-twice",
+        scene("mask classes { x: bg }\n»mask classes { y: bg }"),
+        E,
+        "`mask classes` is given twice (first at <string>:6:1)",
+    ),
+    (
+        "class-trailing-comma",
+        scene("mask classes {\n    x: bg»,\n    y: bg\n}"),
+        S,
+        "this comma continues the targets of class `x`, so `y` (line 8) is read as one more",
+    ),
+    ("class-missing-colon", scene("mask classes { x »bg }"), S, "write `:` after the class name"),
+    (
+        "class-missing-name",
+        scene("mask classes { »visible(bg) }"),
+        S,
+        "a class entry starts with the class name",
+    ),
+    (
+        "colon-outside-classes",
+        scene("layer a { ellipse(semi_axes»: 3) place count 3 color rgb(1, 0, 0) }"),
+        S,
+        "`:` is only used after a class name in `mask classes { NAME: TARGET }`",
+    ),
     # --- regions
     (
         "regions-n-mismatch",

@@ -9,7 +9,13 @@ import pytest
 from PIL import Image
 
 from synthlang import ir
-from synthlang.engine.preview import checkerboard, over_checkerboard, preview_sheet, preview_tiles
+from synthlang.engine.preview import (
+    checkerboard,
+    class_image,
+    over_checkerboard,
+    preview_sheet,
+    preview_tiles,
+)
 from synthlang.engine.render import render
 
 
@@ -76,3 +82,25 @@ def test_sheet_without_layers_and_bad_arguments() -> None:
     preview_sheet(s, None)
     with pytest.raises(ValueError):
         preview_sheet(s, None, columns=0)
+
+
+def test_class_map_tile_for_several_classes() -> None:
+    one = render(scene(), seed=0)
+    assert "mask classes" not in [t for t, _ in preview_tiles(one)]
+    two = scene().model_copy(
+        update={
+            "masks": (),
+            "classes": (
+                ir.MaskClass(name="cell", rules=(ir.MaskRule(category="cell"),)),
+                ir.MaskClass(name="bg", rules=(ir.MaskRule(category="bg"),)),
+            ),
+        }
+    )
+    s = render(two, seed=0)
+    title, image = preview_tiles(s)[-1]
+    assert title == "mask classes" and image.shape == s.clean.shape
+    cell, bg = image[s.labels == 1], image[s.labels == 2]
+    assert len(np.unique(cell, axis=0)) == len(np.unique(bg, axis=0)) == 1
+    assert not np.array_equal(cell[0], bg[0])
+    assert class_image(np.zeros((2, 2), np.uint8)).max() == 0
+    assert class_image(np.full((1, 1), 255, np.uint8)).shape == (1, 1, 3)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,3 +289,100 @@ def test_appearance_passes_change_clean_and_noisy_but_not_the_ground_truth() -> 
     assert np.abs(b.noisy - b.clean).std() < 0.1
     again = render(stained, seed=4)
     assert again.noisy.tobytes() == b.noisy.tobytes() and again.clean.tobytes() == b.clean.tobytes()
+
+
+# --------------------------------------------------------------------------- mask classes
+
+ROOT = Path(__file__).resolve().parents[3]
+OVERLAPPING = """
+scene s { size 64 x 64 }
+layer bg { fill color rgb(1, 1, 1) }
+layer a { ellipse(semi_axes uniform(5, 9)) place count 14 color rgb(1, 0, 0) }
+layer b { ellipse(semi_axes uniform(4, 7)) place count 10 color rgb(0, 0, 1) }
+"""
+
+
+def labelled_sample(extra: str = "", seed: int = 1) -> Sample:
+    from synthlang import compile_string
+
+    scene = compile_string(OVERLAPPING + extra + "\nmask classes { upper: b  lower: a }")
+    return render(scene, seed=seed)
+
+
+def check_class_maps(s: Sample) -> None:
+    """Full-shape targets on every object of a and b (over an unlabelled fill), top-down."""
+    assert s.labels.dtype == np.uint8 and s.label_instances.dtype == np.int32
+    assert s.labels.shape == s.label_instances.shape == s.mask.shape
+    assert s.mask.tobytes() == (s.labels > 0).astype(np.float32).tobytes()
+    label = {r.id: r.label for r in s.instances}
+    assert all(label[r.id] == {"b": 1, "a": 2, "bg": 0}[r.category] for r in s.instances)
+    assert all(r.classified == (r.label > 0) for r in s.instances)
+    # only labelled objects lie above the fill: the labels show the topmost object's class
+    top = np.where(s.layer_map > 0, s.instance_map, 0)
+    np.testing.assert_array_equal(s.label_instances, top)
+    lut = np.zeros(max(label) + 1, np.uint8)
+    lut[list(label)] = list(label.values())
+    np.testing.assert_array_equal(s.labels, lut[s.label_instances])
+
+
+def test_labels_follow_the_layers_top_down() -> None:
+    s = labelled_sample()
+    assert s.classes == ("upper", "lower")
+    check_class_maps(s)
+    # class ids are not z-order: the upper class (1) covers the lower one (2) where they overlap
+    hidden = [r for r in s.instances if r.category == "a" and r.visible_area < r.area]
+    assert hidden and (s.labels == 1).any() and (s.labels == 2).any()
+    assert s.instances[0].to_json()["label"] == 0
+
+
+def test_labels_with_a_scale_pass() -> None:
+    s = labelled_sample("degrade { scale(1.6) }", seed=2)
+    assert s.noisy.shape == (64, 64, 3)
+    check_class_maps(s)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["scenario1", "scenario2", "scenario3", "he_tumor_nuclei", "he_nuclei_classes"],
+)
+def test_mask_is_labels_above_zero_for_the_shipped_scenes(path: str) -> None:
+    from synthlang import compile_file
+
+    file = ROOT / "scenes" / f"{path}.scene"
+    if not file.exists():
+        pytest.skip(f"{file} is not shipped")
+    scene = compile_file(file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlacementWarning)
+        s = render(scene, seed=0)
+    assert s.classes == scene.class_names() and len(s.classes) >= 1
+    assert s.mask.tobytes() == (s.labels > 0).astype(np.float32).tobytes()
+    np.testing.assert_array_equal(s.label_instances > 0, s.labels > 0)
+    assert int(s.labels.max()) <= len(s.classes)
+    labelled = {r.id: r.label for r in s.instances if r.label}
+    assert set(np.unique(s.label_instances[s.label_instances > 0]).tolist()) <= set(labelled)
+    assert all(r.classified == (r.label > 0) for r in s.instances)
+
+
+def test_one_class_scenes_and_the_sample_defaults() -> None:
+    s = render(small_scene(), seed=3)
+    assert s.classes == ("cell",)
+    assert set(np.unique(s.labels).tolist()) <= {0, 1}
+    assert {r.label for r in s.instances if r.classified} <= {1}
+    # a sample built without class maps (older code) reads its mask as one class
+    old = Sample(
+        noisy=s.noisy,
+        clean=s.clean,
+        mask=s.mask,
+        instance_map=s.instance_map,
+        layer_map=s.layer_map,
+        instances=[dataclasses.replace(r, label=0) for r in s.instances],
+        counts=s.counts,
+        shortfalls=[],
+    )
+    assert old.labels.tobytes() == (s.mask > 0).astype(np.uint8).tobytes()
+    assert old.classes == (("mask",) if s.mask.any() else ())
+    assert [r.label for r in old.instances] == [int(r.classified) for r in s.instances]
+    np.testing.assert_array_equal(old.label_instances > 0, old.labels > 0)
+    none = render(small_scene(masks=()), seed=3)
+    assert none.classes == () and not none.labels.any() and not none.label_instances.any()

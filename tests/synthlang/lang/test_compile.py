@@ -223,6 +223,98 @@ def test_metrics_and_conditions() -> None:
     assert cond.args[1].metric == ir.CountWithin(category="a", radius=5)
 
 
+def test_mask_classes() -> None:
+    scene = compile_string(
+        HEAD
+        + src(
+            """
+            let t = 0.2
+            layer a { ellipse(semi_axes 3) place count 2 color rgb(0, 0, 0) }
+            layer b { ellipse(semi_axes 3) place count 2 color rgb(0, 0, 0) }
+            mask classes {
+                tumor: visible(a), b where concentration(b, radius 40) > t
+                other: bg
+            }
+            """
+        )
+    )
+    assert scene.masks == () and scene.class_names() == ("tumor", "other")
+    assert scene.classes is not None and scene.mask_classes() == scene.classes
+    tumor, other = scene.classes
+    assert [(r.category, r.visible_only) for r in tumor.rules] == [("a", True), ("b", False)]
+    assert tumor.rules[1].condition == ir.Compare(
+        metric=ir.Concentration(category="b", radius=40), op=">", value=0.2
+    )
+    assert tumor.span is not None and (tumor.span.line, tumor.span.column) == (7, 5)
+    assert other.rules == (ir.MaskRule(category="bg", span=other.rules[0].span),)
+    assert [r.category for r in scene.mask_rules()] == ["a", "b", "bg"]
+    again = ir.Scene.model_validate_json(scene.model_dump_json())
+    assert again == scene and ir.scene_hash(again) == ir.scene_hash(scene)
+
+
+@pytest.mark.parametrize(
+    ("rules", "names"),
+    [
+        ("mask a\nmask visible(a) where area > 3", ("a",)),
+        ("mask a\nmask bg", ("mask",)),
+        ("mask background", ("mask",)),
+        ("", ()),
+    ],
+)
+def test_plain_rules_are_one_class(rules: str, names: tuple[str, ...]) -> None:
+    layers = "layer a { ellipse(semi_axes 3) place count 2 color rgb(0, 0, 0) }\n"
+    layers += "layer background { ellipse(semi_axes 3) place count 2 color rgb(0, 0, 0) }\n"
+    scene = compile_string(HEAD + layers + rules)
+    assert scene.classes is None and scene.class_names() == names
+    if names:
+        (one,) = scene.mask_classes()
+        assert one.rules == scene.masks == scene.mask_rules()
+
+
+def test_classes_leave_the_hash_of_plain_scenes_alone() -> None:
+    """`classes` is left out of the hash while unset; setting it changes the hash."""
+    plain = compile_string(HEAD + "mask bg")
+    data = plain.model_dump(mode="json")
+    assert data["classes"] is None
+    from synthlang.ir.scene import _strip_spans
+
+    assert "classes" not in _strip_spans(data)  # type: ignore[operator]
+    labelled = compile_string(HEAD + "mask classes { bg: bg }")
+    assert ir.scene_hash(labelled) != ir.scene_hash(plain)
+
+
+def test_scene_model_checks_its_classes() -> None:
+    bg = ir.Layer(index=0, name="bg", shape=ir.FillShape(), color=ir.MVNColor(mean=(1, 1, 1)))
+    rule = ir.MaskRule(category="bg")
+    one = ir.MaskClass(name="x", rules=(rule,))
+
+    def scene(**kw: object) -> ir.Scene:
+        return ir.Scene(name="s", size=(8, 8), layers=(bg,), **kw)  # type: ignore[arg-type]
+
+    assert scene(classes=(one,)).class_names() == ("x",)
+    for kw, match in [
+        ({"classes": (one,), "masks": (rule,)}, "not both"),
+        ({"classes": ()}, "1 to 255"),
+        ({"classes": (one,) * 2}, "unique"),
+        ({"classes": (ir.MaskClass(name="background", rules=(rule,)),)}, "reserved"),
+        ({"classes": tuple(ir.MaskClass(name=f"c{i}", rules=(rule,)) for i in range(256))}, "255"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            scene(**kw)
+    with pytest.raises(ValueError):
+        ir.MaskClass(name="x", rules=())
+
+
+def test_too_many_classes() -> None:
+    entries = "\n".join(f"c{i}: bg" for i in range(256))
+    with pytest.raises(SceneError) as info:
+        compile_string(HEAD + "mask classes {\n" + entries + "\n}")
+    err = info.value
+    assert "declares 256 classes, more than 255" in err.message
+    assert (err.line, err.column) == (3 + 255 + 1, 1)
+    assert compile_string(HEAD + "mask classes {\n" + entries.rsplit("\n", 1)[0] + "\n}")
+
+
 # --------------------------------------------------------------------------- regions
 
 
@@ -350,6 +442,17 @@ def test_imported_file_with_a_layer(tmp_path: Path) -> None:
     assert err.span is not None and err.span.file == str(tmp_path / "lib.scene")
     assert (err.line, err.column) == (3, 3)
     assert f"{tmp_path / 'main.scene'}:2:8" in (err.hint or "")
+
+
+def test_imported_file_with_mask_classes(tmp_path: Path) -> None:
+    write(
+        tmp_path / "main.scene",
+        'scene s { size 8 x 8 }\nimport "lib.scene"\nlayer x { fill color c }',
+    )
+    write(tmp_path / "lib.scene", "let c = rgb(0, 0, 0)\n mask classes { a: x }")
+    with pytest.raises(SceneError, match="found `mask`") as info:
+        compile_file(tmp_path / "main.scene")
+    assert (info.value.line, info.value.column) == (2, 2)
 
 
 def test_imported_file_with_a_header(tmp_path: Path) -> None:

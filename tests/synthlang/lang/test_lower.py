@@ -24,6 +24,8 @@ from synthlang.lang.lower import (
     LayerDecl,
     Let,
     ListExpr,
+    MaskClassDecl,
+    MaskClasses,
     MaskDecl,
     Module,
     NamedSelection,
@@ -215,6 +217,30 @@ def test_parentheses_group() -> None:
     m = lowered("mask a where (area > 1 or area < 0) and visible == 1")
     cond = m.statements[0].condition
     assert isinstance(cond, CondAnd) and isinstance(cond.args[0], CondOr)
+
+
+def test_mask_classes() -> None:
+    m = lowered(
+        """
+        mask classes {
+            tumor: visible(t), u where area > 3
+            immune: classes
+        }
+        """
+    )
+    (block,) = m.statements
+    assert isinstance(block, MaskClasses)
+    assert block.keyword == Span("t.scene", 1, 1, 1, 13)
+    tumor, immune = block.classes
+    assert isinstance(tumor, MaskClassDecl) and tumor.name.name == "tumor"
+    assert tumor.name.span == Span("t.scene", 2, 5, 2, 10)
+    first, second = tumor.targets
+    assert isinstance(first, MaskDecl) and first.visible and first.category.name == "t"
+    assert first.span == Span("t.scene", 2, 12, 2, 22) and first.condition is None
+    assert not second.visible and isinstance(second.condition, Comparison)
+    assert second.span == Span("t.scene", 2, 24, 2, 40)
+    assert immune.targets[0].category.name == "classes"
+    assert lowered("mask\nclasses { }").statements[0].keyword == Span("t.scene", 1, 1, 1, 5)
 
 
 def test_string_source_has_no_file() -> None:

@@ -159,6 +159,35 @@ def test_reserved_words() -> None:
     assert SOFT_KEYWORDS <= keywords()
 
 
+def test_mask_classes_parse() -> None:
+    tree = parse(
+        """
+        mask classes {
+            tumor:  visible(tumor_nucleus), visible(tumor_nucleus_nucls)
+            immune: immune_cell where concentration(immune_cell, radius 40) > 0.2
+            other:  visible(stroma_nucleus) where area > 3 and not visible < 0.5, stroma
+        }
+        """
+    )
+    (block,) = tree.children
+    assert block.data == "mask_classes"
+    entries = [c for c in block.children if isinstance(c, Tree)]
+    assert [str(e.children[0]) for e in entries] == ["tumor", "immune", "other"]
+    assert [len(e.children) - 1 for e in entries] == [2, 1, 2]
+    assert [t.data for t in entries[2].children[1].children[:1]] == ["mask_visible"]
+    assert parse("mask classes { }").children[0].data == "mask_classes"
+
+
+def test_classes_is_a_keyword_only_before_a_block() -> None:
+    """`mask classes` without `{` is the rule of a layer called `classes`."""
+    rule = parse("mask classes where area > 3").children[0]
+    assert rule.data == "mask_rule" and str(rule.children[0].children[0]) == "classes"
+    assert parse("mask classes").children[0].data == "mask_rule"
+    block = parse("mask classes { classes: classes, visible(classes) }").children[0]
+    assert block.data == "mask_classes"
+    assert "classes" in SOFT_KEYWORDS and "classes" not in reserved_words()
+
+
 def test_did_you_mean() -> None:
     assert did_you_mean("semi_axis", ["semi_axes", "angle"]) == "semi_axes"
     assert did_you_mean("zzz", ["semi_axes", "angle"]) is None
@@ -186,6 +215,15 @@ SYNTAX_CASES = [
     ("degrade { sharpen }", 1, 11, "in `degrade`"),
     ("scene s { size 3 x }", 1, 20, "unexpected `}`"),
     ("layer a { fill\n\ncolor rgb(1, 0, 0) place fill, }", 3, 32, "a place clause is"),
+    # mask classes
+    ("mask classes { a: x, y,\n  b: z }", 1, 23, "this comma continues the targets of class `a`"),
+    ("mask classes { a: x, }", 1, 20, "the targets of class `a` end with a comma"),
+    ("mask classes { a visible(x) }", 1, 18, "write `:` after the class name `a`"),
+    ("mask classes { visible(x) }", 1, 16, "a class entry starts with the class name"),
+    ("mask classes { a: }", 1, 19, "unexpected `}` in `mask classes`"),
+    ("mask classes { a: x", 1, 14, "`mask classes` opened here is never closed"),
+    ("layer a { ellipse(semi_axes: 3) }", 1, 28, "`:` is only used after a class name"),
+    ("let a: 3", 1, 6, "`:` is only used after a class name"),
 ]
 
 

@@ -13,6 +13,8 @@ CASES = [
     ("layer a { fill", "_end_of_file", "is never closed"),
     ("degrade { stain hematoxylin(1) }", "_glued_keyword", "unknown stain"),
     ("let a = [1, 2)", "_wrong_closer", "missing `]` before `)`"),
+    ("mask classes { a: x, y,\n b: z }", "_in_classes", "this comma continues the targets"),
+    ("layer a { ellipse(semi_axes: 3) }", "_stray_colon", "`:` is only used after a class name"),
     ("layer a { place count = 3 }", "_stray_equals", "`=` is not used in a place clause"),
     ("scene s { regions uniform(1, 2) }", "_name_before_paren", "cannot be used here"),
     ("let a = [1 2]", "_missing_comma", "missing comma before number `2`"),
