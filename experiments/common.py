@@ -384,7 +384,7 @@ def rule_truth(instances: np.ndarray, classes: dict[int, str], scene_file: Path)
     import synthlang
     from synthlang.engine.rules import ObjectTable, apply_rules
 
-    rules = synthlang.compile_file(scene_file).masks
+    rules = synthlang.compile_file(scene_file).mask_rules()
     cats = categories_for_rules(classes)
     table = ObjectTable.from_instance_map(instances, cats)
     return apply_rules(rules, table).mask > 0.5

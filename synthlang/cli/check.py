@@ -40,10 +40,14 @@ def describe(scene: object) -> str:
     regions = ""
     if scene.regions is not None:
         regions = f", regions {scene.regions.kind}({scene.regions.count})"
-    rules = len(scene.masks)
+    rules = len(scene.mask_rules())
+    masks = f"{rules} mask rule{'s' if rules != 1 else ''}"
+    if scene.classes is not None:
+        names = scene.class_names()
+        masks = f"{len(names)} mask classes ({', '.join(names)}) from {masks}"
     return (
         f"scene {scene.name}, {rows} x {cols}{regions}, {len(scene.layers)} layers "
-        f"({', '.join(scene.categories)}), {rules} mask rule{'s' if rules != 1 else ''}, "
+        f"({', '.join(scene.categories)}), {masks}, "
         f"memory estimate {format_bytes(estimate_render_bytes(scene).total)} per sample"
     )
 
