@@ -9,14 +9,24 @@ from pathlib import Path
 
 from synthlang.cli._common import existing_file, non_negative_int, positive_int, shard_arg
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "format_list"]
+
+
+def format_list(value: str) -> tuple[str, ...]:
+    """Argparse type: a comma-separated list of export formats (``coco,geojson``)."""
+    from synthlang.data.formats import parse_formats
+
+    try:
+        return parse_formats(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``synthlang render``."""
     p = subparsers.add_parser(
         "render",
-        help="render N samples (noisy image, clean image, mask, instances) to a folder",
+        help="render N samples (noisy and clean images, mask, class labels, instances) to a folder",
         description=(
             "Render N samples of a scene into a dataset folder (format: docs/dataset.md). "
             "Sample i depends only on (scene, seed, i): the files are byte-identical for any "
@@ -57,6 +67,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="K/N",
         help="render only every N-th sample starting at K (1-based), e.g. for job arrays",
     )
+    p.add_argument(
+        "--format",
+        dest="formats",
+        type=format_list,
+        default=(),
+        metavar="LIST",
+        help="also write these export formats, comma-separated: coco (annotations/coco.json), "
+        "geojson (geojson/NAME.geojson, for QuPath), hovernet (hovernet/NAME.npy); written "
+        "from the stored samples by the run that completes the dataset (with --resume also "
+        "when it is complete already)",
+    )
     p.add_argument("--resume", action="store_true", help="finish an interrupted render")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
@@ -96,10 +117,19 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             scene_file=str(args.scene),
             progress=bar.update,
+            formats=args.formats,
         )
     except KeyboardInterrupt:
         bar.close()
         shard = f" --shard {k}/{m}" if args.shard else ""
+        if args.formats and (out / "manifest.json").is_file():
+            print(
+                f"synthlang: interrupted while writing the exports; {out} is complete, the "
+                f"exports are not. Write them with: synthlang render {args.scene} --n {args.n} "
+                f"--out {out} --seed {args.seed} --resume --format {','.join(args.formats)}",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"synthlang: interrupted; {out} is incomplete (no manifest.json); the samples "
             f"written so far are complete. Finish it with: synthlang render {args.scene} "
@@ -121,4 +151,11 @@ def run(args: argparse.Namespace) -> int:
             f"{out}: {report.rendered} rendered, {report.skipped} already there, "
             f"{args.n} in the dataset ({state})"
         )
+        if report.exported:
+            print(f"{out}: wrote {', '.join(report.exported)}")
+        elif args.formats and not report.complete:
+            print(
+                f"{out}: {', '.join(args.formats)} will be written by the run that completes "
+                "the dataset (or rerun with --resume once it is complete)"
+            )
     return 0

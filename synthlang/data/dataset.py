@@ -13,6 +13,10 @@ The folder format is documented in ``docs/dataset.md`` and implemented by
   which readers refuse and ``--resume`` continues from.
 * A failed write (full disk, unwritable folder) is a :class:`DataError`, and
   leaves no partial file under a final name.
+* Export formats (``formats``: COCO, GeoJSON, HoVer-Net; :mod:`synthlang.data.formats`)
+  are written from the stored samples by the call that completes the dataset (with
+  ``resume``, also when it is complete already), so they too are the same for any
+  worker count and sharding.
 
 Where samples are rendered (this process, a process pool, a Dask cluster) is
 decided by an executor (:mod:`synthlang.data.executors`).
@@ -22,13 +26,14 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synthlang.common.errors import DataError
 from synthlang.data.executors import Executor, LocalExecutor
+from synthlang.data.formats import parse_formats, write_exports
 from synthlang.data.sampleio import (
     MANIFEST,
     PARTIAL,
@@ -69,9 +74,18 @@ class DatasetReport:
     complete: bool = False
     shortfall_samples: int = 0
     shortfalls: dict[str, int] = field(default_factory=dict)
+    exported: tuple[str, ...] = ()
+    """The export formats this call wrote (:mod:`synthlang.data.formats`)."""
 
 
 def _check_header(path: Path, header: dict[str, Any], want: dict[str, Any]) -> None:
+    version = header.get("format_version", 1)
+    if version != want["format_version"]:
+        raise DataError(
+            f"{path} was written in dataset format version {str(version)[:20]}, this "
+            f"synthlang writes version {want['format_version']}; render into another --out "
+            "folder (the old folder stays readable)"
+        )
     for key in ("scene_hash", "seed", "n"):
         if header.get(key) != want[key]:
             raise DataError(
@@ -160,6 +174,7 @@ def render_dataset(
     scene_file: str | None = None,
     progress: Callable[[int], None] | None = None,
     executor: Executor | None = None,
+    formats: Sequence[str] = (),
 ) -> DatasetReport:
     """Render ``n`` samples of ``scene`` into the folder ``out``.
 
@@ -188,6 +203,12 @@ def render_dataset(
     executor : Executor, optional
         Where samples are rendered (:mod:`synthlang.data.executors`); default
         ``LocalExecutor(workers)``.
+    formats : sequence of str
+        Export formats (:data:`synthlang.data.formats.FORMAT_NAMES`) to write from the
+        stored samples when this call completes the dataset, or when ``resume`` finds
+        it complete already (it rewrites them, byte-identical). A shard that finds the
+        dataset complete without ``resume`` writes none: the shard that completed it did.
+        A local executor's worker processes write them; with another executor, this process.
 
     Returns
     -------
@@ -207,13 +228,22 @@ def render_dataset(
     if seed < 0:
         raise DataError(f"--seed must be non-negative, got {seed}")
     k, m = _parse_shard(shard)
+    try:
+        exports = parse_formats(formats) if formats else ()
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     run = executor if executor is not None else LocalExecutor(workers)
+    # the exports are read and written here: by the local workers, or by one process
+    export_workers = run.workers if isinstance(run, LocalExecutor) else 1
     out_path = Path(out)
     header = manifest_header(scene, n=n, seed=seed, scene_file=scene_file)
     report = DatasetReport(out=out_path, n=n)
     try:
         if _prepare_out(out_path, header, resume=resume, sharded=m > 1):
             report.complete = True
+            if resume and exports:
+                write_exports(out_path, exports, workers=export_workers)
+                report.exported = exports
             return report
         todo = []
         for i in range(k - 1, n, m):
@@ -230,6 +260,9 @@ def render_dataset(
             if progress is not None:
                 progress(1)
         report.complete = finish_manifest(out_path, header, n) is not None
+        if report.complete and exports:
+            write_exports(out_path, exports, workers=export_workers)
+            report.exported = exports
     except OSError as exc:
         raise _write_error(out_path, exc) from None
     return report

@@ -1,20 +1,27 @@
 """The dataset folder format: encoding, storing and reading samples and the manifest.
 
-The format is documented in ``docs/dataset.md``::
+The format (version 2) is documented in ``docs/dataset.md``::
 
     OUT/noisy/NNNNNN.png       8-bit RGB       the degraded image
     OUT/clean/NNNNNN.png       8-bit RGB       the ground-truth image
     OUT/mask/NNNNNN.png        8-bit gray      the ground-truth mask
-    OUT/instances/NNNNNN.png   16-bit gray     instance ids (0: background)
+    OUT/labels/NNNNNN.png      8-bit gray      class ids (0: background)
+    OUT/instances/NNNNNN.png   16-bit gray     labelled instance ids (0: background)
+    OUT/objects/NNNNNN.png     16-bit gray     every object's id (0: no object)
     OUT/instances/NNNNNN.json  the sample's metadata, written last
     OUT/manifest.json          written when every sample is complete
     OUT/manifest.partial.json  until then
+
+Version 1 folders (no ``labels/`` or ``objects/``; ``instances/NNNNNN.png`` held every
+object's id) are still read: their mask is the one class, ``mask``
+(:data:`V1_CLASSES`), and their labelled instances are the objects on the mask.
 
 The bytes of a sample depend only on ``(scene, seed, index, n)``
 (:func:`encode_sample`); every file is written atomically
 (:func:`synthlang.common.fileio.atomic_writer`). Which samples to render and
 where is decided by :func:`synthlang.data.dataset.render_dataset` and its
-executors (:mod:`synthlang.data.executors`), both built on this module.
+executors (:mod:`synthlang.data.executors`), both built on this module; the export
+formats (COCO, GeoJSON, HoVer-Net) by :mod:`synthlang.data.formats`, from stored samples.
 """
 
 from __future__ import annotations
@@ -41,7 +48,10 @@ from synthlang.ir import Scene, scene_hash
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "SUBDIRS",
+    "IMAGE_KEYS",
+    "V1_CLASSES",
     "MANIFEST",
     "PARTIAL",
     "EncodedSample",
@@ -56,13 +66,22 @@ __all__ = [
     "read_manifest_file",
     "finish_manifest",
     "read_manifest",
+    "read_raw_sample",
     "load_sample",
     "iter_samples",
 ]
 
 FORMAT = "synthlang-dataset"
-FORMAT_VERSION = 1
-SUBDIRS = ("noisy", "clean", "mask", "instances")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Format versions the readers accept."""
+SUBDIRS = ("noisy", "clean", "mask", "labels", "instances", "objects")
+IMAGE_KEYS = ("noisy", "clean", "mask", "labels", "instances", "objects")
+"""The PNG files of a sample, in the order they are written (the metadata JSON comes last)."""
+V1_CLASSES = ("mask",)
+"""The classes of a version-1 folder: its mask is the one class."""
+MAX_CLASSES = 255
+"""Most classes a dataset can have (class ids are stored in 8 bits)."""
 MANIFEST = "manifest.json"
 PARTIAL = "manifest.partial.json"
 MAX_INSTANCE_ID = 65535
@@ -94,15 +113,12 @@ def sample_paths(out: Path, name: str) -> dict[str, Path]:
     Returns
     -------
     dict of str to Path
-        ``noisy``, ``clean``, ``mask``, ``instances`` (PNG) and ``json``.
+        ``noisy``, ``clean``, ``mask``, ``labels``, ``instances``, ``objects`` (PNG)
+        and ``json``, as the current format (version 2) names them.
     """
-    return {
-        "noisy": out / "noisy" / f"{name}.png",
-        "clean": out / "clean" / f"{name}.png",
-        "mask": out / "mask" / f"{name}.png",
-        "instances": out / "instances" / f"{name}.png",
-        "json": out / "instances" / f"{name}.json",
-    }
+    paths = {key: out / key / f"{name}.png" for key in IMAGE_KEYS}
+    paths["json"] = out / "instances" / f"{name}.json"
+    return paths
 
 
 def sample_complete(out: Path, name: str) -> bool:
@@ -142,8 +158,8 @@ class EncodedSample:
     name : str
         File stem (:func:`sample_name`).
     files : dict of str to bytes
-        ``noisy``, ``clean``, ``mask``, ``instances`` (PNG) and ``json`` (the
-        per-sample metadata).
+        ``noisy``, ``clean``, ``mask``, ``labels``, ``instances``, ``objects`` (PNG)
+        and ``json`` (the per-sample metadata).
     entry : dict
         The sample's manifest entry.
     """
@@ -152,6 +168,14 @@ class EncodedSample:
     name: str
     files: dict[str, bytes]
     entry: dict[str, Any]
+
+
+def _instance_json(record: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    """An instance record with its class: ``"class"`` (name or None) and ``"label"`` (id)."""
+    label = int(record.get("label", 0) or 0)
+    record["class"] = classes[label - 1] if 0 < label <= len(classes) else None
+    record["label"] = label
+    return record
 
 
 def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSample:
@@ -185,11 +209,16 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         warnings.simplefilter("ignore", UserWarning)
         sample = render(scene, seed=sample_seed(seed, index))
     name = sample_name(index, n)
-    if sample.instance_map.size and int(sample.instance_map.max()) > MAX_INSTANCE_ID:
-        raise RenderError(
-            f"sample {index} has more than {MAX_INSTANCE_ID} instances, which a 16-bit "
-            "instance PNG cannot store; reduce the object counts"
-        )
+    maps = (("instances", sample.instance_map), ("labelled instances", sample.label_instances))
+    for what, ids in maps:
+        if ids.size and int(ids.max()) > MAX_INSTANCE_ID:
+            raise RenderError(
+                f"sample {index} has more than {MAX_INSTANCE_ID} {what}, which a 16-bit "
+                "instance PNG cannot store; reduce the object counts"
+            )
+    classes = [str(c) for c in sample.classes]
+    if len(classes) > MAX_CLASSES:
+        raise RenderError(f"the scene has {len(classes)} classes; at most {MAX_CLASSES} fit")
     shortfalls = [
         {
             "layer": s.layer,
@@ -205,16 +234,19 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "seed": [seed, index],
         "size": list(scene.size),
         "categories": list(scene.categories),
+        "classes": classes,
         "counts": sample.counts,
         "shortfalls": shortfalls,
-        "instances": [r.to_json() for r in sample.instances],
+        "instances": [_instance_json(r.to_json(), classes) for r in sample.instances],
     }
     # to_uint8 in the images' own dtype (float32): the bytes of every dataset depend on it
     files = {
         "noisy": _png_bytes(to_uint8(sample.noisy)),
         "clean": _png_bytes(to_uint8(sample.clean)),
         "mask": _png_bytes(to_uint8(sample.mask)),
-        "instances": _png_bytes(sample.instance_map, mode="I;16"),
+        "labels": _png_bytes(np.asarray(sample.labels, dtype=np.uint8)),
+        "instances": _png_bytes(sample.label_instances, mode="I;16"),
+        "objects": _png_bytes(sample.instance_map, mode="I;16"),
         # compact: the C encoder (json skips it when indenting) is ~10x faster on 200 instances
         "json": (json.dumps(meta, separators=(",", ":")) + "\n").encode("utf-8"),
     }
@@ -252,7 +284,7 @@ def store_sample(out: Path, sample: EncodedSample) -> dict[str, Any]:
         If a file cannot be written (no partial file is left under its name).
     """
     paths = sample_paths(Path(out), sample.name)
-    for key in ("noisy", "clean", "mask", "instances", "json"):
+    for key in (*IMAGE_KEYS, "json"):
         atomic_write_bytes(paths[key], sample.files[key], temp_suffix=_SAMPLE_TEMP)
     return sample.entry
 
@@ -293,6 +325,7 @@ def manifest_header(scene: Scene, *, n: int, seed: int, scene_file: str | None) 
         "n": n,
         "size": list(scene.size),
         "categories": list(scene.categories),
+        "classes": [str(c) for c in scene.class_names()],
     }
 
 
@@ -391,11 +424,40 @@ def _manifest_n(data: dict[str, Any], path: Path) -> int:
     return n
 
 
+def _format_version(data: dict[str, Any], path: Path) -> int:
+    """The format version of a manifest (1 when absent), checked to be readable."""
+    version = data.get("format_version", 1)
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise DataError(
+            f"{path}: dataset format version {repr(version)[:20]} cannot be read by "
+            f"synthlang {__version__} (it reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}); a newer synthlang wrote it?"
+        )
+    return int(version)
+
+
+def _classes(data: dict[str, Any], path: Path, version: int) -> tuple[str, ...]:
+    """The class names of a manifest or sample record (:data:`V1_CLASSES` for version 1)."""
+    if version == 1:
+        return V1_CLASSES
+    classes = data.get("classes")
+    if (
+        not isinstance(classes, list)
+        or len(classes) > MAX_CLASSES
+        or not all(isinstance(c, str) and c for c in classes)
+    ):
+        raise DataError(f"{path}: malformed ('classes' must be a list of class names)")
+    return tuple(classes)
+
+
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the manifest of a complete dataset folder.
+    """Read the manifest of a complete dataset folder (format version 1 or 2).
 
     The manifest is checked: its samples are a list of entries with names
-    like ``000012`` (so a manifest cannot point outside its folder).
+    like ``000012`` (so a manifest cannot point outside its folder), its
+    ``format_version`` is one this synthlang reads and its ``classes`` a list
+    of names. For a version-1 folder ``"classes"`` is set to :data:`V1_CLASSES`
+    (and ``"format_version"`` to 1 when absent).
 
     Raises
     ------
@@ -420,6 +482,9 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     data = read_manifest_file(manifest)
     if data.get("complete") is not True:
         raise DataError(f"{manifest}: the dataset is marked incomplete")
+    version = _format_version(data, manifest)
+    data["format_version"] = version
+    data["classes"] = list(_classes(data, manifest, version))
     n = _manifest_n(data, manifest)
     samples = data.get("samples")
     if not isinstance(samples, list) or len(samples) != n:
@@ -434,36 +499,98 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+_ID_MODES = ("I;16", "I;16B", "I;16L", "I", "L")
 _PNG_MODES = {
     "noisy": ("RGB",),
     "clean": ("RGB",),
     "mask": ("L",),
-    "instances": ("I;16", "I;16B", "I;16L", "I", "L"),
+    "labels": ("L",),
+    "instances": _ID_MODES,
+    "objects": _ID_MODES,
 }
+_V1_FILES = {
+    "noisy": ("noisy",),
+    "clean": ("clean",),
+    "mask": ("mask",),
+    "labels": ("mask",),
+    "instances": ("instances", "mask"),
+    "objects": ("instances",),
+}
+"""The files of a version-1 sample each key is made from (``instances`` held the objects)."""
 
 
-def load_sample(folder: str | os.PathLike[str], name: str) -> dict[str, Any]:
-    """Load one sample's arrays (float32 in [0, 1]) and metadata.
+def _sample_version(meta: dict[str, Any]) -> int:
+    """The format version a sample's metadata was written in (version 2 records classes)."""
+    return 2 if "classes" in meta else 1
+
+
+def read_raw_sample(
+    folder: str | os.PathLike[str],
+    name: str,
+    *,
+    keys: tuple[str, ...] | None = None,
+    format_version: int | None = None,
+    classes: tuple[str, ...] | None = None,
+    with_meta: bool = False,
+) -> dict[str, Any]:
+    """Read a stored sample's arrays as they are stored (8-bit images, integer maps).
+
+    Parameters
+    ----------
+    folder : path-like
+        The dataset folder.
+    name : str
+        The sample's name (``000012``).
+    keys : tuple of str, optional
+        Which arrays (:data:`IMAGE_KEYS`); default all. Only their files are read.
+    format_version : int, optional
+        The dataset's format version (the manifest's); default: from the sample's
+        metadata (which is then read).
+    classes : tuple of str, optional
+        The dataset's classes (the manifest's), to check the class ids against when
+        the metadata is not read.
+    with_meta : bool
+        Also return the metadata record.
 
     Returns
     -------
     dict
-        ``noisy`` (H, W, 3), ``clean`` (H, W, 3), ``mask`` (H, W),
-        ``instance_map`` (H, W) int32 and ``meta`` (the JSON record).
+        ``name``, ``format_version``, ``classes`` (when known: version 1, or the
+        metadata was read) and the requested arrays: ``noisy``, ``clean`` ``(H, W, 3)``
+        uint8; ``mask`` ``(H, W)`` uint8 (0 or 255); ``labels`` ``(H, W)`` uint8 class
+        ids; ``instances`` ``(H, W)`` int32 labelled instance ids; ``objects`` ``(H, W)``
+        int32 object ids; ``meta`` if read. For a version-1 sample ``labels`` is 1 on the
+        mask, ``instances`` the objects on the mask, ``objects`` the stored id map.
 
     Raises
     ------
     DataError
-        A file is missing, unreadable, of the wrong kind or size.
+        A file is missing, unreadable, of the wrong kind or size, a class id is
+        out of range, or the metadata is malformed.
     """
     from synthlang.common.imageio import DEFAULT_MAX_PIXELS, read_raw_image
 
     root = Path(folder)
     if not _NAME.fullmatch(str(name)):
         raise DataError(f"{root}: {name!r} is not a sample name (like 000012)")
+    want = IMAGE_KEYS if keys is None else tuple(keys)
+    unknown = [k for k in want if k not in IMAGE_KEYS]
+    if unknown:
+        raise ValueError(f"unknown sample arrays {unknown}; choose from {', '.join(IMAGE_KEYS)}")
     paths = sample_paths(root, name)
-    arrays = {}
-    for key in ("noisy", "clean", "mask", "instances"):
+    meta: dict[str, Any] | None = None
+    if with_meta or format_version is None:
+        meta = _read_json(paths["json"], f"the metadata of sample {name}")
+    version = format_version if format_version is not None else _sample_version(meta or {})
+    if version == 1:
+        classes = V1_CLASSES
+    elif meta is not None:
+        classes = _classes(meta, paths["json"], version)
+    files = set(want) if version != 1 else {f for k in want for f in _V1_FILES[k]}
+    arrays: dict[str, np.ndarray] = {}
+    for key in IMAGE_KEYS:
+        if key not in files:
+            continue
         try:
             arrays[key] = read_raw_image(
                 paths[key], modes=_PNG_MODES[key], max_pixels=DEFAULT_MAX_PIXELS
@@ -471,23 +598,90 @@ def load_sample(folder: str | os.PathLike[str], name: str) -> dict[str, Any]:
         except DataError as exc:
             raise DataError(f"{root}: sample {name} is unreadable: {exc}") from None
     shapes = {key: a.shape[:2] for key, a in arrays.items()}
-    if len(set(shapes.values())) != 1:
+    if len(set(shapes.values())) > 1:
         raise DataError(
             f"{root}: sample {name} has images of different sizes "
             + ", ".join(f"{k} {v[0]}x{v[1]}" for k, v in shapes.items())
         )
-    meta = _read_json(paths["json"], f"the metadata of sample {name}")
+    out: dict[str, Any] = {"name": name, "format_version": version}
+    if classes is not None:
+        out["classes"] = classes
+    if version == 1:
+        on = arrays["mask"] >= 128 if "mask" in arrays else np.zeros((0, 0), dtype=bool)
+        for key in want:
+            if key == "labels":
+                out[key] = on.astype(np.uint8)
+            elif key == "instances":
+                out[key] = np.where(on, arrays["instances"], 0).astype(np.int32)
+            elif key == "objects":
+                out[key] = arrays["instances"].astype(np.int32)
+            else:
+                out[key] = arrays[key]
+    else:
+        for key in want:
+            a = arrays[key]
+            out[key] = a.astype(np.int32) if key in ("instances", "objects") else a
+        if classes is not None and "labels" in out and out["labels"].size:
+            top = int(out["labels"].max())
+            if top > len(classes):
+                raise DataError(
+                    f"{paths['labels']}: class id {top} in a dataset of {len(classes)} classes"
+                )
+    if meta is not None and with_meta:
+        out["meta"] = meta
+    return out
+
+
+def load_sample(
+    folder: str | os.PathLike[str], name: str, *, format_version: int | None = None
+) -> dict[str, Any]:
+    """Load one sample's arrays (images as float32 in [0, 1]) and metadata.
+
+    Reads format versions 1 and 2 (:func:`read_raw_sample`).
+
+    Parameters
+    ----------
+    folder : path-like
+        The dataset folder.
+    name : str
+        The sample's name (``000012``).
+    format_version : int, optional
+        The dataset's format version; default: from the sample's metadata.
+
+    Returns
+    -------
+    dict
+        ``noisy`` (H, W, 3), ``clean`` (H, W, 3), ``mask`` (H, W) float32;
+        ``labels`` (H, W) uint8 class ids (0 = background); ``label_instances``
+        (H, W) int32 labelled instance ids (``instances/NAME.png``); ``objects``
+        (H, W) int32 every object's id (``objects/NAME.png``; in version 1
+        ``instances/NAME.png``); ``instance_map``: the same array as ``objects``
+        (its name before version 2); ``classes`` (class id = index + 1);
+        ``format_version``; ``meta`` (the JSON record).
+
+    Raises
+    ------
+    DataError
+        A file is missing, unreadable, of the wrong kind or size.
+    """
+    raw = read_raw_sample(folder, name, format_version=format_version, with_meta=True)
+    meta = raw["meta"]
     return {
-        "noisy": arrays["noisy"].astype(np.float32) / 255.0,
-        "clean": arrays["clean"].astype(np.float32) / 255.0,
-        "mask": arrays["mask"].astype(np.float32) / 255.0,
-        "instance_map": arrays["instances"].astype(np.int32),
+        "noisy": raw["noisy"].astype(np.float32) / 255.0,
+        "clean": raw["clean"].astype(np.float32) / 255.0,
+        "mask": raw["mask"].astype(np.float32) / 255.0,
+        "labels": raw["labels"],
+        "label_instances": raw["instances"],
+        "objects": raw["objects"],
+        "instance_map": raw["objects"],
+        "classes": raw["classes"],
+        "format_version": raw["format_version"],
         "meta": meta,
     }
 
 
 def iter_samples(folder: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:
-    """Yield every sample of a complete dataset folder, in index order."""
+    """Yield every sample of a complete dataset folder (version 1 or 2), in index order."""
     manifest = read_manifest(folder)
     for entry in manifest["samples"]:
-        yield load_sample(folder, entry["name"])
+        yield load_sample(folder, entry["name"], format_version=manifest["format_version"])

@@ -106,6 +106,37 @@ def test_bad_shard_exit_2(tiny_scene_file: Path, shard: str) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize("formats", ["coco,pascal", "", "coco,,hovernet"])
+def test_unknown_export_format_exit_2(
+    tiny_scene_file: Path, tmp_path: Path, formats: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    with pytest.raises(SystemExit) as exc:
+        main(["render", str(tiny_scene_file), "--n", "2", "--out", str(out), "--format", formats])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "choose from coco, geojson, hovernet" in err and "Traceback" not in err
+    assert not out.exists()  # refused before rendering anything
+
+
+def test_render_writes_export_formats(
+    tiny_scene_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    argv = ["render", str(tiny_scene_file), "--n", "2", "--out", str(out), "--workers", "1"]
+    assert main([*argv, "--shard", "1/2", "--format", "hovernet"]) == 0
+    assert "will be written by the run that completes the dataset" in capsys.readouterr().out
+    assert main([*argv, "--shard", "2/2", "--format", "geojson,hovernet,coco"]) == 0
+    assert "wrote coco, geojson, hovernet" in capsys.readouterr().out
+    assert (out / "annotations" / "coco.json").is_file()
+    assert sorted(p.name for p in (out / "geojson").iterdir()) == [
+        "000000.geojson",
+        "000001.geojson",
+    ]
+    assert len(list((out / "hovernet").glob("*.npy"))) == 2
+    assert main([*argv, "--resume", "--format", "coco", "-q"]) == 0
+
+
 def test_console_script_runs() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "synthlang", "--version"], capture_output=True, text=True

@@ -40,7 +40,7 @@ def test_encode_is_deterministic_and_store_marks_complete(
     a = encode_sample(scene, index=2, seed=5, n=10)
     b = encode_sample(scene, index=2, seed=5, n=10)
     assert a == b and a.name == "000002" and a.entry["seed"] == [5, 2]
-    assert set(a.files) == {"noisy", "clean", "mask", "instances", "json"}
+    assert set(a.files) == {"noisy", "clean", "mask", "labels", "instances", "objects", "json"}
     for sub in sampleio.SUBDIRS:
         (tmp_path / sub).mkdir()
     assert not sample_complete(tmp_path, a.name)
@@ -63,6 +63,10 @@ def test_images_are_rounded_in_float32(tiny_scene_file: Path, tmp_path: Path) ->
         want = np.clip(np.rint(image * np.float32(255.0)), 0, 255).astype(np.uint8)
         assert np.array_equal(np.rint(back[key] * 255.0).astype(np.uint8), want)
     assert np.array_equal(back["instance_map"], sample.instance_map)
+    assert np.array_equal(back["objects"], sample.instance_map)
+    assert np.array_equal(back["labels"], sample.labels)
+    assert np.array_equal(back["label_instances"], sample.label_instances)
+    assert back["classes"] == sample.classes and back["format_version"] == 2
 
 
 def test_read_manifest_errors(tmp_path: Path) -> None:
