@@ -57,6 +57,14 @@ class ShapeModel(IRModel):
         """Bytes to make one object before it is placed (0 for area shapes)."""
         return 0.0
 
+    def area_bounds(self) -> tuple[float, float]:
+        """Bounds on one object's pixel area (0 and inf where unknown).
+
+        Loose on purpose: the compiler refuses a scene only when its objects certainly
+        cannot fit (a nucleus larger than every cell it is placed inside).
+        """
+        return 0.0, math.inf
+
 
 class ObjectShapeModel(ShapeModel):
     """Base of the object shapes: objects of bounded size, placed one by one.
@@ -109,6 +117,12 @@ class EllipseShape(ObjectShapeModel):
     def draw_bytes(self, side: float, rows: int, cols: int) -> float:
         """An ellipse is rasterised in a window of up to twice the image (``rasterize_ellipse``)."""
         return box_pixels(side, 2 * rows - 1, 2 * cols - 1) * RASTER_BYTES_PER_PIXEL
+
+    def area_bounds(self) -> tuple[float, float]:
+        """A pixelated ellipse of semi-axes a, b has between pi (a-1)(b-1) and pi (a+1)(b+1) px."""
+        (alo, ahi), (blo, bhi) = (support(d) for d in self.semi_axes)
+        lo = math.pi * max(alo - 1.0, 0.0) * max(blo - 1.0, 0.0)
+        return lo, math.pi * (ahi + 1.0) * (bhi + 1.0)
 
 
 class PatchShape(ObjectShapeModel):
@@ -231,6 +245,11 @@ class PolygonShape(ObjectShapeModel):
     def object_side(self) -> float:
         """Bounding-box side of the largest polygon (px)."""
         return 2 * support(self.radius)[1] * (1 + support(self.irregularity)[1]) + 3
+
+    def area_bounds(self) -> tuple[float, float]:
+        """At most the disk around the farthest corner."""
+        outer = support(self.radius)[1] * (1 + support(self.irregularity)[1]) + 1
+        return 0.0, math.pi * outer * outer
 
 
 def _shape_union() -> Any:

@@ -128,6 +128,8 @@ class CompilerBase:
         self.limits = limits
         self.search = search
         self.found: dict[tuple[Path | None, str], Path] = {}
+        self.compiled: dict[str, ir.Layer] = {}
+        self.image_size: tuple[int, int] = (1, 1)
         self.modules: dict[Path | None, SourceFile] = {}
         self.order: list[SourceFile] = []
         self.sources: dict[str | None, str] = {}

@@ -10,6 +10,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.ir import fmt_number, support
 from synthlang.lang.blocks import Param, Signature, object_shape_list, shape_list, show
 from synthlang.lang.context import CategoryRef, SourceFile, Value, word_span
+from synthlang.lang.feasibility import placement_problem
 from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.lower import (
     Call,
@@ -107,7 +108,7 @@ class LayerCompiler(RegionCompiler):
                 )
             self.shape_refs.setdefault(name, category)
         placement, regions = self.layer_area(decl, index, sv, slots, module)
-        return self.build(
+        self.compiled[name] = self.build(
             ir.Layer,
             decl.name.span,
             index=index,
@@ -129,6 +130,7 @@ class LayerCompiler(RegionCompiler):
                 )
             ),
         )
+        return self.compiled[name]
 
     def layer_items(self, decl: LayerDecl, module: SourceFile) -> dict[str, Any]:
         """The layer's items by slot (shape, place, in, color, contour, soft, chromatin)."""
@@ -221,6 +223,10 @@ class LayerCompiler(RegionCompiler):
                 hint="add `place count N`, `place fill` or `place inside CATEGORY`",
             )
         placement = self.placement(place_item, index, module)
+        host = self.compiled.get(placement.inside) if placement.inside else None
+        problem = placement_problem(shape, placement, place_item, host, self.image_size)
+        if problem is not None:
+            raise self.error(problem.message, problem.span, hint=problem.hint)
         if in_item is not None:
             if placement.regions is not None:
                 raise self.error(

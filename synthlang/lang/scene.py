@@ -14,6 +14,7 @@ from synthlang.common.errors import Span
 from synthlang.common.limits import SceneLimitError
 from synthlang.ir.budget import RENDER_BYTES_HINT, estimate_render_bytes, render_bytes_message
 from synthlang.lang.context import CategoryRef, SourceFile, word_span
+from synthlang.lang.feasibility import condition_verdict
 from synthlang.lang.layers import LayerCompiler
 from synthlang.lang.lower import (
     Call,
@@ -70,6 +71,7 @@ class SceneCompiler(LayerCompiler):
             )
         header = headers[0]
         size, regions = self.header(header, main)
+        self.image_size = size
         if len(degrades) > 1:
             raise self.error(
                 f"`degrade` is given twice (first at {degrades[0].span.location()}); put all "
@@ -295,7 +297,14 @@ class SceneCompiler(LayerCompiler):
         """Compile one mask rule (or one target of a class, ``role`` naming it in messages)."""
         ref = CategoryRef(decl.category.name, decl.category.span, role)
         self.check_category(ref)
-        condition = self.condition(decl.condition, module) if decl.condition is not None else None
+        condition = None
+        if decl.condition is not None:
+            condition = self.condition(decl.condition, module)
+            verdict, never = condition_verdict(decl.condition, condition, self.image_size)
+            if verdict == "never" and never is not None:
+                raise self.error(
+                    never.message + "; the rule would select no object", never.span, hint=never.hint
+                )
         return self.build(
             ir.MaskRule,
             decl.span,

@@ -517,4 +517,57 @@ CASES = [
         E,
         "`rim` of chromatin must stay in [0, 1], but -0.1 does not",
     ),
+    # --- scenes that could never work (silent failures before)
+    (
+        "rule-never-true-percent",
+        scene(
+            """
+            layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
+            mask cell where »concentration(cell, radius 20) > 20
+            """
+        ),
+        E,
+        "this condition can never hold: `concentration` is a fraction of the disk",
+    ),
+    (
+        "rule-never-true-in-and",
+        scene(
+            """
+            layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
+            mask cell where visible > 0.5 and »area > 100000
+            """
+        ),
+        E,
+        "`area` is an area in pixels, from 1 to the image's 4096",
+    ),
+    (
+        "rule-never-true-every-alternative",
+        scene(
+            """
+            layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
+            mask classes { c: cell where »visible < 0 or visible > 2 }
+            """
+        ),
+        E,
+        "`visible` is a fraction of the object, in [0, 1], so `visible < 0`",
+    ),
+    (
+        "inside-never-fits",
+        scene(
+            """
+            layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
+            layer nucleus { ellipse(semi_axes 9) place inside »cell color rgb(0, 0, 1) }
+            """
+        ),
+        E,
+        "objects of this layer can never fit inside `cell`",
+    ),
+    (
+        "count-never-fits",
+        scene(
+            "layer cell { ellipse(semi_axes 10) place count »500, overlap none color rgb(1, 0, 0) }"
+        ),
+        E,
+        "500 objects without overlap can never fit in the 64 x 64 image",
+    ),
 ]
