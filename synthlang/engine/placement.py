@@ -29,7 +29,8 @@ Centres
     are made with centres on the host's pixels, and the first whose whole
     mask (inside the image) lies within the host's mask is placed. So there
     is at most one object per host; a host too small for the object gets
-    none (no shortfall). Running out of ``max_attempts`` is a shortfall.
+    none. Running out of ``max_attempts``, or leaving more than half of the
+    kept hosts empty (:data:`INSIDE_MIN_SHARE`), is a shortfall.
 Overlap (checked against ``against``, default the layer itself)
     ``none``: no shared pixel. ``moderate(f)``: at most ``f`` of the new
     object's pixels are covered. ``centers``: the new centre is not covered
@@ -65,9 +66,18 @@ from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import ShapeBatch, anchor_pixel, batch_size, sample_shapes
 
-__all__ = ["PlacementWarning", "INSIDE_TRIES", "place_objects", "report_shortfall"]
+__all__ = [
+    "PlacementWarning",
+    "INSIDE_TRIES",
+    "INSIDE_MIN_SHARE",
+    "place_objects",
+    "report_shortfall",
+]
 
 INSIDE_TRIES = 20
+"""Proposals per host for ``inside``."""
+INSIDE_MIN_SHARE = 0.5
+"""An ``inside`` placement that fills fewer than this share of its hosts is a shortfall."""
 """Proposals per host object for ``inside`` placement."""
 
 _REFRESH_FRACTION = 0.3
@@ -551,6 +561,10 @@ def place_objects(layer: ir.Layer, ctx: RenderContext, rng: np.random.Generator)
             keep = rng.random(len(hosts)) < p.probability
             hosts = [hh for hh, k in zip(hosts, keep, strict=True) if k]
         reason = placer.inside(hosts)
+        if reason is None and len(placer.placed) < INSIDE_MIN_SHARE * len(hosts):
+            # most hosts too small for the objects: a shortfall, not a quiet empty layer
+            requested = len(hosts)
+            reason = f"{len(hosts) - len(placer.placed)} of {len(hosts)} hosts had no room"
     if reason is not None:
         report_shortfall(
             ctx,

@@ -307,11 +307,21 @@ def test_inside_probability_zero_and_missing_host() -> None:
         run(scene_of(orphan))
 
 
-def test_inside_too_big_for_host_places_nothing_without_shortfall() -> None:
+def test_inside_too_big_for_host_is_a_shortfall() -> None:
     host = layer(0, "cell", ellipse(2, 3), mode="count", count=ir.Constant(value=5))
     nucleus = layer(1, "nucleus", ellipse(8, 9), mode="inside", inside="cell")
-    ctx = run(scene_of(host, nucleus))
-    assert ctx.instances_of("nucleus") == [] and ctx.shortfalls == []
+    with pytest.warns(PlacementWarning, match="5 of 5 hosts had no room"):
+        ctx = run(scene_of(host, nucleus))
+    assert ctx.instances_of("nucleus") == []
+    (short,) = ctx.shortfalls
+    assert (short.layer, short.requested, short.placed) == ("nucleus", 5, 0)
+
+
+def test_inside_that_fills_most_hosts_is_no_shortfall() -> None:
+    host = layer(0, "cell", ellipse(8, 14), mode="count", count=ir.Constant(value=6))
+    nucleus = layer(1, "nucleus", ellipse(3, 5), mode="inside", inside="cell")
+    ctx = run(scene_of(host, nucleus), 3)
+    assert len(ctx.instances_of("nucleus")) >= 3 and ctx.shortfalls == []
 
 
 def test_inside_with_overlap_none_between_nuclei() -> None:
