@@ -4,7 +4,7 @@ Train them on synthesized data, predict on real images and evaluate masks::
 
     from vnet import CoupledVN, VNConfig
     net = CoupledVN(VNConfig(steps=10))
-    u_T, m_T = net(u0, m0)        # u0 (B, 3, H, W) in [0, 1], m0 (B, 1, H, W)
+    u_T, m_T = net(u0, m0)        # u0 (B, 3, H, W) in [0, 1], m0 (B, K, H, W), K classes
     net.project_()                # onto the admissible set P after an optimiser step
 
 ``vnet`` never imports the scene grammar: training data arrive as a folder in the

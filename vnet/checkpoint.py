@@ -18,7 +18,8 @@ reading one safe before anything is built from it:
    :mod:`vnet.config`, whose fields bound every size), and a network no larger than
    the values the file stores (:func:`~vnet.networks.count_parameters`, on the meta
    device), so a crafted ``steps = 10**9`` or kernel size ``10**6`` is an error, not
-   an allocation; finite floating-point weights only.
+   an allocation; finite floating-point weights only; ``classes`` names the ``K``
+   mask channels (:func:`stored_classes`).
 
 After the network is built, :func:`check_state_dict` compares the stored tensors'
 names and shapes with it and :func:`check_optimizer_state` does the same for the
@@ -51,7 +52,17 @@ from synthlang.common.fileio import (
     read_regular_file,
 )
 from synthlang.common.limits import Limits, format_bytes
-from vnet.config import MAX_ITERATIONS, MODEL_KINDS, TrainConfig, UNetConfig, VNConfig, explain
+from vnet.config import (
+    MAX_ITERATIONS,
+    MODEL_KINDS,
+    TrainConfig,
+    UNetConfig,
+    VNConfig,
+    class_names,
+    default_classes,
+    explain,
+)
+from vnet.errors import ConfigError
 from vnet.networks import count_parameters
 
 if TYPE_CHECKING:
@@ -67,6 +78,7 @@ __all__ = [
     "validate_checkpoint",
     "stored_model_config",
     "stored_train_config",
+    "stored_classes",
     "count_parameters",
     "check_state_dict",
     "check_optimizer_state",
@@ -264,6 +276,30 @@ def stored_train_config(data: Mapping[str, Any], path: str | Path) -> TrainConfi
     return _validated(TrainConfig, data["train_config"], "train_config", Path(path))
 
 
+def stored_classes(data: Mapping[str, Any], path: str | Path) -> tuple[str, ...]:
+    """The names of a checkpoint's mask channels: class id ``k`` is ``classes[k - 1]``.
+
+    ``synthlang train`` stores ``classes``; a checkpoint without them (written before
+    they existed) is a binary network whose one class is
+    :data:`~vnet.config.BINARY_CLASS`.
+
+    Raises
+    ------
+    DataError
+        Not ``K`` distinct printable names for a network of ``K`` mask channels, or
+        no names for ``K > 1``.
+    """
+    k = stored_model_config(data, path).mask_channels
+    if "classes" not in data:
+        if k == 1:
+            return default_classes(1)
+        raise DataError(f"{Path(path)}: a network of {k} mask channels must name its 'classes'")
+    try:
+        return class_names(data["classes"], k)
+    except ConfigError as exc:
+        raise DataError(f"{Path(path)}: {exc.message}") from None
+
+
 def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     """Check everything a vnet checkpoint holds before any of it is used.
 
@@ -302,6 +338,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     kind = data["model_kind"]
     config = stored_model_config(data, p)
     _check_weights(data["model_state"], count_parameters(kind, config), p)
+    stored_classes(data, p)
     train_cfg = stored_train_config(data, p)
     if train_cfg is not None and train_cfg.model != kind:
         raise DataError(f"{p}: train_config.model {train_cfg.model!r} != model_kind {kind!r}")

@@ -47,6 +47,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_serializer,
@@ -68,6 +69,10 @@ __all__ = [
     "MAX_ITERATIONS",
     "PAPER_LOSS_WEIGHTS",
     "DEFAULT_LOSS_WEIGHTS",
+    "MAX_CLASSES",
+    "BINARY_CLASS",
+    "default_classes",
+    "class_names",
 ]
 
 ModelKind = Literal["vn", "unet"]
@@ -81,6 +86,11 @@ PAPER_LOSS_WEIGHTS = (1.0 / 6.0, 0.5)
 DEFAULT_LOSS_WEIGHTS = (30.0 / 6.0, 0.5)
 #: Most iterations (and checkpoint steps) a run may have.
 MAX_ITERATIONS = 10**9
+#: Most mask channels (classes) of a network: class ids are stored in 8-bit label maps.
+MAX_CLASSES = 255
+#: The name of the one class of a binary network trained on masks without class names (the
+#: class of a version-1 dataset folder, ``synthlang.data.sampleio.V1_CLASSES``).
+BINARY_CLASS = "mask"
 
 # bounds that keep a crafted checkpoint from asking for absurd allocations or values
 _INT_MAX = 2**63 - 1
@@ -123,7 +133,30 @@ class _Config(BaseModel):
         return validated(type(self), {**dict(self), **changes}, type(self).__name__)
 
 
-class VNConfig(_Config):
+class _NetworkConfig(_Config):
+    """The mask channels every network has; ``mask_channels = 1`` is not dumped.
+
+    A binary network's stored configuration is therefore the same dict as before the
+    field existed, and checkpoints written then load unchanged.
+    """
+
+    mask_channels: int = Field(
+        1,
+        ge=1,
+        le=MAX_CLASSES,
+        description="Mask channels K, one per class (class id k is channel k - 1); 1 is the "
+        "paper's binary mask.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.mask_channels == 1:
+            data.pop("mask_channels", None)
+        return data
+
+
+class VNConfig(_NetworkConfig):
     """Architecture of the coupled variational network (paper defaults).
 
     Examples
@@ -204,7 +237,7 @@ class VNConfig(_Config):
         return max(self.k_u, self.k_m, self.k) // 2
 
 
-class UNetConfig(_Config):
+class UNetConfig(_NetworkConfig):
     """Architecture of the U-Net baseline (paper: 3 scales, 32 channels)."""
 
     scales: int = Field(
@@ -325,6 +358,85 @@ class TrainConfig(_Config):
         if scene is None or scene not in self.scene_overrides:
             return self
         return self.replace(**self.scene_overrides[scene])
+
+
+# ------------------------------------------------------------------- class names
+
+
+def _printable_name(name: str) -> str:
+    if name != name.strip() or not name.isprintable():
+        raise ValueError("must be printable, without leading or trailing spaces")
+    return name
+
+
+ClassName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable_name)]
+_CLASS_NAMES: TypeAdapter[tuple[str, ...]] = TypeAdapter(
+    Annotated[tuple[ClassName, ...], Field(min_length=1, max_length=MAX_CLASSES)]
+)
+
+
+def default_classes(mask_channels: int) -> tuple[str, ...]:
+    """Class names of a network whose data name no classes.
+
+    Examples
+    --------
+    >>> default_classes(1), default_classes(2)
+    (('mask',), ('class1', 'class2'))
+    """
+    if mask_channels == 1:
+        return (BINARY_CLASS,)
+    return tuple(f"class{i}" for i in range(1, mask_channels + 1))
+
+
+def class_names(values: Any, mask_channels: int, where: str = "classes") -> tuple[str, ...]:
+    """Validate the class names of a network with ``mask_channels`` channels.
+
+    Parameters
+    ----------
+    values : object
+        A sequence of names (class id ``k`` is ``values[k - 1]``).
+    mask_channels : int
+        The network's ``K``.
+    where : str
+        What to call the value in messages.
+
+    Returns
+    -------
+    tuple of str
+        ``K`` distinct printable names of 1 to 64 characters.
+
+    Raises
+    ------
+    ConfigError
+        Not such a sequence, or not ``K`` names.
+
+    Examples
+    --------
+    >>> class_names(["tumor", "immune"], 2)
+    ('tumor', 'immune')
+    >>> class_names(["tumor"], 2)
+    Traceback (most recent call last):
+    ...
+    vnet.errors.ConfigError: error: classes names 1 class for a network with 2 mask channels
+    """
+    if isinstance(values, (str, bytes)):
+        raise ConfigError(f"{where} must be a list of names, got {_show(values)}")
+    try:
+        names = _CLASS_NAMES.validate_python(values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        at = "".join(f"[{i}]" for i in error["loc"])
+        raise ConfigError(
+            f"{where}{at} is invalid ({error['msg'].lower()}), got {_show(values)}"
+        ) from None
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where} names a class twice: {list(names)}")
+    if len(names) != mask_channels:
+        plural = "class" if len(names) == 1 else "classes"
+        raise ConfigError(
+            f"{where} names {len(names)} {plural} for a network with {mask_channels} mask channels"
+        )
+    return names
 
 
 # ---------------------------------------------------------------- validation errors

@@ -1,9 +1,12 @@
 """Training data for the networks: sample sources, seeded batches, a toy dataset.
 
 A *sample source* is any picklable callable ``index -> (noisy, clean, mask)`` with
-float32 arrays ``(H, W, 3)``, ``(H, W, 3)`` and ``(H, W)`` in ``[0, 1]``. Two exist:
+float32 arrays ``(H, W, 3)``, ``(H, W, 3)`` and ``(H, W)`` in ``[0, 1]``; with ``K``
+classes the mask is ``(H, W, K)``, one one-vs-rest channel per class (:func:`one_hot` of
+the class map). A source with classes has a ``classes`` attribute naming them. Two exist:
 
-* :class:`FolderSource` reads a rendered dataset folder (``docs/dataset.md``);
+* :class:`FolderSource` reads a rendered dataset folder (``docs/dataset.md``; the
+  class maps ``labels/`` of a format-2 folder whose manifest names ``classes``);
 * the CLI builds a scene source that compiles a ``.scene`` file and renders
   sample ``i`` from ``SeedSequence([seed, i])`` (``synthlang.cli.train``),
   so this package never imports the scene grammar.
@@ -30,6 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from synthlang.common.errors import DataError, SynthlangError
+from synthlang.data.stream import one_hot_labels as one_hot
 
 __all__ = [
     "Sample",
@@ -41,6 +45,8 @@ __all__ = [
     "write_toy_dataset",
     "read_rgb",
     "read_gray",
+    "one_hot",
+    "source_classes",
 ]
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -61,8 +67,18 @@ def read_gray(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(read_image(path, allow_gray=True)[..., 0])
 
 
+def source_classes(source: Any) -> tuple[str, ...]:
+    """The class names a sample source yields targets for (empty: a binary mask)."""
+    return tuple(getattr(source, "classes", ()) or ())
+
+
 class FolderSource:
     """Samples of a complete rendered dataset folder (``docs/dataset.md``).
+
+    A folder of format version 2 whose manifest names two or more ``classes`` yields
+    the one-vs-rest targets of its class maps ``labels/NAME.png`` (``(H, W, K)``); any
+    other (version 1, one class or none) its binary ``mask/NAME.png`` ``(H, W)``.
+    :attr:`classes` are the manifest's class names (none for version 1).
 
     Parameters
     ----------
@@ -96,8 +112,10 @@ class FolderSource:
                     f"{self.root}: asked for {n} samples but the dataset has {len(names)}"
                 )
             names = names[:n]
+        self.classes = _manifest_classes(manifest, self.root)
+        target = "labels" if len(self.classes) > 1 else "mask"
         for name in names:
-            for sub in ("noisy", "clean", "mask"):
+            for sub in ("noisy", "clean", target):
                 path = self.root / sub / f"{name}.png"
                 if not path.is_file():
                     raise DataError(f"{self.root}: incomplete dataset, {path} is missing")
@@ -111,12 +129,24 @@ class FolderSource:
         return len(self.names)
 
     def __call__(self, index: int) -> Sample:
-        """Return ``(noisy, clean, mask)`` of sample ``index`` (0-based)."""
+        """Return ``(noisy, clean, mask)`` of sample ``index`` (0-based).
+
+        ``mask`` is ``(H, W)``, or ``(H, W, K)`` for a folder with ``K >= 2`` classes.
+        """
         name = self.names[index]
         noisy = read_rgb(self.root / "noisy" / f"{name}.png")
         clean = read_rgb(self.root / "clean" / f"{name}.png")
-        mask = read_gray(self.root / "mask" / f"{name}.png")
-        if noisy.shape != clean.shape or noisy.shape[:2] != mask.shape:
+        if len(self.classes) > 1:
+            from synthlang.common.imageio import read_label_image
+
+            path = self.root / "labels" / f"{name}.png"
+            try:
+                mask = one_hot(read_label_image(path), len(self.classes))
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
+        else:
+            mask = read_gray(self.root / "mask" / f"{name}.png")
+        if noisy.shape != clean.shape or noisy.shape[:2] != mask.shape[:2]:
             raise DataError(
                 f"{self.root}: sample {name} has mismatched sizes "
                 f"(noisy {noisy.shape}, clean {clean.shape}, mask {mask.shape})"
@@ -124,14 +154,35 @@ class FolderSource:
         return noisy, clean, mask
 
     def info(self) -> dict[str, Any]:
-        """Identification stored in checkpoints."""
-        return {
+        """Identification stored in checkpoints (``classes`` for a folder with classes)."""
+        info: dict[str, Any] = {
             "kind": "folder",
             "path": str(self.root),
             "scene": self.scene,
             "hash": self.manifest_hash,
             "n": len(self),
         }
+        if self.classes:
+            info["classes"] = list(self.classes)
+        return info
+
+
+def _manifest_classes(manifest: dict[str, Any], root: Path) -> tuple[str, ...]:
+    """The class names of a format-2 dataset manifest (empty: a binary dataset)."""
+    from vnet.config import MAX_CLASSES
+
+    if manifest.get("format_version", 1) == 1:
+        return ()  # the binary mask (synthlang.data.sampleio reads it as the one class "mask")
+    classes = manifest.get("classes")
+    if classes is None or classes == []:
+        return ()
+    ok = isinstance(classes, list) and all(isinstance(c, str) and c for c in classes)
+    if not ok or len(set(classes)) != len(classes) or len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"{root / 'manifest.json'}: 'classes' must list up to {MAX_CLASSES} distinct "
+            f"class names, got {str(classes)[:80]}"
+        )
+    return tuple(classes)
 
 
 class CachedSource:
@@ -151,6 +202,7 @@ class CachedSource:
     def __init__(self, source: SampleSource, max_items: int) -> None:
         self.source = source
         self.max_items = max_items
+        self.classes = source_classes(source)
         self._cache: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -159,6 +211,7 @@ class CachedSource:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.source = state["source"]
         self.max_items = state["max_items"]
+        self.classes = source_classes(self.source)
         self._cache = OrderedDict()
 
     def __call__(self, index: int) -> Sample:
@@ -230,14 +283,15 @@ class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         return int(self._perm[1][pos])
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return draw ``k`` as ``(u0 (3, h, w), g_u (3, h, w), g_m (1, h, w))`` tensors."""
+        """Return draw ``k`` as ``(u0 (3, h, w), g_u (3, h, w), g_m (K, h, w))`` tensors."""
         noisy, clean, mask = self.source(self.sample_index(k))
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2, k]))
+        target = np.asarray(mask, np.float32)
         stack = np.concatenate(
             [
                 np.asarray(noisy, np.float32),
                 np.asarray(clean, np.float32),
-                np.asarray(mask, np.float32)[..., None],
+                target[..., None] if target.ndim == 2 else target,
             ],
             axis=2,
         )
@@ -260,7 +314,7 @@ class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
             if code & 4 and stack.shape[0] == stack.shape[1]:
                 stack = stack.transpose(1, 0, 2)
         t = torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))
-        return t[:3], t[3:6], t[6:7]
+        return t[:3], t[3:6], t[6:]
 
 
 class _ShardDraws(Sequence[int]):
@@ -377,11 +431,20 @@ def _toy_sample(
     return noisy, clean, mask, inst, instances
 
 
-def write_toy_dataset(root: str | Path, n: int, size: int = 64, seed: int = 0) -> Path:
+TOY_CLASSES = ("target", "other")
+"""The classes of a toy dataset written with ``classes=True`` (red and green discs)."""
+
+
+def write_toy_dataset(
+    root: str | Path, n: int, size: int = 64, seed: int = 0, *, classes: bool = False
+) -> Path:
     """Write a small synthetic dataset folder in the ``docs/dataset.md`` format.
 
     Discs on a pale background with Gaussian noise; red discs are the mask, green
     ones are distractors. For tests, demos and smoke runs without a scene engine.
+    With ``classes=True`` the folder has format version 2: both kinds of discs are
+    classes (:data:`TOY_CLASSES`, class ids 1 and 2 in ``labels/NAME.png``), the
+    manifest names them, ``mask/`` is their union and every disc is a labelled instance.
 
     Parameters
     ----------
@@ -393,6 +456,8 @@ def write_toy_dataset(root: str | Path, n: int, size: int = 64, seed: int = 0) -
         Side of the square images.
     seed : int
         Sample ``i`` uses ``SeedSequence([seed, i])``.
+    classes : bool
+        Write the two classes (format version 2) instead of the binary mask only.
 
     Returns
     -------
@@ -402,13 +467,17 @@ def write_toy_dataset(root: str | Path, n: int, size: int = 64, seed: int = 0) -
     from PIL import Image
 
     root = Path(root)
-    for sub in ("noisy", "clean", "mask", "instances"):
+    for sub in ("noisy", "clean", "mask", "instances", *(("labels",) if classes else ())):
         (root / sub).mkdir(parents=True, exist_ok=True)
     entries = []
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
         noisy, clean, mask, inst, instances = _toy_sample(size, rng)
         name = f"{i:06d}"
+        if classes:
+            labels = np.where(inst > 0, 2 - mask.astype(np.uint8), 0).astype(np.uint8)
+            Image.fromarray(labels).save(root / "labels" / f"{name}.png")
+            mask = (labels > 0).astype(np.float32)
         Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(root / "noisy" / f"{name}.png")
         Image.fromarray(np.round(clean * 255).astype(np.uint8)).save(root / "clean" / f"{name}.png")
         Image.fromarray(np.round(mask * 255).astype(np.uint8)).save(root / "mask" / f"{name}.png")
@@ -424,9 +493,9 @@ def write_toy_dataset(root: str | Path, n: int, size: int = 64, seed: int = 0) -
         entries.append(
             {"index": i, "name": name, "seed": [seed, i], "counts": {}, "shortfalls": []}
         )
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": "synthlang-dataset",
-        "format_version": 1,
+        "format_version": 2 if classes else 1,
         "scene": "toy",
         "scene_file": None,
         "scene_hash": "toy",
@@ -438,5 +507,7 @@ def write_toy_dataset(root: str | Path, n: int, size: int = 64, seed: int = 0) -
         "samples": entries,
         "shortfalls": {},
     }
+    if classes:
+        manifest["classes"] = list(TOY_CLASSES)
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return root

@@ -1,26 +1,43 @@
-"""Scores of predicted masks (and denoised images) against ground truth.
+"""``synthlang evaluate``: scores of predicted class maps and masks against ground truth.
 
-Pixel level: accuracy, Dice ``2|P n T| / (|P| + |T|)``, IoU ``|P n T| / |P u T|``
-(both 1 when prediction and truth are empty). Image level: PSNR of the denoised
-image against a clean truth image (peak 1).
+Per class (pooled over all images, i.e. micro averages; the rules are in
+:mod:`vnet.scores`):
 
-Object level (detection): the truth objects are the instances of a dataset's
-``instances/NAME.png`` restricted to the truth mask, or else the 8-connected
-components of the truth mask. A truth object is *hit* when at least
-``hit_fraction`` (default 1/2) of its pixels are predicted. A predicted object (an
-8-connected component of the prediction) is *false* when it touches no truth
-object pixel. ``recall = hit / truth``, ``precision = 1 - false / predicted``,
-``F1 = 2 P R / (P + R)``.
+* pixel Dice and IoU of the class's pixels;
+* detection precision, recall and F1 by one-to-one centre matching within a radius
+  (default 7.5 px, the PUMA rule at 20x; optimal matching by the Hungarian method);
+* panoptic quality ``PQ = SQ x RQ`` (instances matched at IoU > 1/2) and the aggregated
+  Jaccard index (AJI), where the truth has instances;
+* a ratio without a denominator (a precision with nothing predicted, a recall with
+  nothing to find) is None in the JSON and ``-`` in the table, never 1.
 
-:func:`evaluate_folder` matches predictions ``PRED/NAME_mask.png`` (or
-``NAME_prob.png``, thresholded) with the truth: a rendered dataset folder
-(``mask/NAME.png``, optional ``clean/NAME.png`` and ``instances/NAME.png``) or a
-folder of mask images ``NAME.png`` / ``NAME_mask.png``.
+An **all-background baseline** row scores an empty prediction against the nuclei of
+every class, the floor any model must beat. The printed table has one row per class
+and the baseline; the JSON also holds, per image and in ``total``, the binary scores
+``synthlang evaluate`` always reported (pixel accuracy, Dice, IoU, PSNR of
+``NAME_denoised.png`` against ``clean/NAME.png``, and truth objects *hit* when at least
+``hit_fraction`` of their pixels are predicted).
+
+Predictions (``PRED``, written by ``synthlang predict``): ``NAME_labels.png`` (class
+map) and ``NAME_instances.png``, else ``NAME_mask.png`` or ``NAME_prob.png``
+(thresholded; one class); without an instance map the instances are those
+``synthlang predict`` would write (:func:`vnet.instances.split_instances`).
+``PRED/predict.json`` names the predicted classes.
+
+Truth: a dataset folder (``docs/dataset.md``; format 2: ``labels/``, ``instances/`` and
+the manifest's ``classes``; format 1 or a folder with ``mask/``: the mask as one class,
+``instances/`` restricted to it), or a folder of annotation images: ``NAME_labels.png``
+class maps (with optional ``NAME_instances.png``; class names from ``classes`` or the
+prediction's), or binary masks ``NAME.png`` / ``NAME_mask.png`` (objects: their
+8-connected components; no PQ or AJI). Classes are matched by name; when either side
+has one class only, the nuclei of all classes are scored as one class.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,123 +46,153 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
+from vnet.instances import MIN_DISTANCE
+from vnet.scores import (
+    DEFAULT_RADIUS,
+    aji_counts,
+    detection_counts,
+    object_scores,
+    panoptic_counts,
+    pixel_scores,
+    psnr,
+    ratio,
+)
+from vnet.truth import PredictionSet, TruthSet
 
 __all__ = [
+    "DEFAULT_RADIUS",
     "pixel_scores",
     "psnr",
     "object_scores",
+    "ClassTally",
+    "score_class",
     "ImageScores",
     "EvaluationReport",
     "evaluate_folder",
     "format_table",
+    "format_image_table",
+    "write_json",
 ]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
-_IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+BASELINE = "all background"
+"""Name of the baseline row."""
 
 
-def pixel_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Pixel accuracy, Dice and IoU of two boolean masks.
+@dataclass
+class ClassTally:
+    """Counts of one class, summed over images (see :meth:`scores`)."""
+
+    tp_px: int = 0
+    fp_px: int = 0
+    fn_px: int = 0
+    det_tp: int = 0
+    det_fp: int = 0
+    det_fn: int = 0
+    pq_tp: int = 0
+    pq_fp: int = 0
+    pq_fn: int = 0
+    pq_iou: float = 0.0
+    aji_inter: int = 0
+    aji_union: int = 0
+    instance_images: int = 0
+
+    def add(self, other: ClassTally) -> None:
+        """Add another tally's counts to this one."""
+        for key, value in asdict(other).items():
+            setattr(self, key, getattr(self, key) + value)
+
+    def scores(self) -> dict[str, Any]:
+        """Dice, IoU, detection, PQ (SQ, RQ) and AJI; None where undefined.
+
+        Examples
+        --------
+        >>> s = ClassTally(tp_px=3, fp_px=1, det_tp=1, det_fn=1).scores()
+        >>> s["dice"], s["precision"], s["recall"], s["pq"]
+        (0.8571428571428571, 1.0, 0.5, None)
+        >>> ClassTally(det_fn=2).scores()["precision"] is None  # nothing predicted
+        True
+        """
+        px_union = self.tp_px + self.fp_px + self.fn_px
+        tp, fp, fn = self.det_tp, self.det_fp, self.det_fn
+        known = self.instance_images > 0
+        rq_den = self.pq_tp + 0.5 * (self.pq_fp + self.pq_fn)
+        sq = ratio(self.pq_iou, self.pq_tp) if known else None
+        rq = ratio(self.pq_tp, rq_den) if known else None
+        pq = (sq or 0.0) * rq if rq is not None else None
+        return {
+            "dice": ratio(2 * self.tp_px, px_union + self.tp_px),
+            "iou": ratio(self.tp_px, px_union),
+            "truth_objects": tp + fn,
+            "pred_objects": tp + fp,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "precision": ratio(tp, tp + fp),
+            "recall": ratio(tp, tp + fn),
+            "f1": ratio(2 * tp, 2 * tp + fp + fn),
+            "pq": pq,
+            "sq": sq,
+            "rq": rq,
+            "aji": ratio(self.aji_inter, self.aji_union) if known else None,
+        }
+
+
+def score_class(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    pred_instances: np.ndarray,
+    truth_instances: np.ndarray | None,
+    radius: float = DEFAULT_RADIUS,
+) -> ClassTally:
+    """The counts of one class in one image.
+
+    Parameters
+    ----------
+    pred, truth : numpy.ndarray
+        ``(H, W)`` boolean masks of the class.
+    pred_instances : numpy.ndarray
+        ``(H, W)`` predicted instance ids (only those on ``pred`` count).
+    truth_instances : numpy.ndarray or None
+        ``(H, W)`` true instance ids (only those on ``truth`` count); None: the
+        8-connected components of ``truth`` are the objects and PQ and AJI are not
+        counted.
+    radius : float
+        Centre matching radius in pixels.
 
     Examples
     --------
-    >>> p = np.array([[1, 1, 0, 0]], bool); t = np.array([[1, 0, 0, 0]], bool)
-    >>> s = pixel_scores(p, t)
-    >>> s["accuracy"], round(s["dice"], 4), s["iou"]
-    (0.75, 0.6667, 0.5)
+    >>> t_inst = np.zeros((6, 12), int); t_inst[1:4, 1:4] = 1; t_inst[1:4, 8:11] = 2
+    >>> p_inst = np.where(t_inst == 1, 5, 0)                 # one of two found exactly
+    >>> s = score_class(p_inst > 0, t_inst > 0, p_inst, t_inst)
+    >>> s.det_tp, s.det_fn, s.pq_tp, s.pq_iou, s.aji_inter, s.aji_union
+    (1, 1, 1, 1.0, 9, 18)
     """
     p = np.asarray(pred, bool)
     t = np.asarray(truth, bool)
     if p.shape != t.shape:
         raise ValueError(f"shapes differ: {p.shape} and {t.shape}")
-    tp = int(np.count_nonzero(p & t))
-    fp = int(np.count_nonzero(p & ~t))
-    fn = int(np.count_nonzero(~p & t))
-    tn = int(p.size - tp - fp - fn)
-    union = tp + fp + fn
-    return {
-        "accuracy": (tp + tn) / p.size if p.size else 1.0,
-        "dice": 2 * tp / (2 * tp + fp + fn) if union else 1.0,
-        "iou": tp / union if union else 1.0,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
-    }
-
-
-def psnr(image: np.ndarray, reference: np.ndarray, peak: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB (``inf`` for identical images).
-
-    Examples
-    --------
-    >>> round(psnr(np.full((2, 2), 0.1), np.zeros((2, 2))), 6)
-    20.0
-    """
-    a = np.asarray(image, np.float64)
-    b = np.asarray(reference, np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)
-
-
-def object_scores(
-    pred: np.ndarray,
-    truth: np.ndarray,
-    instances: np.ndarray | None = None,
-    hit_fraction: float = 0.5,
-) -> dict[str, float]:
-    """Object-level detection counts (see the module docstring).
-
-    Parameters
-    ----------
-    pred, truth : numpy.ndarray
-        ``(H, W)`` boolean masks.
-    instances : numpy.ndarray, optional
-        ``(H, W)`` instance ids; truth objects are the ids inside ``truth``.
-        Without it, the 8-connected components of ``truth``.
-    hit_fraction : float
-        Fraction of a truth object's pixels that must be predicted.
-
-    Returns
-    -------
-    dict
-        ``truth_objects``, ``hit``, ``pred_objects``, ``false_objects``,
-        ``recall``, ``precision``, ``f1``.
-    """
-    p = np.asarray(pred, bool)
-    t = np.asarray(truth, bool)
-    if instances is not None:
-        labels = np.where(t, np.asarray(instances, np.int64), 0)
+    pi = np.where(p, np.asarray(pred_instances, np.int64), 0)
+    if truth_instances is not None:
+        ti = np.where(t, np.asarray(truth_instances, np.int64), 0)
     else:
-        labels, _ = ndi.label(t, structure=_EIGHT)
-    ids = labels[labels > 0]
-    sizes = np.bincount(ids) if ids.size else np.zeros(1, np.int64)
-    covered = np.bincount(labels[(labels > 0) & p], minlength=sizes.size)
-    present = np.nonzero(sizes)[0]
-    n_truth = int(present.size)
-    hit = int(np.count_nonzero(covered[present] >= hit_fraction * sizes[present]))
-    plabels, n_pred = ndi.label(p, structure=_EIGHT)
-    touching = np.unique(plabels[(plabels > 0) & (labels > 0)])
-    n_false = int(n_pred - touching.size)
-    recall = hit / n_truth if n_truth else 1.0
-    precision = 1.0 - n_false / n_pred if n_pred else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {
-        "truth_objects": n_truth,
-        "hit": hit,
-        "pred_objects": int(n_pred),
-        "false_objects": n_false,
-        "recall": recall,
-        "precision": precision,
-        "f1": f1,
-    }
+        ti = ndi.label(t, structure=_EIGHT)[0]
+    tally = ClassTally(
+        tp_px=int(np.count_nonzero(p & t)),
+        fp_px=int(np.count_nonzero(p & ~t)),
+        fn_px=int(np.count_nonzero(~p & t)),
+    )
+    tally.det_tp, tally.det_fp, tally.det_fn = detection_counts(ti, pi, radius)
+    if truth_instances is not None:
+        tally.pq_tp, tally.pq_fp, tally.pq_fn, tally.pq_iou = panoptic_counts(ti, pi)
+        tally.aji_inter, tally.aji_union = aji_counts(ti, pi)
+        tally.instance_images = 1
+    return tally
 
 
 @dataclass
 class ImageScores:
-    """Scores of one image (see :func:`evaluate_folder`)."""
+    """Scores of one image: the binary scores (module docstring) and the class scores."""
 
     name: str
     accuracy: float
@@ -157,22 +204,27 @@ class ImageScores:
     pred_objects: int
     false_objects: int
     recall: float
-    precision: float
+    precision: float | None
     f1: float
     pixels: int
+    classes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class EvaluationReport:
-    """Per-image scores and totals over all images.
+    """Per-class scores, the baseline, per-image scores and the binary totals.
 
-    The totals pool the pixels and objects of all images (micro average); the
-    PSNR total is the mean over the images that have a clean truth.
+    ``classes`` maps each class (row) name to :meth:`ClassTally.scores` pooled over
+    the images; ``baseline`` is the same for an all-background prediction of the
+    nuclei of every class. ``total`` pools the binary scores of all images (micro
+    average; the PSNR is the mean over the images that have a clean truth).
     """
 
     images: list[ImageScores] = field(default_factory=list)
     total: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    classes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (infinite PSNR written as ``null``)."""
@@ -180,31 +232,17 @@ class EvaluationReport:
         def clean(v: Any) -> Any:
             if isinstance(v, float) and not math.isfinite(v):
                 return None
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
             return v
 
         return {
             "settings": self.settings,
-            "total": {k: clean(v) for k, v in self.total.items()},
-            "images": [{k: clean(v) for k, v in asdict(s).items()} for s in self.images],
+            "classes": clean(self.classes),
+            "baseline": clean(self.baseline),
+            "total": clean(self.total),
+            "images": [clean(asdict(s)) for s in self.images],
         }
-
-
-def _find(folder: Path, stems: list[str]) -> Path | None:
-    for stem in stems:
-        for ext in _IMAGE_EXTS:
-            p = folder / f"{stem}{ext}"
-            if p.is_file():
-                return p
-    return None
-
-
-def _prediction_names(pred_dir: Path) -> dict[str, tuple[Path, str]]:
-    found: dict[str, tuple[Path, str]] = {}
-    for p in sorted(pred_dir.glob("*_mask.png")):
-        found[p.name[: -len("_mask.png")]] = (p, "mask")
-    for p in sorted(pred_dir.glob("*_prob.png")):
-        found.setdefault(p.name[: -len("_prob.png")], (p, "prob"))
-    return found
 
 
 def evaluate_folder(
@@ -213,20 +251,29 @@ def evaluate_folder(
     *,
     hit_fraction: float = 0.5,
     threshold: float = 0.5,
+    radius: float = DEFAULT_RADIUS,
+    min_distance: int = MIN_DISTANCE,
+    classes: Sequence[str] | None = None,
 ) -> EvaluationReport:
-    """Score every prediction in ``pred_dir`` against ``truth_dir``.
+    """Score every prediction in ``pred_dir`` against ``truth_dir`` (module docstring).
 
     Parameters
     ----------
     pred_dir : str or Path
-        Output of ``synthlang predict``: ``NAME_mask.png`` (or ``NAME_prob.png``)
-        and optionally ``NAME_denoised.png``.
+        Output of ``synthlang predict``.
     truth_dir : str or Path
-        A rendered dataset folder or a folder of mask images (see module docstring).
+        A dataset folder or a folder of annotation images.
     hit_fraction : float
-        Fraction of a truth object that must be predicted to count as hit.
+        Fraction of a truth object that must be predicted to count as hit (binary
+        scores).
     threshold : float
-        Threshold for binarising predicted and truth masks.
+        Threshold for binarising predicted probabilities and truth masks.
+    radius : float
+        Centre matching radius in pixels.
+    min_distance : int
+        Watershed marker distance for predictions without an instance map.
+    classes : sequence of str, optional
+        Names of the class ids of annotation class maps (default: the prediction's).
 
     Returns
     -------
@@ -235,8 +282,8 @@ def evaluate_folder(
     Raises
     ------
     DataError
-        Missing folders, no predictions, or predictions without a truth of the
-        same name.
+        Missing folders, no predictions, predictions without a truth of the same
+        name, sizes that differ, or classes that cannot be matched.
     """
     pred = Path(pred_dir)
     truth = Path(truth_dir)
@@ -246,22 +293,41 @@ def evaluate_folder(
         raise DataError(f"{truth}: no such truth folder")
     if not 0.0 < hit_fraction <= 1.0:
         raise DataError(f"hit fraction must be in (0, 1], got {hit_fraction}")
-    preds = _prediction_names(pred)
-    if not preds:
-        raise DataError(f"{pred}: holds no NAME_mask.png or NAME_prob.png predictions")
-    dataset = truth if (truth / "mask").is_dir() else None
+    if not radius > 0:
+        raise DataError(f"the matching radius must be positive, got {radius}")
+    preds = PredictionSet(pred, threshold=threshold, min_distance=min_distance)
+    truths = TruthSet(truth, threshold, classes=classes, pred_classes=preds.classes)
+    rows, pred_lut, truth_lut = truths.align(preds.classes)
     report = EvaluationReport(
         settings={
             "hit_fraction": hit_fraction,
             "threshold": threshold,
+            "radius": radius,
+            "min_distance": min_distance,
             "pred": str(pred),
             "truth": str(truth),
+            "truth_kind": truths.kind,
+            "truth_classes": list(truths.classes) if truths.classes else None,
+            "pred_classes": list(preds.classes) if preds.classes else None,
+            "rows": "per class" if truth_lut is not None else "one class",
         }
     )
+    tallies = {row: ClassTally() for row in rows}
+    baseline = ClassTally()
     counts = dict.fromkeys((*_PIXEL_COUNTS, *_OBJECT_COUNTS), 0)
     psnrs: list[float] = []
-    for name, ppath, tpath in _match_truth(preds, truth, dataset is not None):
-        scores, px = _score_image(name, ppath, tpath, pred, dataset, threshold, hit_fraction)
+    for name in truths.match(preds.names()):
+        p = preds.read(name)
+        t = truths.read(name, p.shape)
+        scores, px = _binary_scores(name, p, t, hit_fraction)
+        p_rows = _lookup(pred_lut, p.labels, p.labels_path, "predicted")
+        t_rows = _lookup(truth_lut, t.labels, t.labels_path, "true")
+        for r, row in enumerate(rows, start=1):
+            tally = score_class(p_rows == r, t_rows == r, p.instances, t.instances, radius)
+            tallies[row].add(tally)
+            scores.classes[row] = tally.scores()
+        empty = np.zeros(t_rows.shape, bool)
+        baseline.add(score_class(empty, t_rows > 0, empty.astype(np.int64), t.instances, radius))
         for k in _PIXEL_COUNTS:
             counts[k] += int(px[k])
         for k in _OBJECT_COUNTS:
@@ -269,93 +335,52 @@ def evaluate_folder(
         if scores.psnr is not None:
             psnrs.append(scores.psnr)
         report.images.append(scores)
+    report.classes = {row: tally.scores() for row, tally in tallies.items()}
+    report.baseline = baseline.scores()
     report.total = _pooled(counts, psnrs, len(report.images))
     return report
+
+
+def _lookup(lut: np.ndarray | None, labels: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """Row ids of a class map through a lookup table (None: every class id > 0 is row 1)."""
+    if lut is None:
+        return (labels > 0).astype(np.int64)
+    top, low = int(labels.max(initial=0)), int(labels.min(initial=0))
+    if top >= lut.size or low < 0:
+        raise DataError(
+            f"{path}: {what} class id {top if low >= 0 else low} has no class (there are "
+            f"{lut.size - 1}); name the classes (--classes) or check the class map"
+        )
+    return lut[labels]
 
 
 _PIXEL_COUNTS = ("tp", "fp", "fn", "tn")
 _OBJECT_COUNTS = ("truth_objects", "hit", "pred_objects", "false_objects")
 
 
-def _match_truth(
-    preds: dict[str, tuple[Path, str]], truth: Path, is_dataset: bool
-) -> list[tuple[str, Path, Path]]:
-    """``(name, prediction, truth mask)`` for every prediction; all must have a truth."""
-    mask_dir = truth / "mask" if is_dataset else truth
-    matched: list[tuple[str, Path, Path]] = []
-    missing: list[str] = []
-    for name, (path, _kind) in sorted(preds.items()):
-        tpath = _find(mask_dir, [name] if is_dataset else [name, f"{name}_mask"])
-        if tpath is None:
-            missing.append(name)
-        else:
-            matched.append((name, path, tpath))
-    if missing:
-        available = sorted({p.stem for p in mask_dir.iterdir() if p.suffix.lower() in _IMAGE_EXTS})
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        avail = ", ".join(available[:5]) + (" ..." if len(available) > 5 else "")
-        raise DataError(
-            f"{len(missing)} prediction(s) have no truth mask in {mask_dir}: {shown} "
-            f"(truth names there: {avail or 'none'}); names must match "
-            "(NAME_mask.png <-> NAME.png)"
-        )
-    return matched
-
-
-def _score_image(
-    name: str,
-    ppath: Path,
-    tpath: Path,
-    pred: Path,
-    dataset: Path | None,
-    threshold: float,
-    hit_fraction: float,
+def _binary_scores(
+    name: str, p: Any, t: Any, hit_fraction: float
 ) -> tuple[ImageScores, dict[str, float]]:
-    """The scores of one prediction and its pixel counts (``tp``, ``fp``, ``fn``, ``tn``)."""
-    from vnet.data import read_gray
-
-    pm = read_gray(ppath) >= threshold
-    tm = read_gray(tpath) >= threshold
-    if pm.shape != tm.shape:
-        raise DataError(
-            f"{ppath}: size {pm.shape[::-1]} differs from the truth {tpath} {tm.shape[::-1]}"
-        )
-    inst = _instances(dataset, name, tm.shape, tpath) if dataset is not None else None
+    """The binary scores of one image (any class) and its pixel counts."""
+    pm, tm = p.mask, t.mask
     px = pixel_scores(pm, tm)
-    ob = object_scores(pm, tm, inst, hit_fraction)
-    clean = dataset / "clean" / f"{name}.png" if dataset is not None else None
+    ob = object_scores(pm, tm, t.instances, hit_fraction)
     scores = ImageScores(
         name=name,
         accuracy=px["accuracy"],
         dice=px["dice"],
         iou=px["iou"],
-        psnr=_denoised_psnr(pred / f"{name}_denoised.png", clean),
-        truth_objects=int(ob["truth_objects"]),
-        hit=int(ob["hit"]),
-        pred_objects=int(ob["pred_objects"]),
-        false_objects=int(ob["false_objects"]),
-        recall=ob["recall"],
+        psnr=_denoised_psnr(p.denoised_path, t.clean_path),
+        truth_objects=int(ob["truth_objects"] or 0),
+        hit=int(ob["hit"] or 0),
+        pred_objects=int(ob["pred_objects"] or 0),
+        false_objects=int(ob["false_objects"] or 0),
+        recall=float(ob["recall"] or 0.0),
         precision=ob["precision"],
-        f1=ob["f1"],
+        f1=float(ob["f1"] or 0.0),
         pixels=int(pm.size),
     )
     return scores, px
-
-
-def _instances(dataset: Path, name: str, shape: tuple[int, ...], tpath: Path) -> np.ndarray | None:
-    """The instance labels of a dataset sample, when it has them."""
-    inst_path = dataset / "instances" / f"{name}.png"
-    if not inst_path.is_file():
-        return None
-    from synthlang.common.imageio import read_label_image
-
-    inst = read_label_image(inst_path)
-    if inst.shape != shape:
-        raise DataError(
-            f"{inst_path}: size {inst.shape[::-1]} differs from the truth mask "
-            f"{tpath} {shape[::-1]}"
-        )
-    return inst
 
 
 def _denoised_psnr(den: Path, clean: Path | None) -> float | None:
@@ -374,14 +399,13 @@ def _denoised_psnr(den: Path, clean: Path | None) -> float | None:
 
 
 def _pooled(counts: dict[str, int], psnrs: list[float], n_images: int) -> dict[str, Any]:
-    """Totals over all images: pooled pixels and objects, the mean PSNR."""
+    """Binary totals over all images: pooled pixels and objects, the mean PSNR."""
     tp, fp, fn, tn = (counts[k] for k in _PIXEL_COUNTS)
     n_px = tp + fp + fn + tn
     union = tp + fp + fn
     recall = counts["hit"] / counts["truth_objects"] if counts["truth_objects"] else 1.0
-    precision = (
-        1.0 - counts["false_objects"] / counts["pred_objects"] if counts["pred_objects"] else 1.0
-    )
+    n_pred = counts["pred_objects"]
+    precision = 1.0 - counts["false_objects"] / n_pred if n_pred else None
     return {
         "images": n_images,
         "accuracy": (tp + tn) / n_px if n_px else 1.0,
@@ -391,12 +415,66 @@ def _pooled(counts: dict[str, int], psnrs: list[float], n_images: int) -> dict[s
         **{k: counts[k] for k in _OBJECT_COUNTS},
         "recall": recall,
         "precision": precision,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
+        "f1": 2 * precision * recall / (precision + recall) if precision and recall else 0.0,
     }
 
 
+# ---------------------------------------------------------------------------- tables
+
+
+def _num(value: Any, width: int, digits: int = 3) -> str:
+    if value is None:
+        return f"{'-':>{width}}"
+    if isinstance(value, int):
+        return f"{value:>{width}d}"
+    return f"{value:>{width}.{digits}f}"
+
+
+_CLASS_COLUMNS = (
+    ("dice", 6),
+    ("iou", 6),
+    ("truth", 6),
+    ("pred", 6),
+    ("tp", 6),
+    ("prec", 6),
+    ("recall", 6),
+    ("f1", 6),
+    ("pq", 6),
+    ("sq", 6),
+    ("rq", 6),
+    ("aji", 6),
+)
+_KEYS = {"truth": "truth_objects", "pred": "pred_objects", "prec": "precision"}
+
+
 def format_table(report: EvaluationReport) -> str:
-    """Render the report as a fixed-width text table (one row per image, then totals)."""
+    """The class table: one row per class, then the all-background baseline.
+
+    Undefined values (a precision with nothing predicted, PQ and AJI without true
+    instances) are shown as ``-``.
+    """
+    s = report.settings
+    n = len(report.images)
+    lines = [
+        f"{n} image{'s' if n != 1 else ''}; objects matched by centre within "
+        f"{s.get('radius', DEFAULT_RADIUS):g} px (detection), by IoU > 0.5 (PQ)"
+    ]
+    head = f"{'class':<20} " + " ".join(f"{c:>{w}}" for c, w in _CLASS_COLUMNS)
+    lines += [head, "-" * len(head)]
+
+    def row(name: str, scores: dict[str, Any]) -> str:
+        cells = [_num(scores.get(_KEYS.get(c, c)), w) for c, w in _CLASS_COLUMNS]
+        return f"{name[:20]:<20} " + " ".join(cells)
+
+    for name, scores in report.classes.items():
+        lines.append(row(name, scores))
+    lines.append("-" * len(head))
+    lines.append(row(BASELINE, report.baseline))
+    return "\n".join(lines)
+
+
+def format_image_table(report: EvaluationReport) -> str:
+    """The binary scores per image and their totals (the table evaluate printed before)."""
     head = (
         f"{'image':<20} {'acc':>7} {'dice':>7} {'iou':>7} {'psnr':>7} "
         f"{'objects':>8} {'hit':>5} {'recall':>7} {'pred':>5} {'false':>6} {'prec':>7} {'f1':>7}"
@@ -409,7 +487,7 @@ def format_table(report: EvaluationReport) -> str:
         return (
             f"{name[:20]:<20} {s['accuracy']:>7.4f} {s['dice']:>7.4f} {s['iou']:>7.4f} "
             f"{ps_text:>7} {s['truth_objects']:>8d} {s['hit']:>5d} {s['recall']:>7.3f} "
-            f"{s['pred_objects']:>5d} {s['false_objects']:>6d} {s['precision']:>7.3f} "
+            f"{s['pred_objects']:>5d} {s['false_objects']:>6d} {_num(s['precision'], 7)} "
             f"{s['f1']:>7.3f}"
         )
 
@@ -418,3 +496,18 @@ def format_table(report: EvaluationReport) -> str:
     lines.append("-" * len(head))
     lines.append(row(f"total ({report.total['images']})", report.total))
     return "\n".join(lines)
+
+
+def write_json(report: EvaluationReport, path: Path) -> None:
+    """Write ``report.to_dict()`` as JSON (atomically to a file; directly to a pipe)."""
+    from synthlang.common.fileio import atomic_write_text
+
+    text = json.dumps(report.to_dict(), indent=2) + "\n"
+    try:
+        if path.exists() and not path.is_file():
+            path.write_text(text)  # a pipe or /dev/stdout: no temporary file there
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror}") from None

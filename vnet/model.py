@@ -23,6 +23,13 @@ autograd.
 
 Each step is a :class:`VNStep` with its own parameters (the layout of fastMRI's
 ``VarNet``: a list of identical blocks, each with a learned data-term weight).
+
+Several classes (``VNConfig.mask_channels = K``): the mask is ``m in [0, 1]^(K x H x W)``,
+one channel per class. ``K^m_t`` reads all ``K`` channels (``(N_fm, K, k_m, k_m)``), so
+the mask features, and through ``K_t`` the image features, couple the classes;
+``grad_m E_t`` has ``K`` channels by the same formula. ``proj_M`` stays the pointwise
+clamp to ``[0, 1]``, now per channel (``docs/vnet.md``, "Several classes", says why not
+the simplex). ``K = 1`` is the paper's network, parameter for parameter.
 """
 
 from __future__ import annotations
@@ -161,12 +168,15 @@ def conv_adjoint(y: torch.Tensor, weight: torch.Tensor, padding: str) -> torch.T
     return pad_symmetric_adjoint(F.conv_transpose2d(y, weight), p)
 
 
-def check_images(u0: torch.Tensor, m0: torch.Tensor | None, min_size: int) -> None:
-    """Check the shapes of a network input: ``u0 (B, C, H, W)``, ``m0 (B, 1, H, W)``."""
+def check_images(
+    u0: torch.Tensor, m0: torch.Tensor | None, min_size: int, mask_channels: int = 1
+) -> None:
+    """Check the shapes of a network input: ``u0 (B, C, H, W)``, ``m0 (B, K, H, W)``."""
     if u0.dim() != 4:
         raise ValueError(f"u0 must have shape (B, C, H, W), got {tuple(u0.shape)}")
-    if m0 is not None and (m0.dim() != 4 or m0.shape[1] != 1 or m0.shape[0] != u0.shape[0]):
-        raise ValueError(f"m0 must have shape (B, 1, H, W), got {tuple(m0.shape)}")
+    k = mask_channels
+    if m0 is not None and (m0.dim() != 4 or m0.shape[1] != k or m0.shape[0] != u0.shape[0]):
+        raise ValueError(f"m0 must have shape (B, {k}, H, W), got {tuple(m0.shape)}")
     if m0 is not None and m0.shape[-2:] != u0.shape[-2:]:
         raise ValueError(
             f"u0 and m0 must have the same size, got {tuple(u0.shape)} and {tuple(m0.shape)}"
@@ -207,7 +217,7 @@ class VNStep(nn.Module):
     ku : nn.Parameter
         ``K^u_t``, shape ``(n_fu, in_channels, k_u, k_u)``.
     km : nn.Parameter
-        ``K^m_t``, shape ``(n_fm, 1, k_m, k_m)``.
+        ``K^m_t``, shape ``(n_fm, K, k_m, k_m)`` with ``K = mask_channels`` (1: the paper's).
     k : nn.Parameter
         ``K_t``, shape ``(n_f, n_fu + n_fm, k, k)``.
     wu, wm, w : nn.Parameter
@@ -224,7 +234,7 @@ class VNStep(nn.Module):
         self.basis = RBFBasis(c.n_w, c.rbf_range)
         n_in = c.n_fu + c.n_fm
         self.ku = nn.Parameter(torch.empty(c.n_fu, c.in_channels, c.k_u, c.k_u))
-        self.km = nn.Parameter(torch.empty(c.n_fm, 1, c.k_m, c.k_m))
+        self.km = nn.Parameter(torch.empty(c.n_fm, c.mask_channels, c.k_m, c.k_m))
         self.k = nn.Parameter(torch.empty(c.n_f, n_in, c.k, c.k))
         self.wu = nn.Parameter(torch.empty(c.n_fu, c.n_w))
         self.wm = nn.Parameter(torch.empty(c.n_fm, c.n_w))
@@ -270,7 +280,7 @@ class VNStep(nn.Module):
         u : torch.Tensor
             Current image ``(B, C, H, W)``.
         m : torch.Tensor
-            Current mask ``(B, 1, H, W)``.
+            Current mask ``(B, K, H, W)``.
         u0 : torch.Tensor
             Input image ``(B, C, H, W)``.
 
@@ -309,7 +319,11 @@ class VNStep(nn.Module):
     def forward(
         self, u: torch.Tensor, m: torch.Tensor, u0: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of Eq. (1): gradient step, then pointwise projection onto [0, 1]."""
+        """One step of Eq. (1): gradient step, then pointwise projection onto [0, 1].
+
+        With ``K`` mask channels the projection is the same clamp in every channel (the
+        box ``[0, 1]^K`` per pixel), not onto a simplex.
+        """
         gu, gm = self.grad_energy(u, m, u0)
         return torch.clamp(u - gu, 0.0, 1.0), torch.clamp(m - gm, 0.0, 1.0)
 
@@ -368,6 +382,8 @@ class CoupledVN(nn.Module):
     >>> u, m = net(u0, torch.zeros(1, 1, 32, 32))
     >>> tuple(u.shape), tuple(m.shape)
     ((1, 3, 32, 32), (1, 1, 32, 32))
+    >>> tuple(CoupledVN(VNConfig(steps=1, mask_channels=3))(u0)[1].shape)  # three classes
+    (1, 3, 32, 32)
     """
 
     def __init__(self, config: VNConfig | None = None) -> None:
@@ -383,6 +399,11 @@ class CoupledVN(nn.Module):
         """Smallest image side the network accepts."""
         return max(1, self.config.max_pad)
 
+    @property
+    def mask_channels(self) -> int:
+        """``K``, the channels of the mask (one per class)."""
+        return self.config.mask_channels
+
     def forward(
         self, u0: torch.Tensor, m0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -393,18 +414,18 @@ class CoupledVN(nn.Module):
         u0 : torch.Tensor
             Noisy image, float, ``(B, C, H, W)`` in ``[0, 1]``.
         m0 : torch.Tensor, optional
-            Initial mask ``(B, 1, H, W)``; zeros (the paper's empty mask) when omitted.
+            Initial mask ``(B, K, H, W)``; zeros (the paper's empty mask) when omitted.
 
         Returns
         -------
         (torch.Tensor, torch.Tensor)
-            ``u_T`` ``(B, C, H, W)`` and ``m_T`` ``(B, 1, H, W)``, both in ``[0, 1]``.
+            ``u_T`` ``(B, C, H, W)`` and ``m_T`` ``(B, K, H, W)``, both in ``[0, 1]``.
         """
-        check_images(u0, m0, self.min_size)
+        check_images(u0, m0, self.min_size, self.mask_channels)
         if u0.shape[1] != self.config.in_channels:
             raise ValueError(f"u0 must have {self.config.in_channels} channels, got {u0.shape[1]}")
         if m0 is None:
-            m0 = u0.new_zeros(u0.shape[0], 1, *u0.shape[-2:])
+            m0 = u0.new_zeros(u0.shape[0], self.mask_channels, *u0.shape[-2:])
         u, m = u0, m0
         for block in self.blocks:
             u, m = block(u, m, u0)

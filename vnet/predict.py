@@ -8,12 +8,27 @@ minimum size are mirrored up to it and cropped back. Before that, every input is
 colour-normalised (:mod:`synthlang.colornorm`) to the colour statistics of the training
 inputs that the checkpoint stores, or to a reference image (:class:`PredictOptions`).
 
-Outputs per input ``NAME.ext`` (:func:`predict_files`)::
+Outputs per input ``NAME.ext`` (:func:`predict_files`) of a network with ``K`` mask
+channels (classes; ``K = 1``: a binary network)::
 
     NAME_denoised.png   u_T, 8-bit RGB
-    NAME_prob.png       m_T, the mask probability, 16-bit gray (value / 65535)
-    NAME_mask.png       m_T >= threshold, 8-bit gray (0 / 255)
-    NAME_overlay.png    the input with the mask tinted red and its outline in yellow
+    NAME_prob.png       m_T, the mask probability, 16-bit gray (value / 65535); K > 1: the
+                        largest class probability of each pixel
+    NAME_prob_K.png     K > 1 only: the probability of class id K (1 .. K), 16-bit gray
+    NAME_mask.png       pixels of any class, 8-bit gray (0 / 255); K = 1: m_T >= threshold
+    NAME_labels.png     the class map, 8-bit gray: argmax_k m_k + 1 where max_k m_k >=
+                        threshold, else 0 (vnet.instances.label_map)
+    NAME_instances.png  nucleus instances, 16-bit gray (0 = none): each class's connected
+                        components split by a distance-transform watershed
+                        (vnet.instances.split_instances, --min-distance)
+    NAME_overlay.png    the input with the mask tinted red and its outline in yellow; K > 1:
+                        each class in its colour, instance outlines in yellow
+    NAME.geojson        with --geojson: a QuPath FeatureCollection, one detection per
+                        instance with its class name and mean class probability
+
+and ``predict.json``: the class names (class id ``k`` is ``classes[k - 1]``), the settings
+and the records of the images. For ``K = 1`` the first four are the same bytes as before
+the class map existed.
 """
 
 from __future__ import annotations
@@ -30,23 +45,31 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from vnet.checkpoint import check_state_dict, load_checkpoint, stored_model_config
+from vnet.checkpoint import check_state_dict, load_checkpoint, stored_classes, stored_model_config
 from vnet.hardware import PRECISIONS, autocast, check_precision, resolve_device
+from vnet.instances import MIN_DISTANCE, instance_means, label_map, split_instances
 from vnet.networks import build_model
 
 MAX_TILE = 4096
 """Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
 MAX_MARGIN = 512
 """Largest ``--margin`` (context around each tile)."""
+MAX_MIN_DISTANCE = 1000
+"""Largest ``--min-distance`` of the instance split."""
+SUMMARY_NAME = "predict.json"
+"""The file in the output folder naming the classes of the predicted class maps."""
 
 __all__ = [
     "MAX_TILE",
     "MAX_MARGIN",
+    "MAX_MIN_DISTANCE",
+    "SUMMARY_NAME",
     "PredictOptions",
     "load_model",
     "predict_array",
     "tile_starts",
     "overlay",
+    "overlay_classes",
     "predict_files",
 ]
 
@@ -79,6 +102,11 @@ class PredictOptions:
         A checkpoint without statistics and no ``reference``: no normalisation.
     precision : {"fp32", "bf16"}
         Arithmetic of the network (:func:`vnet.hardware.check_precision`).
+    min_distance : int
+        Least distance in pixels between two watershed markers of the instance split
+        (:func:`vnet.instances.split_instances`; default suits 20x).
+    geojson : bool
+        Also write ``NAME.geojson`` (QuPath detections of the instances).
     """
 
     tile: int = 512
@@ -89,6 +117,8 @@ class PredictOptions:
     reference: Path | None = None
     normalize: str = "default"
     precision: str = "fp32"
+    min_distance: int = MIN_DISTANCE
+    geojson: bool = False
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -110,6 +140,10 @@ class PredictOptions:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 1 <= self.min_distance <= MAX_MIN_DISTANCE:
+            raise ValueError(
+                f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
+            )
 
 
 def load_model(
@@ -185,15 +219,16 @@ def _run(
     if ph or pw:
         patch = np.pad(patch, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
     u0 = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))[None].to(device)
+    k = int(getattr(model, "mask_channels", 1))
     with autocast(precision, device):
-        u, m = model(u0, torch.zeros_like(u0[:, :1]))
+        u, m = model(u0, u0.new_zeros(1, k, *u0.shape[-2:]))
     if not (bool(torch.isfinite(u).all()) and bool(torch.isfinite(m).all())):
         raise DataError(
             "the network produced NaN or infinite values; its weights are unusable "
             "(a damaged checkpoint, or one not projected onto the constraint set)"
         )
     u_np = u[0].float().cpu().numpy().transpose(1, 2, 0)[:h, :w]
-    m_np = m[0, 0].float().cpu().numpy()[:h, :w]
+    m_np = m[0].float().cpu().numpy().transpose(1, 2, 0)[:h, :w]
     return u_np, m_np
 
 
@@ -225,18 +260,20 @@ def predict_array(
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        ``u_T`` ``(H, W, 3)`` and ``m_T`` ``(H, W)``, float32 in ``[0, 1]``.
+        ``u_T`` ``(H, W, 3)`` and ``m_T``, float32 in ``[0, 1]``: ``(H, W)`` for a
+        binary network, ``(H, W, K)`` (one channel per class) for ``K > 1``.
     """
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     h, w = img.shape[:2]
+    k = int(getattr(model, "mask_channels", 1))
     if h <= tile and w <= tile:
         u, m = _run(model, img, dev, precision)
-        return u.astype(np.float32), m.astype(np.float32)
+        return u.astype(np.float32), _squeezed(m.astype(np.float32))
     acc_u = np.zeros((h, w, 3), np.float64)
-    acc_m = np.zeros((h, w), np.float64)
+    acc_m = np.zeros((h, w, k), np.float64)
     acc_w = np.zeros((h, w), np.float64)
     for r in tile_starts(h, tile, overlap):
         for c in tile_starts(w, tile, overlap):
@@ -248,11 +285,16 @@ def predict_array(
             m = m[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             wt = np.outer(_ramp(th, overlap), _ramp(tw, overlap))
             acc_u[r : r + th, c : c + tw] += u * wt[..., None]
-            acc_m[r : r + th, c : c + tw] += m * wt
+            acc_m[r : r + th, c : c + tw] += m * wt[..., None]
             acc_w[r : r + th, c : c + tw] += wt
     u_out = (acc_u / acc_w[..., None]).astype(np.float32)
-    m_out = (acc_m / acc_w).astype(np.float32)
-    return u_out, m_out
+    m_out = (acc_m / acc_w[..., None]).astype(np.float32)
+    return u_out, _squeezed(m_out)
+
+
+def _squeezed(m: np.ndarray) -> np.ndarray:
+    """``(H, W)`` for one mask channel (a binary network), else ``(H, W, K)`` unchanged."""
+    return m[..., 0] if m.shape[-1] == 1 else m
 
 
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -281,6 +323,50 @@ def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def overlay_classes(
+    image: np.ndarray, labels: np.ndarray, instances: np.ndarray, classes: Sequence[str]
+) -> np.ndarray:
+    """Tint every class in its colour on ``image`` and outline the instances in yellow.
+
+    Class id ``k`` gets the colour of ``classes[k - 1]`` that the GeoJSON output uses
+    (:func:`synthlang.data.formats.geojson.class_color`).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` float in ``[0, 1]``.
+    labels : numpy.ndarray
+        ``(H, W)`` class ids.
+    instances : numpy.ndarray
+        ``(H, W)`` instance ids.
+    classes : sequence of str
+        Class names.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` float32.
+    """
+    from scipy import ndimage as ndi
+
+    from synthlang.data.formats.geojson import class_color
+
+    out = np.asarray(image, np.float32).copy()
+    lab = np.asarray(labels)
+    for k, name in enumerate(classes, start=1):
+        on = lab == k
+        colour = np.asarray(class_color(name, k - 1), np.float32) / 255.0
+        out[on] = 0.55 * out[on] + 0.45 * colour
+    inst = np.asarray(instances, np.int64)
+    footprint = np.ones((3, 3), bool)
+    edge = (inst > 0) & (
+        (ndi.maximum_filter(inst, footprint=footprint, mode="constant") != inst)
+        | (ndi.minimum_filter(inst, footprint=footprint, mode="nearest") != inst)
+    )
+    out[edge] = np.array([1.0, 1.0, 0.0], np.float32)
+    return out
+
+
 def _unique_names(images: Sequence[Path]) -> list[str]:
     names = [p.stem for p in images]
     seen: dict[str, Path] = {}
@@ -301,7 +387,7 @@ def predict_files(
     options: PredictOptions | None = None,
     notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict every image and write the four PNGs per image into ``out``.
+    """Predict every image and write its outputs into ``out`` (module docstring).
 
     Parameters
     ----------
@@ -313,7 +399,7 @@ def predict_files(
     out : str or Path
         Output folder (created).
     options : PredictOptions, optional
-        Tiling, threshold, device, colour normalisation.
+        Tiling, threshold, device, colour normalisation, instances, GeoJSON.
     notes : list of str, optional
         Receives one line for the user when the inputs are not colour-normalised
         because the checkpoint stores no colour statistics.
@@ -321,9 +407,10 @@ def predict_files(
     Returns
     -------
     list of dict
-        Per image: ``name``, ``input``, ``size``, ``mask_fraction``, the written
-        ``files`` and ``normalization`` (``method``, as done, and ``target``: what
-        the colours were mapped to, or None).
+        Per image: ``name``, ``input``, ``size``, ``mask_fraction`` (pixels of any
+        class), ``instances`` (count per class name), the written ``files`` and
+        ``normalization`` (``method``, as done, and ``target``: what the colours
+        were mapped to, or None). ``out/predict.json`` holds them with the classes.
     """
     from synthlang.common.imageio import read_image
 
@@ -333,6 +420,7 @@ def predict_files(
     device = resolve_device(opts.device)
     check_precision(opts.precision, device)
     model, ckpt = load_model(checkpoint, device)
+    classes = stored_classes(ckpt, checkpoint)
     opts = _resolve_normalize(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
@@ -357,19 +445,53 @@ def predict_files(
             device=device,
             precision=opts.precision,
         )
-        mask = m >= opts.threshold
-        files = _write_outputs(out_dir, name, image, u, m, mask)
+        labels = label_map(m, opts.threshold)
+        instances, class_of = split_instances(labels, len(classes), opts.min_distance)
+        files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
+        if opts.geojson:
+            files["geojson"] = _write_geojson(
+                out_dir / f"{name}.geojson", instances, class_of, m, classes
+            )
+        counts = np.bincount(list(class_of.values()), minlength=len(classes) + 1)
         records.append(
             {
                 "name": name,
                 "input": str(path),
                 "size": [int(image.shape[0]), int(image.shape[1])],
-                "mask_fraction": float(mask.mean()),
+                "mask_fraction": float((labels > 0).mean()),
+                "instances": {c: int(counts[k]) for k, c in enumerate(classes, start=1)},
                 "files": {k: str(v) for k, v in files.items()},
                 "normalization": {"method": method, "target": target_name},
             }
         )
+    _write_summary(out_dir, checkpoint, classes, opts, records)
     return records
+
+
+def _write_summary(
+    out_dir: Path,
+    checkpoint: str | Path,
+    classes: Sequence[str],
+    opts: PredictOptions,
+    records: list[dict[str, Any]],
+) -> None:
+    """``out/predict.json``: the classes (id ``k`` is ``classes[k - 1]``), settings, records."""
+    import json
+
+    from synthlang.common.fileio import atomic_write_text
+
+    summary = {
+        "checkpoint": str(checkpoint),
+        "classes": list(classes),
+        "threshold": opts.threshold,
+        "min_distance": opts.min_distance,
+        "images": records,
+    }
+    target = out_dir / SUMMARY_NAME
+    try:
+        atomic_write_text(target, json.dumps(summary, indent=1) + "\n")
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {_reason(exc)}") from None
 
 
 def _checked_inputs(paths: Sequence[Path]) -> list[str]:
@@ -383,26 +505,76 @@ def _checked_inputs(paths: Sequence[Path]) -> list[str]:
     return names
 
 
+def _reason(exc: OSError) -> str:
+    return "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+
+
 def _write_outputs(
-    out_dir: Path, name: str, image: np.ndarray, u: np.ndarray, m: np.ndarray, mask: np.ndarray
+    out_dir: Path,
+    name: str,
+    image: np.ndarray,
+    u: np.ndarray,
+    m: np.ndarray,
+    labels: np.ndarray,
+    instances: np.ndarray,
+    classes: Sequence[str],
 ) -> dict[str, Path]:
-    """Write ``NAME_{denoised,prob,mask,overlay}.png``; return the files by kind."""
+    """Write the PNGs of one image (module docstring); return the files by kind."""
     from synthlang.common.imageio import write_png
 
-    outputs = {
-        "denoised": np.clip(u, 0.0, 1.0),
-        "prob": np.round(np.clip(m, 0.0, 1.0) * 65535.0).astype(np.uint16),
-        "mask": mask.astype(np.uint8) * np.uint8(255),
-        "overlay": overlay(image, mask),
-    }
+    def prob(p: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(p, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+    mask = labels > 0
+    outputs: dict[str, np.ndarray] = {"denoised": np.clip(u, 0.0, 1.0)}
+    if m.ndim == 2:  # a binary network: the outputs it always had, byte for byte
+        outputs["prob"] = prob(m)
+        outputs["overlay"] = overlay(image, mask)
+    else:
+        outputs["prob"] = prob(m.max(axis=2))
+        outputs.update({f"prob_{k}": prob(m[..., k - 1]) for k in range(1, m.shape[2] + 1)})
+        outputs["overlay"] = overlay_classes(image, labels, instances, classes)
+    outputs["mask"] = mask.astype(np.uint8) * np.uint8(255)
+    outputs["labels"] = labels.astype(np.uint8)
+    outputs["instances"] = instances.astype(np.uint16)
     files = {kind: out_dir / f"{name}_{kind}.png" for kind in outputs}
     for kind, array in outputs.items():
         try:
             write_png(files[kind], array)
         except OSError as exc:
-            reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
-            raise DataError(f"cannot write {files[kind]}: {reason or exc}") from None
+            raise DataError(f"cannot write {files[kind]}: {_reason(exc)}") from None
     return files
+
+
+def _write_geojson(
+    path: Path,
+    instances: np.ndarray,
+    class_of: dict[int, int],
+    m: np.ndarray,
+    classes: Sequence[str],
+) -> Path:
+    """QuPath GeoJSON of the instances: class name and mean class probability each."""
+    from synthlang.data.formats.geojson import (
+        class_color,
+        instance_features,
+        write_feature_collection,
+    )
+
+    names = {i: classes[k - 1] for i, k in class_of.items()}
+    means = instance_means(instances, m, class_of)
+    properties = {
+        i: {"probability": round(p, 4), "measurements": {"probability": round(p, 4)}}
+        for i, p in means.items()
+    }
+    colors = {c: class_color(c, k) for k, c in enumerate(classes)}
+    features = instance_features(
+        instances, names, properties=properties, colors=colors, object_type="detection"
+    )
+    try:
+        write_feature_collection(path, features)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {_reason(exc)}") from None
+    return path
 
 
 def _resolve_normalize(

@@ -31,7 +31,7 @@ def naive_energy(block: VNStep, u: torch.Tensor, m: torch.Tensor, u0: torch.Tens
     block : VNStep
         The step whose parameters define ``E_t``.
     u, m, u0 : torch.Tensor
-        Image ``(B, C, H, W)``, mask ``(B, 1, H, W)`` and input image.
+        Image ``(B, C, H, W)``, mask ``(B, K, H, W)`` and input image.
 
     Returns
     -------
@@ -64,7 +64,7 @@ class NaiveCoupledVN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the steps of Eq. (1) with ``grad E_t`` from autograd (``create_graph=True``)."""
         if m0 is None:
-            m0 = u0.new_zeros(u0.shape[0], 1, *u0.shape[-2:])
+            m0 = u0.new_zeros(u0.shape[0], self.model.mask_channels, *u0.shape[-2:])
         u = u0.detach().clone().requires_grad_(True)
         m = m0.detach().clone().requires_grad_(True)
         for block in self.model.blocks:

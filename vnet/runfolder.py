@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import errno
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,11 @@ from vnet.checkpoint import (
     check_state_dict,
     load_checkpoint,
     save_checkpoint,
+    stored_classes,
     stored_train_config,
 )
-from vnet.config import TrainConfig
+from vnet.config import TrainConfig, class_names, default_classes
+from vnet.errors import ConfigError
 from vnet.networks import model_config
 
 __all__ = [
@@ -102,15 +104,19 @@ def resumable_config(ckpt: Mapping[str, Any], path: str | Path) -> TrainConfig:
 
 
 def check_resumable(
-    ckpt: Mapping[str, Any], config: TrainConfig, source_info: Mapping[str, Any], path: Path
+    ckpt: Mapping[str, Any],
+    config: TrainConfig,
+    source_info: Mapping[str, Any],
+    path: Path,
+    classes: Sequence[str] | None = None,
 ) -> None:
     """Refuse to resume a checkpoint with another configuration or other data.
 
     Raises
     ------
     DataError
-        No training configuration, a change outside :data:`RESUMABLE_CHANGES`, or
-        another data hash.
+        No training configuration, a change outside :data:`RESUMABLE_CHANGES`,
+        another data hash or other class names (when ``classes`` is given).
     """
     differ = resume_conflicts(resumable_config(ckpt, path), config)
     if differ:
@@ -125,6 +131,13 @@ def check_resumable(
             f"(hash {str(old_hash)[:12]}..., now {str(source_info.get('hash'))[:12]}...); "
             "resume with the same scene or dataset"
         )
+    # a checkpoint from before classes were stored is binary: its one class had no name
+    named = "classes" in ckpt or len(tuple(classes or ())) > 1
+    if classes is not None and named and tuple(classes) != stored_classes(ckpt, path):
+        raise DataError(
+            f"{path}: was trained on the classes {list(stored_classes(ckpt, path))}, "
+            f"the data now have {list(classes)}"
+        )
 
 
 def checkpoint_payload(
@@ -134,8 +147,13 @@ def checkpoint_payload(
     step: int,
     metrics: Mapping[str, float],
     source_info: Mapping[str, Any],
+    classes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint of a run after ``step`` iterations (plain data: weights-only loadable)."""
+    """The checkpoint of a run after ``step`` iterations (plain data: weights-only loadable).
+
+    ``classes`` names the network's mask channels (default
+    :func:`~vnet.config.default_classes`).
+    """
     net = ddp.unwrap(net)
     device = next(net.parameters()).device
     rng: dict[str, Any] = {"torch": torch.get_rng_state()}
@@ -146,6 +164,7 @@ def checkpoint_payload(
         "version": CHECKPOINT_VERSION,
         "model_kind": config.model,
         "model_config": model_config(config).model_dump(mode="json"),
+        "classes": list(classes or default_classes(model_config(config).mask_channels)),
         "train_config": config.model_dump(mode="json"),
         "model_state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "optimizer_state": optimizer.state_dict(),
@@ -202,6 +221,14 @@ class RunFolder:
         Identification of the data (``kind``, ``hash``, ...), stored likewise.
     main : bool
         Whether this process writes (rank 0); elsewhere every write does nothing.
+    classes : sequence of str, optional
+        Names of the network's mask channels, stored in checkpoints (default
+        :func:`~vnet.config.default_classes`; a resumed checkpoint must have the same).
+
+    Raises
+    ------
+    ConfigError
+        ``classes`` are not as many distinct names as the network has mask channels.
     """
 
     def __init__(
@@ -211,11 +238,17 @@ class RunFolder:
         source_info: Mapping[str, Any],
         *,
         main: bool = True,
+        classes: Sequence[str] | None = None,
     ) -> None:
         self.out = Path(out)
         self.config = config
         self.source_info = dict(source_info)
         self.main = main
+        k = model_config(config).mask_channels
+        try:
+            self.classes = class_names(classes or default_classes(k), k)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.message} (model {config.model})") from None
         self.checkpoint = self.out / CHECKPOINT_NAME
         self.metrics = self.out / METRICS_NAME
         self.curves = self.out / CURVES_NAME
@@ -243,7 +276,7 @@ class RunFolder:
     def load_for_resume(self, device: torch.device) -> dict[str, Any]:
         """Read the checkpoint and check that this run may continue it (:func:`check_resumable`)."""
         ckpt = load_checkpoint(self.checkpoint, map_location=device)
-        check_resumable(ckpt, self.config, self.source_info, self.checkpoint)
+        check_resumable(ckpt, self.config, self.source_info, self.checkpoint, self.classes)
         return ckpt
 
     def start(
@@ -284,7 +317,9 @@ class RunFolder:
         """Write the checkpoint of iteration ``step`` (atomically)."""
         if not self.main:
             return
-        payload = checkpoint_payload(self.config, net, optimizer, step, metrics, self.source_info)
+        payload = checkpoint_payload(
+            self.config, net, optimizer, step, metrics, self.source_info, self.classes
+        )
         with self.writing(self.checkpoint):
             save_checkpoint(self.checkpoint, payload)
 

@@ -5,9 +5,11 @@ Loss, Eq. (3) of the paper, per sample ``s``::
     (1/6) ||u^s_T - g^s_u||^2 + (1/2) ||m^s_T - g^s_m||^2
 
 with the squared norms summed over all pixels (and channels); the batch loss is the
-mean over the samples of the batch. (With 300 x 300 images this puts the loss in the
-thousands, the scale of the paper's Fig. 3.) ``TrainConfig.loss_weights`` sets the two
-weights (the ``default`` VN preset: ``(5, 1/2)``, the image term x 30). Adam with
+mean over the samples of the batch. With ``K`` classes, ``m`` and ``g_m`` have ``K``
+channels (``g_m`` one-vs-rest: channel ``k - 1`` is 1 on the pixels of class ``k``), so
+the mask term is Eq. (3)'s summed over the channels. (With 300 x 300 images this puts
+the loss in the thousands, the scale of the paper's Fig. 3.) ``TrainConfig.loss_weights``
+sets the two weights (the ``default`` VN preset: ``(5, 1/2)``, the image term x 30). Adam with
 ``betas = (0.9, 0.999)``; after every Adam step the parameters are projected onto the
 admissible set (:meth:`vnet.model.CoupledVN.project_`).
 
@@ -28,11 +30,35 @@ from vnet import distributed as ddp
 from vnet.config import PAPER_LOSS_WEIGHTS
 from vnet.hardware import autocast
 
-__all__ = ["loss_and_metrics", "TrainStep", "Diverged"]
+__all__ = ["loss_and_metrics", "label_map", "TrainStep", "Diverged"]
 
 
 class Diverged(Exception):
     """A step gave a non-finite loss or gradient; the message says which."""
+
+
+def label_map(m: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """The class of every pixel: ``argmax_k m_k + 1`` where ``max_k m_k >= threshold``, else 0.
+
+    Parameters
+    ----------
+    m : torch.Tensor
+        ``(B, K, H, W)`` per-class probabilities.
+    threshold : float
+        Least probability of a class pixel.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, H, W)`` int64 class ids (ties go to the lower id).
+
+    Examples
+    --------
+    >>> label_map(torch.tensor([[[[0.2, 0.7]], [[0.6, 0.1]]]])).tolist()
+    [[[2, 1]]]
+    """
+    top, index = m.max(dim=1)
+    return torch.where(top >= threshold, index + 1, torch.zeros_like(index))
 
 
 def loss_and_metrics(
@@ -51,7 +77,7 @@ def loss_and_metrics(
     Parameters
     ----------
     u, m : torch.Tensor
-        Network outputs ``u_T`` ``(B, 3, H, W)`` and ``m_T`` ``(B, 1, H, W)``.
+        Network outputs ``u_T`` ``(B, 3, H, W)`` and ``m_T`` ``(B, K, H, W)``.
     g_u, g_m : torch.Tensor
         Targets of the same shapes.
     u0 : torch.Tensor
@@ -63,14 +89,18 @@ def loss_and_metrics(
     -------
     (torch.Tensor, dict)
         The scalar loss (differentiable) and ``loss``, ``accuracy`` (pixels of
-        ``m_T > 1/2`` equal to ``g_m > 1/2``), ``psnr`` (mean over the samples of
-        the PSNR of ``u_T``, peak 1) and ``psnr_input`` as floats.
+        ``m_T > 1/2`` equal to ``g_m > 1/2``; with ``K > 1`` pixels whose class,
+        :func:`label_map` of ``m_T``, is that of ``g_m``), ``psnr`` (mean over the
+        samples of the PSNR of ``u_T``, peak 1) and ``psnr_input`` as floats.
     """
     per_u = (u - g_u).flatten(1).pow(2).sum(1)
     per_m = (m - g_m).flatten(1).pow(2).sum(1)
     loss = (weights[0] * per_u + weights[1] * per_m).mean()
     with torch.no_grad():
-        acc = ((m > 0.5) == (g_m > 0.5)).float().mean()
+        if m.shape[1] == 1:
+            acc = ((m > 0.5) == (g_m > 0.5)).float().mean()
+        else:
+            acc = (label_map(m) == label_map(g_m)).float().mean()
         n_u = u[0].numel()
         psnr = (10.0 * torch.log10(1.0 / (per_u / n_u).clamp_min(1e-12))).mean()
         mse0 = (u0 - g_u).flatten(1).pow(2).mean(1)

@@ -20,7 +20,7 @@ modules above.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from synthlang.common.errors import DataError
 from vnet import distributed as ddp
 from vnet.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from vnet.config import TrainConfig
-from vnet.data import SampleSource, TrainingSamples, make_loader
+from vnet.data import SampleSource, TrainingSamples, make_loader, source_classes
 from vnet.errors import TrainingError
 from vnet.hardware import (
     PRECISIONS,
@@ -131,6 +131,10 @@ class Trainer:
     precision : {"fp32", "bf16"}
         Arithmetic of the forward pass (:func:`check_precision`, :func:`autocast`); not
         stored in the checkpoint, so a run may be resumed with either.
+    classes : sequence of str, optional
+        Names of the ``K = mask_channels`` classes, stored in the checkpoint (default:
+        the source's ``classes`` attribute, else :func:`~vnet.config.default_classes`).
+        The source's masks must have ``K`` channels (``(H, W)`` for ``K = 1``).
     """
 
     def __init__(
@@ -143,8 +147,10 @@ class Trainer:
         resume: bool = False,
         progress: bool = True,
         precision: str = "fp32",
+        classes: Sequence[str] | None = None,
     ) -> None:
         self.config = config
+        self.classes = tuple(classes) if classes is not None else source_classes(source)
         self.source = source
         self.out = Path(out)
         self.source_info = dict(source_info)
@@ -179,7 +185,9 @@ class Trainer:
     def _run(self, ctx: ddp.DistContext) -> TrainResult:
         cfg = self.config
         t_start = time.perf_counter()
-        folder = RunFolder(self.out, cfg, self.source_info, main=ctx.is_main)
+        folder = RunFolder(
+            self.out, cfg, self.source_info, main=ctx.is_main, classes=self.classes or None
+        )
         net = build_model(cfg.model, model_config(cfg)).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
         ckpt = folder.load_for_resume(self.device) if self.resume else None
@@ -220,7 +228,13 @@ class Trainer:
 
 def _check_first_sample(samples: TrainingSamples, draw: int, net: nn.Module) -> None:
     """Load one draw in this process, so data problems surface as clean errors."""
-    u0, _, _ = samples[draw]
+    u0, _, g_m = samples[draw]
+    k = int(getattr(net, "mask_channels", 1))
+    if g_m.shape[0] != k:
+        raise DataError(
+            f"the training masks have {g_m.shape[0]} channels (classes), but the network "
+            f"has {k} mask channels (mask_channels)"
+        )
     min_size = int(getattr(net, "min_size", 1))
     if min(u0.shape[-2:]) < min_size:
         h, w = u0.shape[-2:]
@@ -239,6 +253,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     precision: str = "fp32",
+    classes: Sequence[str] | None = None,
 ) -> TrainResult:
     """Train a network; shorthand for ``Trainer(...).run()``."""
     return Trainer(
@@ -249,4 +264,5 @@ def train(
         resume=resume,
         progress=progress,
         precision=precision,
+        classes=classes,
     ).run()

@@ -2,9 +2,10 @@
 
 Three scales; at each scale two 3 x 3 convolutions with ReLU on 32 channels; max
 pooling down, transposed convolution up, skip connections by concatenation. The
-image head predicts a residual on ``u0`` (clamped to ``[0, 1]``), the mask head a
-logit turned into a probability by a sigmoid. The call signature matches
-:class:`vnet.model.CoupledVN`: ``u_T, m_T = net(u0, m0)``.
+image head predicts a residual on ``u0`` (clamped to ``[0, 1]``), the mask head
+``K = mask_channels`` logits turned into per-class probabilities by a sigmoid each
+(one-vs-rest, as the VN's per-channel ``[0, 1]``). The call signature matches
+:class:`vnet.model.CoupledVN`: ``u_T, m_T = net(u0, m0)`` with ``m (B, K, H, W)``.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ class UNet(nn.Module):
     >>> u, m = net(torch.rand(1, 3, 37, 53))
     >>> tuple(u.shape), tuple(m.shape)
     ((1, 3, 37, 53), (1, 1, 37, 53))
+    >>> tuple(UNet(UNetConfig(channels=8, mask_channels=3))(torch.rand(1, 3, 8, 8))[1].shape)
+    (1, 3, 8, 8)
     """
 
     def __init__(self, config: UNetConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else UNetConfig()
         c, s = self.config.channels, self.config.scales
-        n_in = self.config.in_channels + 1  # image and mask
+        n_in = self.config.in_channels + self.config.mask_channels  # image and mask
         self.down = nn.ModuleList(_double_conv(n_in if i == 0 else c, c) for i in range(s))
         self.up = nn.ModuleList(nn.ConvTranspose2d(c, c, 2, stride=2) for _ in range(s - 1))
         self.merge = nn.ModuleList(_double_conv(2 * c, c) for _ in range(s - 1))
-        self.head = nn.Conv2d(c, self.config.in_channels + 1, 1)
+        self.head = nn.Conv2d(c, self.config.in_channels + self.config.mask_channels, 1)
         if not self.head.weight.is_meta:  # a network on the meta device has shapes, no values
             self.reset_parameters()
 
@@ -76,6 +79,11 @@ class UNet(nn.Module):
         """Smallest image side accepted (any size works; inputs are padded)."""
         return 1
 
+    @property
+    def mask_channels(self) -> int:
+        """``K``, the channels of the mask (one per class)."""
+        return self.config.mask_channels
+
     def forward(
         self, u0: torch.Tensor, m0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,11 +95,11 @@ class UNet(nn.Module):
             ``(B, C, H, W)`` in ``[0, 1]``; any ``H, W`` (padded internally to a
             multiple of ``2**(scales-1)`` by reflection).
         m0 : torch.Tensor, optional
-            ``(B, 1, H, W)`` initial mask (zeros when omitted).
+            ``(B, K, H, W)`` initial mask (zeros when omitted).
         """
-        check_images(u0, m0, 1)
+        check_images(u0, m0, 1, self.mask_channels)
         if m0 is None:
-            m0 = u0.new_zeros(u0.shape[0], 1, *u0.shape[-2:])
+            m0 = u0.new_zeros(u0.shape[0], self.mask_channels, *u0.shape[-2:])
         h, w = u0.shape[-2:]
         f = 2 ** (self.config.scales - 1)
         ph, pw = (-h) % f, (-w) % f

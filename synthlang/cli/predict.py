@@ -21,15 +21,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Run a checkpoint written by `synthlang train` on images of any size. Large "
             "images are processed in overlapping tiles (with extra context around each tile) "
             "and blended. Writes per image NAME_denoised.png (u_T, 8-bit RGB), NAME_prob.png "
-            "(m_T, 16-bit gray, value/65535), NAME_mask.png (m_T >= threshold, 0/255) and "
-            "NAME_overlay.png (mask tinted red, outline yellow) into --out. Every input is "
+            "(m_T, 16-bit gray, value/65535; with K classes the largest class probability, "
+            "and NAME_prob_1.png ... NAME_prob_K.png per class), NAME_mask.png (m_T >= "
+            "threshold, 0/255; any class), NAME_labels.png (class map, 8-bit: argmax of the "
+            "class probabilities where the largest is >= threshold, else 0), "
+            "NAME_instances.png (16-bit nucleus ids: each class's connected components split "
+            "by a distance-transform watershed) and NAME_overlay.png (mask tinted red, "
+            "outline yellow; with classes one colour per class, instance outlines yellow) "
+            "into --out, and predict.json naming the classes (class id k is the k-th). "
+            "--geojson adds NAME.geojson for QuPath. Every input is "
             "first colour-normalised to the colour statistics of the training inputs that "
             "the checkpoint stores (Macenko stain normalisation by default; Reinhard with "
             "--normalize reinhard); --reference IMG normalises to an image instead, "
             "--no-normalize not at all."
         ),
         epilog="examples:\n  synthlang predict runs/s2/model.pt real/*.png --out pred/\n"
-        "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --reference real/ref.png",
+        "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --reference real/ref.png\n"
+        "  synthlang predict runs/classes/model.pt slide.png --out pred/ --geojson",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="RUN/model.pt")
@@ -71,6 +79,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--threshold", type=fraction, default=0.5, help="mask threshold on m_T (default 0.5)"
     )
     p.add_argument(
+        "--min-distance",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="least distance between two nuclei centres of the instance split (watershed "
+        "markers), in pixels (default 6, for 20x at 0.5 um/px)",
+    )
+    p.add_argument(
+        "--geojson",
+        action="store_true",
+        help="also write NAME.geojson: a QuPath FeatureCollection with one detection per "
+        "predicted nucleus (class name, mean class probability)",
+    )
+    p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
         default="auto",
@@ -96,7 +118,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every image."""
     from vnet.hardware import configure_threads
-    from vnet.predict import MAX_MARGIN, MAX_TILE, PredictOptions, predict_files
+    from vnet.instances import MIN_DISTANCE
+    from vnet.predict import (
+        MAX_MARGIN,
+        MAX_MIN_DISTANCE,
+        MAX_TILE,
+        PredictOptions,
+        predict_files,
+    )
 
     if not 8 <= args.tile <= MAX_TILE:
         raise DataError(f"--tile must be between 8 and {MAX_TILE}, got {args.tile}")
@@ -104,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--overlap ({args.overlap}) must be smaller than --tile ({args.tile})")
     if args.margin > MAX_MARGIN:
         raise DataError(f"--margin must be at most {MAX_MARGIN}, got {args.margin}")
+    min_distance = args.min_distance if args.min_distance is not None else MIN_DISTANCE
+    if min_distance > MAX_MIN_DISTANCE:
+        raise DataError(f"--min-distance must be at most {MAX_MIN_DISTANCE}, got {min_distance}")
     if args.no_normalize and (args.reference is not None or args.normalize is not None):
         given = "--reference" if args.reference is not None else "--normalize"
         raise DataError(f"--no-normalize contradicts {given}; give one of them")
@@ -118,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         reference=args.reference,
         normalize="none" if args.no_normalize else (args.normalize or "default"),
         precision=args.precision,
+        min_distance=min_distance,
+        geojson=args.geojson,
     )
     configure_threads(args.threads)
     notes: list[str] = []
@@ -133,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
                 if norm["target"] is not None
                 else "colours as given"
             )
+            nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
             print(
-                f"{r['input']}: {w}x{h}, {colours}, mask {100 * r['mask_fraction']:.2f}% -> "
-                f"{args.out}/{r['name']}_*.png"
+                f"{r['input']}: {w}x{h}, {colours}, mask {100 * r['mask_fraction']:.2f}%, "
+                f"nuclei: {nuclei} -> {args.out}/{r['name']}_*.png"
             )
     return 0

@@ -24,7 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train the coupled variational network of Effland et al. (or the U-Net baseline) "
             "on samples rendered on the fly from SCENE, or on a rendered dataset folder "
-            "(--data). Loss: Eq. (3), per sample 1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2 "
+            "(--data). A scene with classes (mask classes {...}) or a dataset whose manifest "
+            "names classes trains a network with one mask channel per class (K channels, "
+            "one-vs-rest targets from the class map); otherwise the binary mask (K = 1). "
+            "Loss: Eq. (3), per sample 1/6 ||u_T - g_u||^2 + 1/2 ||m_T - g_m||^2 "
             "(the default preset weights the image term 5 instead of 1/6, docs/vnet.md) "
             "summed over pixels, averaged over the batch; Adam (0.9, 0.999); parameters "
             "projected onto the constraint set after every step. RUN/ receives model.pt "
@@ -166,14 +169,17 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
     if not args.scene.is_file():
         raise DataError(f"{args.scene}: no such scene file")
     scene = synthlang.compile_file(args.scene)
-    info = {
+    info: dict[str, Any] = {
         "kind": "scene",
         "path": str(args.scene),
         "scene": scene.name,
         "hash": scene_hash(scene),
         "seed": seed,
     }
-    return SceneSource(scene, seed), info, None
+    source = SceneSource.with_classes(scene, seed)
+    if source.classes:
+        info["classes"] = list(source.classes)
+    return source, info, None
 
 
 def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
@@ -207,8 +213,10 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
 
 
 def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | None) -> Any:
-    """The configuration a new run with these flags gets."""
+    """The configuration a new run with these flags gets (``K`` from the data's classes)."""
     cfg = _config(args, info.get("scene"))
+    k = max(1, len(info.get("classes") or ()))
+    cfg = cfg.replace(**{f"{cfg.model}.mask_channels": k})
     if args.endless:
         cfg = cfg.replace(n_samples=None)
     elif size is not None:  # a folder: use all of it unless --n says otherwise
@@ -395,6 +403,7 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed if args.seed is not None else 0
         source, info, size = _source(args, seed)
         cfg = _fresh_config(args, info, size)
+    classes = tuple(info.get("classes") or ())
     if args.scene is not None and cfg.n_samples is not None:
         source = CachedSource(source, max_items=cfg.n_samples)
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
@@ -411,6 +420,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress=not args.quiet and main,
             precision=args.precision,
+            classes=classes or None,
         )
     except KeyboardInterrupt as exc:
         if main:
@@ -434,6 +444,8 @@ def run(args: argparse.Namespace) -> int:
                 f"PSNR {m['psnr']:.2f} dB (input {m['psnr_input']:.2f} dB)"
             )
         print(line)
+        if classes:
+            print(f"classes (one mask channel each): {', '.join(classes)}")
         print(
             f"checkpoint {result.checkpoint}"
             + (f", curves {result.curves}" if result.curves else "")

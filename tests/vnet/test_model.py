@@ -7,7 +7,7 @@ import torch
 
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
 from vnet import rbf as R
-from vnet.model import conv, conv_adjoint, pad_symmetric, pad_symmetric_adjoint
+from vnet.model import VNStep, conv, conv_adjoint, pad_symmetric, pad_symmetric_adjoint
 from vnet.reference import NaiveCoupledVN, naive_energy
 
 
@@ -243,3 +243,93 @@ def test_configure_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         assert T.configure_threads(1) == 1
     finally:
         torch.set_num_threads(old)
+
+
+# ------------------------------------------------------------------ K mask channels
+
+
+@pytest.mark.parametrize("kind", ["vn", "unet"])
+def test_k_channel_forward_backward_shapes(
+    kind: str, small_config: VNConfig, device: torch.device
+) -> None:
+    """K = 3: m0 and m_T have three channels; every parameter gets a gradient."""
+    if kind == "vn":
+        vn = CoupledVN(small_config.replace(mask_channels=3))
+        assert tuple(_step(vn).km.shape) == (2, 3, 3, 3)  # K^m reads all channels
+        net: torch.nn.Module = vn
+    else:
+        net = UNet(UNetConfig(channels=8, mask_channels=3))
+    net = net.to(device)
+    u0 = torch.rand(2, 3, 16, 20, generator=torch.Generator().manual_seed(1)).to(device)
+    u, m = net(u0)
+    u_given, m_given = net(u0, torch.zeros(2, 3, 16, 20, device=device))
+    assert u.shape == u0.shape and m.shape == (2, 3, 16, 20)
+    torch.testing.assert_close(m_given, m)
+    assert 0 <= float(m.detach().min()) and float(m.detach().max()) <= 1
+    target = torch.zeros_like(m)
+    target[:, 1, 4:9, 4:9] = 1  # one-vs-rest target of class 2
+    (((u - u0) ** 2).sum() + ((m - target) ** 2).sum()).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    with pytest.raises(ValueError, match=r"m0 must have shape \(B, 3, H, W\)"):
+        net(u0, torch.zeros(2, 1, 16, 20, device=device))
+
+
+def test_k_channel_projection_is_the_box_per_channel(small_config: VNConfig) -> None:
+    """proj_M clamps every channel to [0, 1] on its own: no simplex coupling of classes."""
+    net = _perturbed(small_config.replace(mask_channels=3))
+    block = _step(net)
+    g = torch.Generator().manual_seed(3)
+    u0 = torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64)
+    m = 3 * torch.rand(1, 3, 12, 12, generator=g, dtype=torch.float64) - 1  # outside [0, 1]
+    with torch.no_grad():
+        block.wm.mul_(50.0)  # large mask gradients: the projection is active
+        u_next, m_next = block(u0, m, u0)
+        _, gm = block.grad_energy(u0, m, u0)
+    assert torch.equal(m_next, torch.clamp(m - gm, 0.0, 1.0))
+    assert float(m_next.min()) == 0.0 and float(m_next.max()) == 1.0
+    assert float(m_next.sum(1).max()) > 1.0  # several classes may be 1 at a pixel
+    with torch.no_grad():
+        u, m_t = net(u0, m.clamp(0, 1))
+    assert 0 <= float(m_t.min()) and float(m_t.max()) <= 1 and 0 <= float(u.min())
+
+
+def test_k_channel_explicit_gradient_and_reference(small_config: VNConfig, rbf_path: str) -> None:
+    """The explicit gradient of E_t and the naive network hold for K = 3 as for K = 1."""
+    net = _perturbed(small_config.replace(mask_channels=3))
+    g = torch.Generator().manual_seed(5)
+    u0 = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64)
+    u = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64).requires_grad_()
+    m = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64).requires_grad_()
+    tol = 1e-10 if rbf_path == "exact" else 1e-6
+    for index in range(len(net.blocks)):
+        block = _step(net, index)
+        gu_auto, gm_auto = torch.autograd.grad(block.energy(u, m, u0).sum(), (u, m))
+        gu, gm = block.grad_energy(u, m, u0)
+        assert gm.shape == m.shape and float(gm.detach().abs().max()) > 1e-3
+        torch.testing.assert_close(gu, gu_auto, atol=tol, rtol=tol)
+        torch.testing.assert_close(gm, gm_auto, atol=tol, rtol=tol)
+    with torch.no_grad():
+        expected = net(u0)
+    got = NaiveCoupledVN(net)(u0)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a.detach(), b, atol=tol, rtol=tol)
+
+
+def test_one_channel_is_the_papers_network(small_config: VNConfig) -> None:
+    """K = 1 is the default: same parameters, and a dump without the new field."""
+    one = CoupledVN(small_config.replace(mask_channels=1))
+    default = CoupledVN(small_config)
+    for (na, a), (nb, b) in zip(
+        one.state_dict().items(), default.state_dict().items(), strict=True
+    ):
+        assert na == nb and torch.equal(a, b)
+    assert "mask_channels" not in small_config.model_dump()
+    assert small_config.replace(mask_channels=2).model_dump()["mask_channels"] == 2
+    assert tuple(_step(default).km.shape) == (2, 1, 3, 3)
+
+
+def _step(net: CoupledVN, index: int = 0) -> VNStep:
+    block = net.blocks[index]
+    assert isinstance(block, VNStep)
+    return block

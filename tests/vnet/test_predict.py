@@ -271,3 +271,106 @@ def test_invalid_stored_normalisation_is_refused(tmp_path: Path) -> None:
     img = _save(tmp_path / "a.png", _he(0))
     with pytest.raises(DataError, match="source.normalize must be one of"):
         predict_files(ckpt, [img], tmp_path / "o")
+
+
+# ------------------------------------------------------------------ K mask channels
+
+CLASSES = ["tumor", "immune", "other"]
+
+
+def _class_checkpoint(path: Path) -> Path:
+    cfg = UNetConfig(channels=8, mask_channels=3)
+    save_checkpoint(
+        path,
+        {
+            "format": "vnet-checkpoint",
+            "version": 1,
+            "model_kind": "unet",
+            "model_config": cfg.model_dump(mode="json"),
+            "model_state": UNet(cfg).state_dict(),
+            "classes": CLASSES,
+        },
+    )
+    return path
+
+
+def _nuclei_probabilities(h: int, w: int) -> np.ndarray:
+    """Three classes: two touching tumour discs, an immune disc, an 'other' square."""
+    yy, xx = np.mgrid[:h, :w]
+    p = np.full((h, w, 3), 0.05, np.float32)
+    for cy, cx in ((12, 12), (12, 24)):
+        p[(yy - cy) ** 2 + (xx - cx) ** 2 <= 49, 0] = 0.9
+    p[(yy - 30) ** 2 + (xx - 40) ** 2 <= 16, 1] = 0.8
+    p[25:31, 5:11, 2] = 0.7
+    return p
+
+
+@pytest.mark.parametrize("kind", ["vn", "unet"])
+def test_k_channel_arrays_whole_and_tiled(kind: str) -> None:
+    model = (
+        CoupledVN(SMALL.replace(mask_channels=3))
+        if kind == "vn"
+        else UNet(UNetConfig(channels=8, mask_channels=3))
+    )
+    img = _image(50, 61, 3)
+    u, m = predict_array(model, img, tile=512)
+    assert u.shape == (50, 61, 3) and m.shape == (50, 61, 3) and m.dtype == np.float32
+    if kind == "vn":  # beyond the receptive field, tiles reproduce the whole pass
+        _, tiled = predict_array(model, img, tile=32, overlap=8, margin=8)
+        np.testing.assert_allclose(tiled, m, atol=1e-5)
+
+
+def test_predict_files_writes_class_and_instance_maps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import vnet.predict as vp
+
+    probs = _nuclei_probabilities(40, 50)
+    monkeypatch.setattr(vp, "predict_array", lambda model, image, **kw: (image, probs))
+    ckpt = _class_checkpoint(tmp_path / "model.pt")
+    img = _save(tmp_path / "slide.png", _image(40, 50))
+    opts = PredictOptions(normalize="none", geojson=True)
+    (rec,) = predict_files(ckpt, [img], tmp_path / "out", opts)
+    out = tmp_path / "out"
+    mode, size, labels = _load(out / "slide_labels.png")
+    assert mode == "L" and size == (50, 40)
+    np.testing.assert_array_equal(labels, vp.label_map(probs))
+    assert set(np.unique(labels).tolist()) == {0, 1, 2, 3}
+    mode, _, inst = _load(out / "slide_instances.png")
+    assert mode.startswith("I") and int(inst.max()) == 4  # the touching discs are two
+    assert np.array_equal(inst > 0, labels > 0)
+    assert rec["instances"] == {"tumor": 2, "immune": 1, "other": 1}
+    for k in (1, 2, 3):
+        _, _, pk = _load(out / f"slide_prob_{k}.png")
+        np.testing.assert_allclose(pk / 65535, probs[..., k - 1], atol=1e-4)
+    _, _, prob = _load(out / "slide_prob.png")
+    np.testing.assert_allclose(prob / 65535, probs.max(axis=2), atol=1e-4)
+    _, _, mask = _load(out / "slide_mask.png")
+    assert np.array_equal(mask == 255, labels > 0)
+    assert _load(out / "slide_overlay.png")[0] == "RGB"
+    summary = json.loads((out / "predict.json").read_text())
+    assert summary["classes"] == CLASSES and summary["images"][0]["name"] == "slide"
+    collection = json.loads((out / "slide.geojson").read_text())
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 4
+    props = [f["properties"] for f in collection["features"]]
+    assert [p["classification"]["name"] for p in props] == ["tumor", "tumor", "immune", "other"]
+    assert [p["probability"] for p in props] == pytest.approx([0.9, 0.9, 0.8, 0.7])
+    assert all(p["objectType"] == "detection" for p in props)
+
+
+def test_binary_model_also_writes_class_and_instance_maps(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    img = _save(tmp_path / "a.png", _image(30, 40))
+    (rec,) = predict_files(
+        ckpt, [img], tmp_path / "o", PredictOptions(normalize="none", threshold=0.3)
+    )
+    _, _, mask = _load(tmp_path / "o" / "a_mask.png")
+    _, _, labels = _load(tmp_path / "o" / "a_labels.png")
+    _, _, inst = _load(tmp_path / "o" / "a_instances.png")
+    assert np.array_equal(labels, (mask == 255).astype(np.uint8))
+    assert np.array_equal(inst > 0, labels > 0) and list(rec["instances"]) == ["mask"]
+    assert not (tmp_path / "o" / "a_prob_1.png").exists()
+    with pytest.raises(ValueError, match="min_distance"):
+        PredictOptions(min_distance=0)

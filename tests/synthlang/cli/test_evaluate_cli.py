@@ -39,8 +39,14 @@ def test_evaluate_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out_json = tmp_path / "scores" / "s.json"
     assert _run(str(pred), "--truth", str(truth), "--json", str(out_json)) == 0
     table = capsys.readouterr().out
-    assert "s1" in table and "dice" in table and "total (1)" in table
+    assert "dice" in table and "prec" in table and "s1" not in table
+    rows = [line.split()[0] for line in table.splitlines() if line and line[0].isalpha()]
+    assert rows == ["class", "mask", "all"]  # the header, the one class, the baseline
+    assert _run(str(pred), "--truth", str(truth), "--per-image") == 0
+    table = capsys.readouterr().out
+    assert "s1" in table and "total (1)" in table and "all background" in table
     data = json.loads(out_json.read_text())
+    assert data["classes"]["mask"]["recall"] == 0.5 and data["baseline"]["precision"] is None
     tot = data["total"]
     assert tot["dice"] == pytest.approx(2 * 6 / (6 + 13))
     assert (tot["truth_objects"], tot["hit"], tot["false_objects"]) == (2, 1, 0)
@@ -83,3 +89,33 @@ def test_evaluate_json_to_a_pipe(tmp_path: Path) -> None:
     reader.join(timeout=10)
     assert json.loads(got[0])["total"]["dice"] == pytest.approx(1.0)
     assert fifo.exists() and not fifo.is_file()
+
+
+def test_evaluate_classes_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Class maps against annotation class maps: one row per class, '-' without predictions."""
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir()
+    truth.mkdir()
+    labels = np.zeros((30, 30), np.uint8)
+    labels[2:8, 2:8] = 1
+    labels[15:21, 15:21] = 2
+    Image.fromarray(labels).save(truth / "s1_labels.png")
+    predicted = np.where(labels == 1, 1, 0).astype(np.uint8)  # class b is never predicted
+    Image.fromarray(predicted).save(pred / "s1_labels.png")
+    out_json = tmp_path / "s.json"
+    argv = (str(pred), "--truth", str(truth), "--classes", "a,b", "--radius", "3")
+    assert _run(*argv, "--json", str(out_json)) == 0
+    table = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[3:] if line[0] != "-"}
+    assert list(rows) == ["a", "b", "all"]
+    assert rows["a"][:7] == ["1.000", "1.000", "1", "1", "1", "1.000", "1.000"]
+    assert rows["b"][5] == "-" and rows["b"][6] == "0.000"  # precision, recall
+    baseline = rows["all"][1:]  # the row "all background"
+    assert baseline[4:7] == ["0", "-", "0.000"]  # tp, precision, recall
+    data = json.loads(out_json.read_text())
+    assert data["settings"]["radius"] == 3.0 and data["classes"]["b"]["precision"] is None
+    assert data["classes"]["a"]["pq"] is None  # no true instances: no PQ
+    with pytest.raises(SystemExit):
+        _run(str(pred), "--truth", str(truth), "--radius", "0")
+    with pytest.raises(DataError, match="twice"):
+        _run(str(pred), "--truth", str(truth), "--classes", "a,a")

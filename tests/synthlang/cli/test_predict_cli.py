@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from synthlang.cli import predict as predict_cmd
@@ -152,3 +153,43 @@ def test_predict_normalisation_flags(
         assert main(["predict", with_stats, imgs[0], "--out", out, *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predict_classes_instances_and_geojson(tmp_path: Path) -> None:
+    import json
+
+    from vnet import UNet, UNetConfig
+
+    cfg = UNetConfig(channels=4, mask_channels=3)
+    net = UNet(cfg)
+    with torch.no_grad():  # every pixel: class 2 with probability sigmoid(2)
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, -2.0, 2.0, -2.0]))  # type: ignore[union-attr]
+    path = tmp_path / "k3.pt"
+    save_checkpoint(
+        path,
+        {
+            "format": "vnet-checkpoint",
+            "version": 1,
+            "model_kind": "unet",
+            "model_config": cfg.model_dump(mode="json"),
+            "model_state": net.state_dict(),
+            "classes": ["tumor", "immune", "other"],
+        },
+    )
+    img = tmp_path / "x.png"
+    Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(img)
+    out = tmp_path / "o"
+    assert _run(str(path), str(img), "--out", str(out), "--geojson", "--min-distance", "4") == 0
+    with Image.open(out / "x_labels.png") as im:
+        assert im.mode == "L" and set(np.unique(np.asarray(im)).tolist()) == {2}
+    with Image.open(out / "x_instances.png") as im:
+        assert int(np.asarray(im).max()) >= 1
+    for k in (1, 2, 3):
+        assert (out / f"x_prob_{k}.png").is_file()
+    features = json.loads((out / "x.geojson").read_text())["features"]
+    assert features and {f["properties"]["classification"]["name"] for f in features} == {"immune"}
+    assert features[0]["properties"]["probability"] == pytest.approx(0.8808, abs=1e-3)
+    assert json.loads((out / "predict.json").read_text())["classes"] == ["tumor", "immune", "other"]
+    with pytest.raises(DataError, match="--min-distance"):
+        _run(str(path), str(img), "--out", str(out), "--min-distance", "5000")

@@ -215,3 +215,36 @@ def test_add_color_stats(tiny_scene_file: Path, tmp_path: Path) -> None:
         assert ckpt["model_state"][key].equal(value)
     with pytest.raises(DataError, match="no such scene"):
         train_cmd.add_color_stats(old, tmp_path / "none.scene", new)
+
+
+CLASS_SCENE = """
+scene twoclass { size 40 x 40 }
+layer bg { fill color rgb(0.9, 0.85, 0.88) }
+layer red { ellipse(semi_axes [4, 4]) place count 4 color rgb(0.7, 0.2, 0.3) }
+layer green { ellipse(semi_axes [3, 3]) place count 4 color rgb(0.3, 0.6, 0.35) }
+mask classes {
+  tumor: red
+  immune: green
+}
+"""
+
+
+def test_train_picks_k_from_the_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder whose manifest names classes and a scene with mask classes: K channels."""
+    data = write_toy_dataset(tmp_path / "d", 4, size=32, seed=1, classes=True)
+    run = tmp_path / "run"
+    assert _run("--data", str(data), "--out", str(run), "--preset", "smoke", "--model", "unet") == 0
+    assert "classes (one mask channel each): target, other" in capsys.readouterr().out
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["classes"] == ["target", "other"]
+    assert ckpt["model_config"]["mask_channels"] == 2
+    assert ckpt["train_config"]["unet"]["mask_channels"] == 2
+    assert _run("--data", str(data), "--out", str(run), "--resume", "--iterations", "6", "-q") == 0
+
+    scene = tmp_path / "two.scene"
+    scene.write_text(CLASS_SCENE, encoding="utf-8")
+    argv = ("--out", str(tmp_path / "s"), "--preset", "smoke", "--workers", "0", "-q")
+    assert _run(str(scene), *argv, "--n", "2", "--iterations", "2") == 0
+    ckpt = load_checkpoint(tmp_path / "s" / "model.pt")
+    assert ckpt["classes"] == ["tumor", "immune"] and ckpt["source"]["classes"] == ckpt["classes"]
+    assert ckpt["model_state"]["blocks.0.km"].shape[:2] == (2, 2)
