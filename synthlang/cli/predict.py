@@ -111,8 +111,63 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fp32 (default), or bf16 autocast on CPUs with AVX-512-BF16/AMX and on GPUs "
         "(refused elsewhere)",
     )
+    slides = p.add_argument_group(
+        "whole-slide images (SVS, NDPI, tiled or pyramidal TIFF, OME-TIFF; docs/slides.md)"
+    )
+    slides.add_argument(
+        "--mpp",
+        type=_positive_float,
+        default=None,
+        metavar="UM",
+        help="level-0 pixel size of the slide in micrometres (default: from its metadata)",
+    )
+    slides.add_argument(
+        "--model-mpp",
+        type=_positive_float,
+        default=None,
+        metavar="UM",
+        help="pixel size the model was trained at (default: from the checkpoint, else 0.5)",
+    )
+    slides.add_argument(
+        "--region",
+        type=_region,
+        default=None,
+        metavar="X,Y,W,H",
+        help="predict only this rectangle of the slide (level-0 pixels)",
+    )
+    slides.add_argument(
+        "--workers", type=positive_int, default=1, help="threads reading slide tiles (default 1)"
+    )
+    slides.add_argument(
+        "--label-mask",
+        action="store_true",
+        help="also write NAME_labels.ome.tif, a pyramidal class mask with the pixel size",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=run)
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not x > 0 or x != x or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
+def _region(value: str) -> tuple[int, int, int, int]:
+    parts = value.split(",")
+    try:
+        x, y, w, h = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y,W,H (four whole numbers, level-0 pixels), got {value!r}"
+        ) from None
+    if x < 0 or y < 0 or w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"expected X,Y >= 0 and W,H >= 1, got {value!r}")
+    return x, y, w, h
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,7 +210,17 @@ def run(args: argparse.Namespace) -> int:
     )
     configure_threads(args.threads)
     notes: list[str] = []
-    records = predict_files(args.checkpoint, args.images, args.out, options, notes=notes)
+    from vnet.slide import is_slide
+
+    slides = [p for p in args.images if is_slide(p)]
+    images = [p for p in args.images if p not in slides]
+    if not slides and (args.mpp or args.region or args.label_mask):
+        raise DataError("--mpp, --region and --label-mask are for whole-slide images")
+    for path in slides:
+        _predict_slide(args, path, notes)
+    records = (
+        predict_files(args.checkpoint, images, args.out, options, notes=notes) if images else []
+    )
     if not args.quiet:
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
@@ -173,3 +238,36 @@ def run(args: argparse.Namespace) -> int:
                 f"nuclei: {nuclei} -> {args.out}/{r['name']}_*.png"
             )
     return 0
+
+
+def _predict_slide(args: argparse.Namespace, path: Path, notes: list[str]) -> None:
+    """Predict one whole-slide image and report what was written."""
+    from vnet.slide import predict_slide_file
+
+    if args.reference is not None:
+        raise DataError(f"{path}: --reference is for images; a slide is normalised by itself")
+    record = predict_slide_file(
+        args.checkpoint,
+        path,
+        args.out,
+        mpp=args.mpp,
+        model_mpp=args.model_mpp,
+        region=args.region,
+        workers=args.workers,
+        label_mask=args.label_mask,
+        normalize=not args.no_normalize,
+        device=args.device,
+        precision=args.precision,
+        progress=not args.quiet,
+        notes=notes,
+    )
+    if not args.quiet:
+        nuclei = ", ".join(f"{n} {c}" for c, n in record["nuclei"].items())
+        rate = record["seconds_per_mm2"]
+        print(
+            f"{path}: slide at {record['slide_mpp']:.3g} um/px, model at "
+            f"{record['model_mpp']:.3g} um/px, tissue {record['tissue_mm2']:.2f} mm2, "
+            f"nuclei: {nuclei}, {record['seconds']:.1f} s"
+            + (f" ({rate:.1f} s/mm2)" if rate is not None else "")
+            + f" -> {', '.join(record['files'].values())}"
+        )

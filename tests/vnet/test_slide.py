@@ -1,0 +1,84 @@
+"""``synthlang predict`` on whole-slide images: a checkpoint as a tile predictor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthlang.cli.main import main
+from tests.synthlang.slides.helpers import write_tiff
+from vnet.slide import is_slide, tile_predictor
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "he_tumor_nuclei.pt"
+
+
+def _slide_from_render(tmp_path: Path) -> Path:
+    """A 40x pyramidal TIFF of four rendered 20x samples (upsampled x2), 0.25 um/px."""
+    import synthlang
+
+    scene = synthlang.compile_file(ROOT / "scenes" / "he_tumor_nuclei.scene")
+    tiles = [synthlang.render(scene, seed).noisy for seed in range(4)]
+    top = np.concatenate(tiles[:2], axis=1)
+    bottom = np.concatenate(tiles[2:], axis=1)
+    img = np.concatenate([top, bottom], axis=0)
+    big = np.asarray(
+        Image.fromarray((img * 255).round().astype(np.uint8)).resize(
+            (img.shape[1] * 2, img.shape[0] * 2), Image.BILINEAR
+        )
+    )
+    return write_tiff(tmp_path / "slide.tif", big, mpp=0.25, levels=3, tile=256)
+
+
+def test_is_slide(tmp_path: Path) -> None:
+    flat = tmp_path / "flat.tif"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(flat)
+    tiled = write_tiff(tmp_path / "tiled.tif", np.zeros((300, 300, 3), np.uint8), tile=64)
+    assert not is_slide(flat) and is_slide(tiled)
+    assert is_slide(tmp_path / "x.svs") and not is_slide(tmp_path / "x.png")
+
+
+def test_tile_predictor_shapes() -> None:
+    from vnet.predict import load_model
+
+    model, _ = load_model(MODEL)
+    predict = tile_predictor(model, device=next(model.parameters()).device)
+    out = predict(np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32))
+    assert out.shape == (2, 1, 64, 64) and np.all((out >= 0) & (out <= 1))
+
+
+@pytest.mark.skipif(not MODEL.is_file(), reason="models/he_tumor_nuclei.pt is not shipped")
+def test_predict_a_slide_writes_qupath_geojson(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slide = _slide_from_render(tmp_path)
+    out = tmp_path / "pred"
+    assert main(["predict", str(MODEL), str(slide), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "slide at 0.25 um/px, model at 0.5 um/px" in text and "s/mm2" in text
+    data = json.loads((out / "slide_nuclei.geojson").read_text())
+    assert data["type"] == "FeatureCollection" and len(data["features"]) > 20
+    xs = [c[0] for f in data["features"] for c in f["geometry"]["coordinates"][0]]
+    assert 0 <= min(xs) and max(xs) <= 1024  # level-0 coordinates of the 40x slide
+    assert (out / "slide_summary.csv").is_file() and (out / "slide_overlay.png").is_file()
+
+
+def test_slide_without_pixel_size_needs_mpp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slide = write_tiff(tmp_path / "nompp.tif", np.full((300, 300, 3), 200, np.uint8), mpp=None)
+    assert main(["predict", str(MODEL), str(slide), "--out", str(tmp_path / "o")]) == 2
+    assert "--mpp" in capsys.readouterr().err
+
+
+def test_slide_options_need_a_slide(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(img)
+    assert (
+        main(["predict", str(MODEL), str(img), "--out", str(tmp_path / "o"), "--mpp", "0.5"]) == 2
+    )
+    assert "for whole-slide images" in capsys.readouterr().err

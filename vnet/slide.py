@@ -1,0 +1,166 @@
+"""Prediction on whole-slide images: a trained network as a tile predictor for ``synthlang.slides``.
+
+``synthlang.slides`` reads the slide level nearest the model's pixel size, skips background,
+cuts tiles, and streams the nuclei it finds to GeoJSON, an overlay and a summary; it calls a
+*predictor* on batches of tiles. :func:`tile_predictor` makes one from a network, and
+:func:`predict_slide_file` runs a checkpoint on one slide.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthlang.common.errors import DataError
+from vnet.hardware import autocast
+
+__all__ = [
+    "DEFAULT_MODEL_MPP",
+    "SLIDE_SUFFIXES",
+    "is_slide",
+    "tile_predictor",
+    "predict_slide_file",
+]
+
+DEFAULT_MODEL_MPP = 0.5
+"""Pixel size the networks are trained at unless their checkpoint says otherwise (20x)."""
+
+SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms", ".vmu", ".svslide")
+"""Whole-slide formats by name; a ``.tif``/``.tiff`` is a slide when it is tiled or pyramidal."""
+
+
+def is_slide(path: Path) -> bool:
+    """Whether ``path`` is a whole-slide image (read tile by tile) rather than a plain image."""
+    suffix = path.suffix.lower()
+    if suffix in SLIDE_SUFFIXES:
+        return True
+    if suffix not in (".tif", ".tiff") or not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            return len(tif.series[0].levels) > 1 or bool(page.is_tiled)
+    except (OSError, ValueError, IndexError, tifffile.TiffFileError):
+        return False  # read as an image, whose reader reports what is wrong
+
+
+def tile_predictor(
+    model: nn.Module,
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A predictor for :func:`synthlang.slides.predict_slide`.
+
+    It takes a float32 batch ``(N, h, w, 3)`` in [0, 1], colour-normalises each tile with
+    ``normalize``, and returns the mask channels ``(N, K, h, w)`` of the network's last step.
+    """
+    k = int(getattr(model, "mask_channels", 1))
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        tiles = batch if normalize is None else np.stack([normalize(t) for t in batch])
+        u0 = torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))).to(device)
+        with torch.inference_mode(), autocast(precision, device):
+            _, m = model(u0, u0.new_zeros(u0.shape[0], k, *u0.shape[-2:]))
+        out = m.float().cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise DataError("the network produced NaN or infinite values; its weights are unusable")
+        return out
+
+    return predict
+
+
+def _normalizer(
+    slide: Any, target: Any, notes: list[str]
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """One Macenko stain mapping for the whole slide, estimated on its tissue thumbnail."""
+    from synthlang.colornorm import macenko_normalize, macenko_stats
+    from synthlang.slides.tissue import thumbnail
+
+    if target is None or target.macenko is None:
+        return None
+    image, _ = thumbnail(slide, 8.0)
+    try:
+        source = macenko_stats(image.astype(np.float32) / 255.0)
+    except ValueError as exc:
+        notes.append(f"{slide.name}: colours not normalised (no stain estimate: {exc})")
+        return None
+    return lambda tile: macenko_normalize(tile, target.macenko, source)
+
+
+def predict_slide_file(
+    checkpoint: Path,
+    path: Path,
+    out: Path,
+    *,
+    mpp: float | None = None,
+    model_mpp: float | None = None,
+    region: tuple[int, int, int, int] | None = None,
+    workers: int = 1,
+    label_mask: bool = False,
+    normalize: bool = True,
+    device: str = "auto",
+    precision: str = "fp32",
+    batch: int = 8,
+    progress: bool = True,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run a checkpoint on one slide; write its nuclei, overlay and summary into ``out``.
+
+    Returns a record: the files written, the tissue area, nuclei per class, seconds per
+    mm² of tissue and the model and slide pixel sizes.
+    """
+    from synthlang.slides.outputs import predict_to_folder
+    from synthlang.slides.reader import open_slide
+    from vnet.checkpoint import color_stats, stored_classes
+    from vnet.hardware import resolve_device
+    from vnet.predict import load_model
+
+    notes = notes if notes is not None else []
+    dev = resolve_device(device)
+    model, ckpt = load_model(checkpoint, dev)
+    scale = float(model_mpp or ckpt.get("pixel_size_um") or DEFAULT_MODEL_MPP)
+    classes = list(stored_classes(ckpt, checkpoint))
+    start = time.perf_counter()
+    with open_slide(path, mpp=mpp) as slide:
+        target = color_stats(ckpt, checkpoint) if normalize else None
+        norm = _normalizer(slide, target, notes)
+        predictor = tile_predictor(model, device=dev, precision=precision, normalize=norm)
+        tile = max(int(getattr(model, "min_size", 1)), 256)
+        result, paths = predict_to_folder(
+            slide,
+            predictor,
+            out,
+            class_names=classes,
+            label_mask=label_mask,
+            model_mpp=scale,
+            tile=tile,
+            overlap=64,
+            batch=batch,
+            region=region,
+            workers=workers,
+            progress=progress and sys.stderr.isatty(),
+        )
+    seconds = time.perf_counter() - start
+    area = float(result.tissue_area_mm2)
+    return {
+        "input": str(path),
+        "files": {k: str(v) for k, v in paths.items()},
+        "slide_mpp": slide.mpp,
+        "model_mpp": scale,
+        "tissue_mm2": area,
+        "nuclei": dict(result.counts),
+        "seconds": seconds,
+        "seconds_per_mm2": seconds / area if area > 0 else None,
+        "normalized": norm is not None,
+    }
