@@ -145,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             f"({layers}); see the shortfalls in {out}/manifest.json",
             file=sys.stderr,
         )
+    for warning in report.warnings:
+        # loud on purpose: stdout and stderr (and the manifest's "warnings")
+        print(f"WARNING: {warning}")
+        print(f"WARNING: {warning}", file=sys.stderr)
     if not args.quiet:
         state = "complete" if report.complete else "this shard done; dataset not complete yet"
         print(

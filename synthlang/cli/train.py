@@ -152,6 +152,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _refuse_empty_masks(folder: Path) -> None:
+    """A dataset whose every mask is empty has nothing to segment: refuse it."""
+    from synthlang.data.sampleio import read_manifest
+
+    manifest = read_manifest(folder)
+    empty, n = manifest.get("empty_masks"), len(manifest.get("samples", []))
+    if n and empty == n:
+        raise DataError(
+            f"{folder}: the masks of all {n} samples are empty, so there is nothing to learn "
+            "to segment; check the scene's mask rules (`synthlang preview` shows what they "
+            "select) and render again"
+        )
+
+
 def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], int | None]:
     """Build the sample source, its description and the size of the data (None: endless)."""
     from vnet.data import FolderSource
@@ -162,6 +176,7 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
         if args.endless:
             raise DataError("--endless needs a SCENE; a dataset folder has a fixed size")
         folder = FolderSource(args.data)
+        _refuse_empty_masks(args.data)
         return folder, folder.info(), len(folder)
     import synthlang
     from synthlang.ir import scene_hash

@@ -76,6 +76,8 @@ class DatasetReport:
     shortfalls: dict[str, int] = field(default_factory=dict)
     exported: tuple[str, ...] = ()
     """The export formats this call wrote (:mod:`synthlang.data.formats`)."""
+    warnings: list[str] = field(default_factory=list)
+    """Warnings about the finished dataset (mostly empty masks), also in the manifest."""
 
 
 def _check_header(path: Path, header: dict[str, Any], want: dict[str, Any]) -> None:
@@ -259,7 +261,10 @@ def render_dataset(
                     report.shortfalls[layer] = report.shortfalls.get(layer, 0) + 1
             if progress is not None:
                 progress(1)
-        report.complete = finish_manifest(out_path, header, n) is not None
+        manifest = finish_manifest(out_path, header, n)
+        report.complete = manifest is not None
+        if manifest is not None:
+            report.warnings = list(manifest.get("warnings", []))
         if report.complete and exports:
             write_exports(out_path, exports, workers=export_workers)
             report.exported = exports

@@ -65,6 +65,8 @@ __all__ = [
     "write_manifest",
     "read_manifest_file",
     "finish_manifest",
+    "EMPTY_WARNING_SHARE",
+    "empty_masks_warning",
     "read_manifest",
     "read_raw_sample",
     "load_sample",
@@ -237,6 +239,7 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "classes": classes,
         "counts": sample.counts,
         "shortfalls": shortfalls,
+        "mask_pixels": int(np.count_nonzero(sample.labels)),
         "instances": [_instance_json(r.to_json(), classes) for r in sample.instances],
     }
     # to_uint8 in the images' own dtype (float32): the bytes of every dataset depend on it
@@ -256,6 +259,7 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "seed": [seed, index],
         "counts": sample.counts,
         "shortfalls": [s.layer for s in sample.shortfalls],
+        "mask_pixels": meta["mask_pixels"],
     }
     return EncodedSample(index=index, name=name, files=files, entry=entry)
 
@@ -383,7 +387,21 @@ def _entry_from_json(out: Path, index: int, n: int) -> dict[str, Any]:
         "seed": meta.get("seed", [None, index]),
         "counts": meta.get("counts", {}),
         "shortfalls": [s["layer"] for s in shortfalls],
+        "mask_pixels": meta.get("mask_pixels"),
     }
+
+
+EMPTY_WARNING_SHARE = 0.9
+"""A dataset whose masks are empty in more than this share of its samples is warned about."""
+
+
+def empty_masks_warning(empty: int, n: int) -> str:
+    """The warning for a dataset whose masks are mostly empty."""
+    return (
+        f"the masks of {empty} of {n} samples are empty: the mask rules select (almost) "
+        f"nothing; check them (a threshold written as a percent, a category that is never "
+        f"visible) with `synthlang preview`"
+    )
 
 
 def finish_manifest(out: Path, header: dict[str, Any], n: int) -> dict[str, Any] | None:
@@ -406,6 +424,10 @@ def finish_manifest(out: Path, header: dict[str, Any], n: int) -> dict[str, Any]
         for layer in e["shortfalls"]:
             totals[layer] = totals.get(layer, 0) + 1
     manifest = {**header, "complete": True, "samples": entries, "shortfalls": totals}
+    empty = sum(1 for e in entries if e.get("mask_pixels") == 0)
+    manifest["empty_masks"] = empty
+    if empty > EMPTY_WARNING_SHARE * n:
+        manifest["warnings"] = [empty_masks_warning(empty, n)]
     write_manifest(out / MANIFEST, manifest)
     try:
         (out / PARTIAL).unlink()
