@@ -48,6 +48,15 @@ class RegionCompiler(Binder):
 
     def selection(self, sel: Selection, invert: bool, module: SourceFile) -> ir.RegionSelection:
         """Resolve a region selection (by name or allocated), inverted for ``not in``."""
+        if isinstance(sel, NamedSelection) and sel.name in self.layer_index:
+            raise self.error(
+                f"`{sel.name}` is a layer, not a region selection: `in` restricts a layer to "
+                f"regions of the header's decomposition (`in regions(k of n)` or a name given "
+                f"with `as`)",
+                sel.span,
+                hint=f"to put objects inside the objects of layer `{sel.name}`, write "
+                f"`place inside {sel.name}`",
+            )
         if self.region_total is None:
             raise self.error(
                 "this scene has no regions: add `regions voronoi(N)` (or fast_marching(N)) "

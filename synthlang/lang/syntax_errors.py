@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from synthlang.common.errors import SceneSyntaxError, Span
@@ -37,6 +37,9 @@ _VALUE_STARTS = {"NUMBER", "MINUS", "STRING", "TRUE", "FALSE", "NAME", "LSQB"}
 _CLOSERS = {"LPAR": "RPAR", "LBRACE": "RBRACE", "LSQB": "RSQB"}
 _CLOSER_TEXT = {"RPAR": ")", "RBRACE": "}", "RSQB": "]"}
 _PLACE_WORDS = {"COUNT", "INSIDE", "OVERLAP", "PROBABILITY", "ATTEMPTS", "FAILURES"}
+
+_UNITS = {"um", "µm", "nm", "mm", "px", "pixel", "pixels", "micron", "microns"}
+"""Units someone may write after a number."""
 
 _Message = tuple[str, "str | None", Span]
 """An error's message, hint and span."""
@@ -444,6 +447,13 @@ def _name_before_paren(c: _Context) -> _Message | None:
     return None
 
 
+def _last_token(x: Any) -> Token | None:
+    """The last token of a parse-stack entry (a token, or a reduced rule's tree)."""
+    while isinstance(x, Tree) and x.children:
+        x = x.children[-1]
+    return x if isinstance(x, Token) else None
+
+
 def _missing_comma(c: _Context) -> _Message | None:
     """Missing comma between arguments or list items."""
     tok = c.tok
@@ -453,6 +463,16 @@ def _missing_comma(c: _Context) -> _Message | None:
     inner = c.inner
     owner = c.owner
     if "COMMA" in expected and inner is not None and inner.type in ("LPAR", "LSQB"):
+        prev = _last_token(c.stack[-1]) if c.stack else None
+        glued = prev is not None and prev.end_pos == tok.start_pos
+        if tok.type == "NAME" and str(tok).lower() in _UNITS and glued:
+            return (
+                f"`{prev}{tok}`: lengths in a scene are in pixels and are written without a "
+                f"unit",
+                "at the paper's 20x (0.5 um per pixel) 10 um are 20 px; write the number of "
+                "pixels",
+                span,
+            )
         if tok.type in _VALUE_STARTS or tok.type.lower() in SIGNATURES:
             what = "list items" if inner.type == "LSQB" else f"the arguments of {owner}"
             return f"missing comma before {found}: separate {what} with commas", None, span

@@ -570,4 +570,21 @@ CASES = [
         E,
         "500 objects without overlap can never fit in the 64 x 64 image",
     ),
+    (
+        "layer-used-as-region",
+        scene(
+            """
+            layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
+            layer dot { ellipse(semi_axes 1) place fill, in »cell color rgb(0, 0, 1) }
+            """
+        ),
+        E,
+        "`cell` is a layer, not a region selection",
+    ),
+    (
+        "length-with-a-unit",
+        scene("layer cell { ellipse(semi_axes 10»um) place count 5 color rgb(1, 0, 0) }"),
+        S,
+        "`10um`: lengths in a scene are in pixels and are written without a unit",
+    ),
 ]
