@@ -48,7 +48,11 @@ class RegionCompiler(Binder):
 
     def selection(self, sel: Selection, invert: bool, module: SourceFile) -> ir.RegionSelection:
         """Resolve a region selection (by name or allocated), inverted for ``not in``."""
-        if isinstance(sel, NamedSelection) and sel.name in self.layer_index:
+        if (
+            isinstance(sel, NamedSelection)
+            and sel.name in self.layer_index
+            and sel.name not in self.selection_defs
+        ):
             raise self.error(
                 f"`{sel.name}` is a layer, not a region selection: `in` restricts a layer to "
                 f"regions of the header's decomposition (`in regions(k of n)` or a name given "
