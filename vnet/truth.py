@@ -160,6 +160,19 @@ class PredictionSet:
         )
 
 
+def _geojson_classes(folder: Path) -> list[str]:
+    """The class names of the annotations in a folder of GeoJSON files, sorted."""
+    from synthlang.slides.geojson import read_annotations
+
+    names = {
+        a.class_name
+        for path in sorted(folder.glob("*.geojson"))
+        for a in read_annotations(path)
+        if a.class_name
+    }
+    return sorted(names)
+
+
 def _find(folder: Path, stems: Sequence[str]) -> Path | None:
     for stem in stems:
         for ext in IMAGE_EXTS:
@@ -186,7 +199,7 @@ class TruthSet:
 
     Attributes
     ----------
-    kind : {"dataset", "annotations"}
+    kind : {"dataset", "annotations", "geojson"}
     classes : tuple of str or None
         The true classes (class id ``k`` is ``classes[k - 1]``); None: class maps
         whose classes are not named.
@@ -214,6 +227,12 @@ class TruthSet:
                 named = _class_list(manifest.get("classes"), folder / "manifest.json")
                 if self.version >= 2 and named:
                     self.classes, self.class_maps = named, True
+        elif any(folder.glob("*.geojson")):
+            # QuPath exports (a pathologist's annotations or corrections), pixel coordinates
+            self.kind = "geojson"
+            self.class_maps = True
+            names = classes or pred_classes or _geojson_classes(folder)
+            self.classes = tuple(names) if names else None
         else:
             self.kind = "annotations"
             self.class_maps = any(folder.glob("*_labels.png"))
@@ -227,6 +246,9 @@ class TruthSet:
         if self.kind == "dataset":
             sub = "labels" if self.class_maps else "mask"
             return _find(self.folder / sub, [name])
+        if self.kind == "geojson":
+            path = self.folder / f"{name}.geojson"
+            return path if path.is_file() else None
         if self.class_maps:
             return _find(self.folder, [f"{name}_labels"])
         return _find(self.folder, [name, f"{name}_mask"])
@@ -264,6 +286,19 @@ class TruthSet:
         assert path is not None
         instances: np.ndarray | None = None
         clean: Path | None = None
+        if self.kind == "geojson":
+            from synthlang.slides.geojson import rasterize, read_annotations
+
+            h, w = shape[:2]
+            single = self.classes is None or len(self.classes) <= 1
+            labels, ids = rasterize(
+                read_annotations(path),
+                (0, 0, w, h),
+                self.classes or (),
+                unclassified=1 if single else None,
+            )
+            labels = labels.astype(np.int64)
+            return TrueImage(labels, ids.astype(np.int64), labels > 0, path, None)
         if self.kind == "dataset":
             # format 2 without classes: its labelled instances are none, the objects count
             sub = "objects" if self.version >= 2 and not self.class_maps else "instances"

@@ -119,3 +119,26 @@ def test_evaluate_classes_table(tmp_path: Path, capsys: pytest.CaptureFixture[st
         _run(str(pred), "--truth", str(truth), "--radius", "0")
     with pytest.raises(DataError, match="twice"):
         _run(str(pred), "--truth", str(truth), "--classes", "a,a")
+
+
+def test_evaluate_against_qupath_geojson(tmp_path: Path) -> None:
+    """Truth exported from QuPath (GeoJSON per image) is rasterised and scored by class."""
+    from synthlang.data.formats.geojson import instance_features, write_feature_collection
+
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    pred.mkdir(), truth.mkdir()
+    ids = np.zeros((40, 40), np.uint16)
+    ids[5:12, 5:12] = 1
+    ids[20:30, 22:30] = 2
+    labels = np.where(ids == 1, 1, np.where(ids == 2, 2, 0)).astype(np.uint8)
+    Image.fromarray(labels).save(pred / "s1_labels.png")
+    Image.fromarray(ids).save(pred / "s1_instances.png")
+    _mask(pred / "s1_mask.png", labels > 0)
+    (pred / "predict.json").write_text(json.dumps({"classes": ["tumor", "til"]}))
+    features = instance_features(ids.astype(np.int32), {1: "tumor", 2: "til"})
+    write_feature_collection(truth / "s1.geojson", features)
+    out_json = tmp_path / "scores.json"
+    assert _run(str(pred), "--truth", str(truth), "--json", str(out_json), "-q") == 0
+    data = json.loads(out_json.read_text())
+    rows = data["classes"]
+    assert rows["tumor"]["dice"] == pytest.approx(1.0) and rows["til"]["f1"] == pytest.approx(1.0)
