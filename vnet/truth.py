@@ -231,8 +231,8 @@ class TruthSet:
             # QuPath exports (a pathologist's annotations or corrections), pixel coordinates
             self.kind = "geojson"
             self.class_maps = True
-            names = classes or pred_classes or _geojson_classes(folder)
-            self.classes = tuple(names) if names else None
+            given = classes or pred_classes or _geojson_classes(folder)
+            self.classes = tuple(given) if given else None
         else:
             self.kind = "annotations"
             self.class_maps = any(folder.glob("*_labels.png"))
@@ -291,14 +291,14 @@ class TruthSet:
 
             h, w = shape[:2]
             single = self.classes is None or len(self.classes) <= 1
-            labels, ids = rasterize(
+            drawn, ids = rasterize(
                 read_annotations(path),
                 (0, 0, w, h),
                 self.classes or (),
                 unclassified=1 if single else None,
             )
-            labels = labels.astype(np.int64)
-            return TrueImage(labels, ids.astype(np.int64), labels > 0, path, None)
+            classes_map = drawn.astype(np.int64)
+            return TrueImage(classes_map, ids.astype(np.int64), classes_map > 0, path, None)
         if self.kind == "dataset":
             # format 2 without classes: its labelled instances are none, the objects count
             sub = "objects" if self.version >= 2 and not self.class_maps else "instances"
