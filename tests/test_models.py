@@ -15,6 +15,7 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)] + [
     MODELS / "he_tumor_nuclei.pt",
     MODELS / "he_tumor_nuclei_vn.pt",
+    MODELS / "he_nuclei_classes_vn.pt",
 ]
 
 
