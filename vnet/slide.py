@@ -108,7 +108,7 @@ def predict_slide_file(
     region: tuple[int, int, int, int] | None = None,
     workers: int = 1,
     label_mask: bool = False,
-    normalize: bool = True,
+    normalize: str = "default",
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -116,6 +116,9 @@ def predict_slide_file(
     notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run a checkpoint on one slide; write its nuclei, overlay and summary into ``out``.
+
+    ``normalize``: ``"default"`` (what the checkpoint asks for, else Macenko), ``"none"``,
+    ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail).
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
     mm² of tissue and the model and slide pixel sizes.
@@ -132,8 +135,16 @@ def predict_slide_file(
     scale = float(model_mpp or ckpt.get("pixel_size_um") or DEFAULT_MODEL_MPP)
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
+    method = normalize
+    if method == "default":
+        from synthlang.colornorm import DEFAULT_METHOD
+        from vnet.checkpoint import default_normalize
+
+        method = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
+    if method == "reinhard":
+        notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:
-        target = color_stats(ckpt, checkpoint) if normalize else None
+        target = color_stats(ckpt, checkpoint) if method != "none" else None
         norm = _normalizer(slide, target, notes)
         predictor = tile_predictor(model, device=dev, precision=precision, normalize=norm)
         tile = max(int(getattr(model, "min_size", 1)), 256)

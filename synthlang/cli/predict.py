@@ -255,7 +255,7 @@ def _predict_slide(args: argparse.Namespace, path: Path, notes: list[str]) -> No
         region=args.region,
         workers=args.workers,
         label_mask=args.label_mask,
-        normalize=not args.no_normalize,
+        normalize="none" if args.no_normalize else (args.normalize or "default"),
         device=args.device,
         precision=args.precision,
         progress=not args.quiet,
