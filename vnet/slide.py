@@ -132,7 +132,8 @@ def predict_slide_file(
     notes = notes if notes is not None else []
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
-    scale = float(model_mpp or ckpt.get("pixel_size_um") or DEFAULT_MODEL_MPP)
+    stored = dict(ckpt.get("source") or {}).get("pixel_size_um")
+    scale = float(model_mpp or stored or DEFAULT_MODEL_MPP)
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
     method = normalize

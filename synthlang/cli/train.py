@@ -131,6 +131,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "it on real images of the fit split, e.g. none for a scene with stain variation",
     )
     p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=0.5,
+        metavar="UM",
+        help="pixel size of the training images in micrometres, stored in the checkpoint; "
+        "`synthlang predict` resamples whole slides to it (default 0.5, the paper's 20x)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=positive_int,
         default=None,
@@ -172,12 +180,14 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
 
     if (args.scene is None) == (args.data is None):
         raise DataError("give either a SCENE file or --data DIR (exactly one)")
+    if not 0.01 <= args.pixel_size <= 100:
+        raise DataError(f"--pixel-size must be between 0.01 and 100 um, got {args.pixel_size}")
     if args.data is not None:
         if args.endless:
             raise DataError("--endless needs a SCENE; a dataset folder has a fixed size")
         folder = FolderSource(args.data)
         _refuse_empty_masks(args.data)
-        return folder, folder.info(), len(folder)
+        return folder, {**folder.info(), "pixel_size_um": args.pixel_size}, len(folder)
     import synthlang
     from synthlang.ir import scene_hash
 
@@ -185,6 +195,7 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
         raise DataError(f"{args.scene}: no such scene file")
     scene = synthlang.compile_file(args.scene)
     info: dict[str, Any] = {
+        "pixel_size_um": args.pixel_size,
         "kind": "scene",
         "path": str(args.scene),
         "scene": scene.name,

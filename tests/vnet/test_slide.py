@@ -82,3 +82,17 @@ def test_slide_options_need_a_slide(tmp_path: Path, capsys: pytest.CaptureFixtur
         main(["predict", str(MODEL), str(img), "--out", str(tmp_path / "o"), "--mpp", "0.5"]) == 2
     )
     assert "for whole-slide images" in capsys.readouterr().err
+
+
+def test_train_stores_the_pixel_size(tmp_path: Path) -> None:
+    import torch
+
+    data = tmp_path / "data"
+    scene = ROOT / "scenes" / "scenario2.scene"
+    assert main(["render", str(scene), "--n", "4", "--out", str(data), "-q"]) == 0
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "-q"]
+    assert main([*argv, "--pixel-size", "0.25"]) == 0
+    ckpt = torch.load(run / "model.pt", weights_only=True)
+    assert ckpt["source"]["pixel_size_um"] == 0.25
+    assert main([*argv[:-1], "--overwrite", "--pixel-size", "0"]) == 2
