@@ -467,10 +467,8 @@ def _missing_comma(c: _Context) -> _Message | None:
         glued = prev is not None and prev.end_pos == tok.start_pos
         if tok.type == "NAME" and str(tok).lower() in _UNITS and glued:
             return (
-                f"`{prev}{tok}`: lengths in a scene are in pixels and are written without a "
-                f"unit",
-                "at the paper's 20x (0.5 um per pixel) 10 um are 20 px; write the number of "
-                "pixels",
+                f"`{prev}{tok}`: lengths in a scene are in pixels and are written without a unit",
+                "at the paper's 20x (0.5 um per pixel) 10 um are 20 px; write the number of pixels",
                 span,
             )
         if tok.type in _VALUE_STARTS or tok.type.lower() in SIGNATURES:
