@@ -4,7 +4,8 @@
 ``keep_layers=True`` as RGBA over a checkerboard (the checkerboard shows the
 transparent pixels), followed by the noisy image, the ground-truth image and
 the ground-truth mask (and, for a scene with several mask classes, the class
-map in distinct colours), each under a title. Only Pillow is used; titles
+map in distinct colours), the objects the mask rules selected and the regions,
+each under a title. Only Pillow is used; titles
 are drawn with Pillow's default font.
 
 Example
@@ -27,7 +28,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from synthlang.engine.base import Sample
 
-__all__ = ["checkerboard", "over_checkerboard", "class_image", "preview_tiles", "preview_sheet"]
+__all__ = [
+    "checkerboard",
+    "over_checkerboard",
+    "class_image",
+    "selected_image",
+    "preview_tiles",
+    "preview_sheet",
+]
 
 _TITLE_HEIGHT = 16
 _PAD = 6
@@ -90,7 +98,9 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
 
     Layers (when the sample kept them) over a checkerboard, then the noisy
     image, the ground-truth image and the ground-truth mask; with more than one
-    mask class also the class map (:func:`class_image`).
+    mask class also the class map (:func:`class_image`); the objects the mask rules
+    selected, outlined (:func:`selected_image`); and the regions of the header's
+    decomposition, one colour each.
     """
     tiles: list[tuple[str, np.ndarray]] = []
     for i, layer in enumerate(sample.layers or []):
@@ -100,7 +110,32 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
     tiles.append(("ground truth mask", sample.mask))
     if len(sample.classes) > 1:
         tiles.append(("mask classes", class_image(sample.labels)))
+    if sample.label_instances.any():
+        tiles.append(("objects the mask selected", selected_image(sample)))
+    if sample.regions is not None:
+        tiles.append(("regions", class_image(np.asarray(sample.regions) % 255 + 1)))
     return tiles
+
+
+def selected_image(sample: Sample) -> np.ndarray:
+    """The clean image, faded, with the outline of every object a mask rule selected.
+
+    Outlines are the pixels of a labelled object with a 4-neighbour of another id, in the
+    colour of the object's class.
+    """
+    ids = np.asarray(sample.label_instances)
+    edge = np.zeros(ids.shape, dtype=bool)
+    edge[1:, :] |= ids[1:, :] != ids[:-1, :]
+    edge[:-1, :] |= ids[:-1, :] != ids[1:, :]
+    edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+    edge[:, :-1] |= ids[:, :-1] != ids[:, 1:]
+    edge &= ids > 0
+    out = 0.35 + 0.65 * np.asarray(sample.clean, dtype=np.float32)
+    colours = class_image(sample.labels)
+    if len(sample.classes) <= 1:
+        colours[:] = (1.0, 0.85, 0.0)  # one class: yellow
+    out[edge] = colours[edge]
+    return out
 
 
 def preview_sheet(

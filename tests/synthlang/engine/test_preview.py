@@ -48,6 +48,7 @@ def test_tiles_in_figure_order() -> None:
         "noisy image",
         "ground truth image",
         "ground truth mask",
+        "objects the mask selected",
     ]
 
 
@@ -78,7 +79,7 @@ def test_layer_tiles_show_checkerboard_where_transparent() -> None:
 
 def test_sheet_without_layers_and_bad_arguments() -> None:
     s = render(scene(), seed=0)
-    assert len(preview_tiles(s)) == 3
+    assert len(preview_tiles(s)) == 4  # noisy, clean, mask, selected objects
     preview_sheet(s, None)
     with pytest.raises(ValueError):
         preview_sheet(s, None, columns=0)
@@ -97,10 +98,29 @@ def test_class_map_tile_for_several_classes() -> None:
         }
     )
     s = render(two, seed=0)
-    title, image = preview_tiles(s)[-1]
-    assert title == "mask classes" and image.shape == s.clean.shape
+    image = dict(preview_tiles(s))["mask classes"]
+    assert image.shape == s.clean.shape
     cell, bg = image[s.labels == 1], image[s.labels == 2]
     assert len(np.unique(cell, axis=0)) == len(np.unique(bg, axis=0)) == 1
     assert not np.array_equal(cell[0], bg[0])
     assert class_image(np.zeros((2, 2), np.uint8)).max() == 0
     assert class_image(np.full((1, 1), 255, np.uint8)).shape == (1, 1, 3)
+
+
+def test_selected_objects_are_outlined_and_regions_shown() -> None:
+    from synthlang.engine.preview import selected_image
+
+    s = render(scene(), seed=0)
+    image = selected_image(s)
+    outline = image == np.array([1.0, 0.85, 0.0], np.float32)
+    edges = outline.all(axis=2)
+    assert edges.any() and np.all(s.label_instances[edges] > 0)  # only on selected objects
+    assert not edges[s.label_instances == 0].any()
+    regioned = scene().model_copy(update={"regions": ir.VoronoiRegions(count=3)})
+    r = render(regioned, seed=1)
+    tiles = dict(preview_tiles(r))
+    assert "regions" in tiles
+    colours = {tuple(c) for c in tiles["regions"].reshape(-1, 3).tolist()}
+    assert len(colours) == 3  # one colour per region
+    none = scene().model_copy(update={"masks": ()})
+    assert "objects the mask selected" not in dict(preview_tiles(render(none, seed=0)))
