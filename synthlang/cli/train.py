@@ -133,10 +133,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pixel-size",
         type=float,
-        default=0.5,
+        default=None,
         metavar="UM",
         help="pixel size of the training images in micrometres, stored in the checkpoint; "
-        "`synthlang predict` resamples whole slides to it (default 0.5, the paper's 20x)",
+        "`synthlang predict` resamples whole slides to it (default: the scene's `pixel`, "
+        "else 0.5, the paper's 20x)",
     )
     p.add_argument(
         "--checkpoint-every",
@@ -160,6 +161,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+DEFAULT_PIXEL_UM = 0.5
+"""Pixel size of training images whose scene does not give one (the paper's 20x)."""
+
+
 def _refuse_empty_masks(folder: Path) -> None:
     """A dataset whose every mask is empty has nothing to segment: refuse it."""
     from synthlang.data.sampleio import read_manifest
@@ -180,14 +185,18 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
 
     if (args.scene is None) == (args.data is None):
         raise DataError("give either a SCENE file or --data DIR (exactly one)")
-    if not 0.01 <= args.pixel_size <= 100:
+    if args.pixel_size is not None and not 0.01 <= args.pixel_size <= 100:
         raise DataError(f"--pixel-size must be between 0.01 and 100 um, got {args.pixel_size}")
     if args.data is not None:
         if args.endless:
             raise DataError("--endless needs a SCENE; a dataset folder has a fixed size")
         folder = FolderSource(args.data)
         _refuse_empty_masks(args.data)
-        return folder, {**folder.info(), "pixel_size_um": args.pixel_size}, len(folder)
+        from synthlang.data.sampleio import read_manifest
+
+        stored = read_manifest(args.data).get("pixel_size_um")
+        pixel = args.pixel_size or stored or DEFAULT_PIXEL_UM
+        return folder, {**folder.info(), "pixel_size_um": pixel}, len(folder)
     import synthlang
     from synthlang.ir import scene_hash
 
@@ -195,7 +204,7 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
         raise DataError(f"{args.scene}: no such scene file")
     scene = synthlang.compile_file(args.scene)
     info: dict[str, Any] = {
-        "pixel_size_um": args.pixel_size,
+        "pixel_size_um": args.pixel_size or scene.pixel_size_um or DEFAULT_PIXEL_UM,
         "kind": "scene",
         "path": str(args.scene),
         "scene": scene.name,

@@ -328,6 +328,7 @@ def manifest_header(scene: Scene, *, n: int, seed: int, scene_file: str | None) 
         "seed": seed,
         "n": n,
         "size": list(scene.size),
+        "pixel_size_um": scene.pixel_size_um,
         "categories": list(scene.categories),
         "classes": [str(c) for c in scene.class_names()],
     }

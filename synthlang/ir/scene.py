@@ -22,6 +22,9 @@ class Scene(IRModel):
 
     name: str = Field(..., description="Scene name from `scene NAME { ... }`.")
     size: tuple[int, int] = Field(..., description="Image size (rows, cols).")
+    pixel_size_um: float | None = Field(
+        None, gt=0, description="Size of a pixel in micrometres (`pixel 0.5 um`), if given."
+    )
     regions: RegionSpec | None = Field(None, description="Region decomposition, if any.")
     layers: tuple[Layer, ...] = Field(..., min_length=1, description="Layers, bottom to top.")
     degrade: tuple[DegradePass, ...] = Field((), description="Degradations of the noisy image.")
@@ -185,7 +188,7 @@ def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
         path.append(node)
 
 
-_UNSET_OPTIONAL = ("soft", "chromatin", "classes")
+_UNSET_OPTIONAL = ("soft", "chromatin", "pixel_size_um", "classes")
 """Fields added after scene hashes were first recorded: left out of the hash while unset,
 so a scene that does not use them keeps its hash (and its datasets stay resumable)."""
 

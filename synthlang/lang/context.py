@@ -130,6 +130,7 @@ class CompilerBase:
         self.found: dict[tuple[Path | None, str], Path] = {}
         self.compiled: dict[str, ir.Layer] = {}
         self.image_size: tuple[int, int] = (1, 1)
+        self.pixel_um: float | None = None
         self.modules: dict[Path | None, SourceFile] = {}
         self.order: list[SourceFile] = []
         self.sources: dict[str | None, str] = {}

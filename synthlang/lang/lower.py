@@ -45,6 +45,7 @@ from synthlang.lang.nodes import (
     InItem,
     LayerDecl,
     LayerItem,
+    Length,
     Let,
     ListExpr,
     MaskClassDecl,
@@ -55,6 +56,7 @@ from synthlang.lang.nodes import (
     NamedSelection,
     Node,
     Number,
+    PixelItem,
     PlaceAttempts,
     PlaceClause,
     PlaceCount,
@@ -81,6 +83,8 @@ __all__ = [
     "Node",
     "Ident",
     "Number",
+    "Length",
+    "PixelItem",
     "String",
     "Bool",
     "Ref",
@@ -221,9 +225,14 @@ class Lower(Transformer_NonRecursive):
         return SceneHeader(self._span(meta), self._ident(name), tuple(items))
 
     def size_item(self, meta: Meta, children: Children) -> SizeItem:
-        """``size ROWS x COLS`` or ``size N``."""
-        rows, cols = children
+        """``size ROWS x COLS [px]`` or ``size N``."""
+        rows, cols = children[0], children[1]
         return SizeItem(self._span(meta), rows, cols)
+
+    def pixel_item(self, meta: Meta, children: Children) -> PixelItem:
+        """``pixel N um``."""
+        tok = children[0]
+        return PixelItem(self._span(meta), Number(self._tspan(tok), float(tok), str(tok)))
 
     def regions_item(self, meta: Meta, children: Children) -> RegionsItem:
         """``regions voronoi(N)`` / ``regions fast_marching(N, ...)`` / ``regions NAME``."""
@@ -410,6 +419,16 @@ class Lower(Transformer_NonRecursive):
         """A number literal."""
         tok = children[0]
         return Number(self._span(meta), float(tok), str(tok))
+
+    def length(self, meta: Meta, children: Children) -> Length:
+        """A length in micrometres, ``5um``."""
+        tok = str(children[0])
+        return Length(self._span(meta), float(tok[:-2]), tok)
+
+    def negative_length(self, meta: Meta, children: Children) -> Length:
+        """``- LENGTH``."""
+        tok = str(children[-1])
+        return Length(self._span(meta), -float(tok[:-2]), "-" + tok)
 
     def negative(self, meta: Meta, children: Children) -> Number:
         """``- NUMBER``."""

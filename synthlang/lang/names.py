@@ -10,7 +10,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.context import MAX_NUMBER, SourceFile, Value, article
 from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.loader import Loader
-from synthlang.lang.lower import Bool, Call, Expr, ListExpr, Number, Ref, String
+from synthlang.lang.lower import Bool, Call, Expr, Length, ListExpr, Number, Ref, String
 
 __all__ = ["Evaluator"]
 
@@ -94,6 +94,18 @@ class Evaluator(Loader):
                 )
             # -0 is 0 (a range like uniform(0, -0) must not have low > high bitwise)
             return Value("number", expr.value + 0.0, expr.span, text=expr.text)
+        if isinstance(expr, Length):
+            if self.pixel_um is None:
+                raise self.error(
+                    f"`{expr.text}` is a length in micrometres, but the scene does not say how "
+                    f"large a pixel is",
+                    expr.span,
+                    hint="add `pixel 0.5 um` (20x) to the header, or write the length in pixels",
+                )
+            if not abs(expr.value) <= MAX_NUMBER:
+                raise self.error(f"the length {expr.text} is too large", expr.span)
+            px = expr.value / self.pixel_um + 0.0
+            return Value("number", px, expr.span, text=expr.text)
         if isinstance(expr, String):
             return Value("string", expr.value, expr.span, origin=module.folder)
         if isinstance(expr, Bool):

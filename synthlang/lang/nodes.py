@@ -15,6 +15,7 @@ __all__ = [
     "Node",
     "Ident",
     "Number",
+    "Length",
     "String",
     "Bool",
     "Ref",
@@ -44,6 +45,7 @@ __all__ = [
     "LayerItem",
     "SizeItem",
     "RegionsItem",
+    "PixelItem",
     "SceneHeader",
     "Import",
     "Let",
@@ -85,6 +87,14 @@ class Ident(Node):
 @dataclass(frozen=True)
 class Number(Node):
     """A number literal, sign included (``-2``, ``0.5``, ``1e-3``)."""
+
+    value: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Length(Node):
+    """A length in micrometres (``5um``, ``-2um``); the scene's pixel size makes it pixels."""
 
     value: float
     text: str
@@ -145,7 +155,7 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-Expr = Number | String | Bool | Ref | ListExpr | Call
+Expr = Number | Length | String | Bool | Ref | ListExpr | Call
 
 
 @dataclass(frozen=True)
@@ -303,6 +313,13 @@ class SizeItem(Node):
 
 
 @dataclass(frozen=True)
+class PixelItem(Node):
+    """``pixel N um`` in the header: the size of a pixel in micrometres."""
+
+    value: Number
+
+
+@dataclass(frozen=True)
 class RegionsItem(Node):
     """``regions VALUE`` in the header."""
 
@@ -314,7 +331,7 @@ class SceneHeader(Node):
     """``scene NAME { ... }``."""
 
     name: Ident
-    items: tuple[SizeItem | RegionsItem, ...]
+    items: tuple[SizeItem | RegionsItem | PixelItem, ...]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from synthlang.lang.lower import (
     Let,
     MaskClasses,
     MaskDecl,
+    PixelItem,
     RegionsItem,
     SceneHeader,
     SizeItem,
@@ -131,6 +132,7 @@ class SceneCompiler(LayerCompiler):
             header.name.span,
             name=header.name.name,
             size=size,
+            pixel_size_um=self.pixel_um,
             regions=regions,
             layers=ir_layers,
             degrade=passes,
@@ -182,7 +184,8 @@ class SceneCompiler(LayerCompiler):
         """Compile the header: image size and region decomposition."""
         sizes = [i for i in header.items if isinstance(i, SizeItem)]
         regions = [i for i in header.items if isinstance(i, RegionsItem)]
-        for items, word in ((sizes, "size"), (regions, "regions")):
+        pixels = [i for i in header.items if isinstance(i, PixelItem)]
+        for items, word in ((sizes, "size"), (regions, "regions"), (pixels, "pixel")):
             if len(items) > 1:
                 raise self.error(
                     f"`{word}` is given twice in the header (first at line {items[0].span.line})",
@@ -192,6 +195,15 @@ class SceneCompiler(LayerCompiler):
             raise self.error(
                 "the header needs the image size: `size ROWS x COLS`", header.name.span
             )
+        if pixels:
+            um = pixels[0].value
+            if not 0.01 <= um.value <= 100:
+                raise self.error(
+                    f"a pixel of {um.text} um: the pixel size must be between 0.01 and 100 um "
+                    f"(0.5 at 20x, 0.25 at 40x)",
+                    um.span,
+                )
+            self.pixel_um = um.value
         item = sizes[0]
         self.size_span = item.span
         rows_v = self.eval(item.rows, module)

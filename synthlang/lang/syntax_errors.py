@@ -38,7 +38,7 @@ _CLOSERS = {"LPAR": "RPAR", "LBRACE": "RBRACE", "LSQB": "RSQB"}
 _CLOSER_TEXT = {"RPAR": ")", "RBRACE": "}", "RSQB": "]"}
 _PLACE_WORDS = {"COUNT", "INSIDE", "OVERLAP", "PROBABILITY", "ATTEMPTS", "FAILURES"}
 
-_UNITS = {"um", "µm", "nm", "mm", "px", "pixel", "pixels", "micron", "microns"}
+_UNITS = {"µm", "nm", "mm", "px", "pixel", "pixels", "micron", "microns"}
 """Units someone may write after a number."""
 
 _Message = tuple[str, "str | None", Span]
@@ -467,8 +467,9 @@ def _missing_comma(c: _Context) -> _Message | None:
         glued = prev is not None and prev.end_pos == tok.start_pos
         if tok.type == "NAME" and str(tok).lower() in _UNITS and glued:
             return (
-                f"`{prev}{tok}`: lengths in a scene are in pixels and are written without a unit",
-                "at the paper's 20x (0.5 um per pixel) 10 um are 20 px; write the number of pixels",
+                f"`{prev}{tok}`: lengths are written in pixels, or in micrometres as "
+                f"`{prev}um` with the pixel size in the header (`pixel 0.5 um`)",
+                "at the paper's 20x (0.5 um per pixel) 10 um are 20 px",
                 span,
             )
         if tok.type in _VALUE_STARTS or tok.type.lower() in SIGNATURES:

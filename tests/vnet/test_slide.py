@@ -96,3 +96,21 @@ def test_train_stores_the_pixel_size(tmp_path: Path) -> None:
     ckpt = torch.load(run / "model.pt", weights_only=True)
     assert ckpt["source"]["pixel_size_um"] == 0.25
     assert main([*argv[:-1], "--overwrite", "--pixel-size", "0"]) == 2
+
+
+def test_the_scene_pixel_size_reaches_the_checkpoint(tmp_path: Path) -> None:
+    import torch
+
+    scene = tmp_path / "s.scene"
+    scene.write_text(
+        "scene s { size 48 x 48 px  pixel 0.25 um }\n"
+        "layer bg { fill color rgb(0.9, 0.9, 0.9) }\n"
+        "layer c { ellipse(semi_axes uniform(2um, 3um)) place count 4 color rgb(0.3, 0.1, 0.5) }\n"
+        "mask c\n"
+    )
+    data = tmp_path / "data"
+    assert main(["render", str(scene), "--n", "4", "--out", str(data), "-q"]) == 0
+    assert json.loads((data / "manifest.json").read_text())["pixel_size_um"] == 0.25
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "-q"]) == 0
+    assert torch.load(run / "model.pt", weights_only=True)["source"]["pixel_size_um"] == 0.25

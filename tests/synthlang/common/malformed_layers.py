@@ -582,9 +582,21 @@ CASES = [
         "`cell` is a layer, not a region selection",
     ),
     (
-        "length-with-a-unit",
-        scene("layer cell { ellipse(semi_axes 10»um) place count 5 color rgb(1, 0, 0) }"),
+        "length-in-um-without-pixel-size",
+        scene("layer cell { ellipse(semi_axes »10um) place count 5 color rgb(1, 0, 0) }"),
+        E,
+        "`10um` is a length in micrometres, but the scene does not say how large a pixel is",
+    ),
+    (
+        "length-with-another-unit",
+        scene("layer cell { ellipse(semi_axes 10»nm) place count 5 color rgb(1, 0, 0) }"),
         S,
-        "`10um`: lengths in a scene are in pixels and are written without a unit",
+        "`10nm`: lengths are written in pixels, or in micrometres as `10um`",
+    ),
+    (
+        "pixel-size-out-of-range",
+        "scene s { size 64 x 64  pixel »300 um }\nlayer a { fill color rgb(1, 1, 1) }\n",
+        E,
+        "the pixel size must be between 0.01 and 100 um",
     ),
 ]
