@@ -1,0 +1,193 @@
+"""Placement clauses (``count``, ``fill``, ``inside``, ``in``, ``overlap``, ...) and categories."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from synthlang import ir
+from synthlang.ir import fmt_number, support
+from synthlang.lang.blocks import Param, Signature, show
+from synthlang.lang.context import CategoryRef, SourceFile, word_span
+from synthlang.lang.grammar import did_you_mean
+from synthlang.lang.lower import (
+    Call,
+    PlaceAttempts,
+    PlaceCount,
+    PlaceFailures,
+    PlaceFill,
+    PlaceIn,
+    PlaceInside,
+    PlaceItem,
+    PlaceOverlap,
+    PlaceProbability,
+    PlaceRandom,
+)
+from synthlang.lang.regions import RegionCompiler
+
+__all__ = ["PlacementCompiler", "OVERLAP_MODES"]
+
+OVERLAP_MODES = ("none", "moderate", "centers", "allowed")
+"""The words allowed after ``overlap``."""
+
+_MODERATE = Signature(
+    "moderate",
+    "overlap moderate",
+    "number",  # the argument list of `overlap moderate(...)`; it makes no value of its own
+    (Param("fraction", "number", check="unit", field="fraction"),),
+)
+_DEFAULT_MODERATE = 0.2
+
+
+class PlacementCompiler(RegionCompiler):
+    """Compiles a layer's ``place`` clauses into an :class:`~synthlang.ir.Placement`."""
+
+    def check_category(
+        self, ref: CategoryRef, *, below: int | None = None, allow_self: bool = False
+    ) -> None:
+        """Check a category name; with ``below`` it must name a layer under that index."""
+        name = ref.name
+        if name not in self.layer_index:
+            guess = did_you_mean(name, self.layer_index)
+            raise self.error(
+                f"unknown category `{name}` in {ref.role}"
+                + (f"; did you mean `{guess}`?" if guess else ""),
+                ref.span,
+                hint="categories are layer names: " + ", ".join(self.layer_index),
+            )
+        if below is None:
+            return
+        index = self.layer_index[name]
+        if index == below and allow_self:
+            return
+        if index == below:
+            raise self.error(f"{ref.role} must name a lower layer, not the layer itself", ref.span)
+        if index > below:
+            raise self.error(
+                f"{ref.role} must name a lower layer, but `{name}` is above this one "
+                f"(layers are listed bottom to top)",
+                ref.span,
+                hint=f"move layer `{name}` (line {self.layer_spans[name].line}) above this layer "
+                f"in the file",
+            )
+
+    def placement(self, item: PlaceItem, index: int, module: SourceFile) -> ir.Placement:
+        """Compile a layer's ``place`` clauses."""
+        seen: dict[str, Any] = {}
+        words = {
+            PlaceCount: "count",
+            PlaceFill: "fill",
+            PlaceInside: "inside",
+            PlaceIn: "in",
+            PlaceOverlap: "overlap",
+            PlaceProbability: "probability",
+            PlaceAttempts: "attempts",
+            PlaceFailures: "failures",
+        }
+        modes: list[Any] = []
+        for clause in item.clauses:
+            if isinstance(clause, PlaceRandom):
+                continue
+            word = words[type(clause)]
+            if word in seen:
+                raise self.error(
+                    f"`{word}` is given twice in `place` (the first at column "
+                    f"{seen[word].span.column})",
+                    clause.span,
+                )
+            seen[word] = clause
+            if word in ("count", "fill", "inside"):
+                if modes:
+                    raise self.error(
+                        f"`{word}` cannot be combined with `{words[type(modes[0])]}`: a layer "
+                        f"places a count of objects, fills its area, or puts one object inside "
+                        f"each object of another layer",
+                        word_span(clause.span, word),
+                    )
+                modes.append(clause)
+        if not modes:
+            raise self.error(
+                "`place` needs one of `count N`, `fill` or `inside CATEGORY`", item.keyword
+            )
+        kw: dict[str, Any] = {}
+        mode = modes[0]
+        if isinstance(mode, PlaceCount):
+            kw["mode"] = "count"
+            kw["count"] = self.count(mode, module)
+        elif isinstance(mode, PlaceFill):
+            kw["mode"] = "fill"
+        else:
+            kw["mode"] = "inside"
+            ref = CategoryRef(mode.host.name, mode.host.span, "`inside`")
+            self.check_category(ref, below=index)
+            kw["inside"] = mode.host.name
+        if "in" in seen:
+            clause = seen["in"]
+            kw["regions"] = self.selection(clause.selection, clause.invert, module)
+        if "overlap" in seen:
+            kw["overlap"] = self.overlap(seen["overlap"], index, module)
+        if "probability" in seen:
+            v = self.eval(seen["probability"].value, module)
+            p = self.number(v)
+            if not 0 <= p <= 1:
+                raise self.error(f"probability must be in [0, 1], got {fmt_number(p)}", v.span)
+            kw["probability"] = p
+        for word, top in (("attempts", 10_000_000), ("failures", 1_000_000)):
+            if word in seen:
+                v = self.eval(seen[word].value, module)
+                n = self.integer(v)
+                if not 1 <= n <= top:
+                    raise self.error(f"`{word}` must be between 1 and {top}, got {n}", v.span)
+                kw["max_" + word] = n
+        return self.build(ir.Placement, item.keyword, **kw)
+
+    def count(self, clause: PlaceCount, module: SourceFile) -> Any:
+        """Check the object count of ``place count``: bounded, non-negative, within the limit."""
+        v = self.eval(clause.value, module)
+        d = self.distribution(v, "a count (a number or a distribution)")
+        lo, hi = support(d)
+        shown = f"`{v.name}` = {show(d)}" if v.name else show(d)
+        if not math.isfinite(hi):
+            raise self.error(
+                f"the object count must be bounded, but {shown} can be arbitrarily large",
+                v.span,
+                hint="use randint(low, high) or truncnormal(mean, std, low, high)",
+            )
+        if lo < 0:
+            raise self.error(
+                f"the object count cannot be negative, but {shown} can be {fmt_number(lo)}", v.span
+            )
+        if hi > self.limits.max_count:
+            raise self.limit_error(
+                f"the object count can be as large as {fmt_number(hi)}, more than the limit of "
+                f"{self.limits.max_count}",
+                v.span,
+                "SYNTHLANG_MAX_COUNT",
+            )
+        return d
+
+    def overlap(self, clause: PlaceOverlap, index: int, module: SourceFile) -> ir.Overlap:
+        """Compile ``overlap MODE [with ...]``."""
+        mode = clause.mode.name
+        if mode not in OVERLAP_MODES:
+            guess = did_you_mean(mode, OVERLAP_MODES)
+            raise self.error(
+                f"unknown overlap mode `{mode}`"
+                + (f"; did you mean `{guess}`?" if guess else "")
+                + " (modes: none, moderate, centers, allowed)",
+                clause.mode.span,
+            )
+        kw: dict[str, Any] = {"mode": mode}
+        if clause.args is not None:
+            if mode != "moderate":
+                raise self.error(f"`overlap {mode}` takes no arguments", clause.mode.span)
+            call = Call(clause.span, "moderate", clause.mode.span, clause.args)
+            args = self.bind(call, _MODERATE, module)
+            kw["fraction"] = args["fraction"].value if args["fraction"].given else _DEFAULT_MODERATE
+        elif mode == "moderate":
+            kw["fraction"] = _DEFAULT_MODERATE
+        for ident in clause.against:
+            ref = CategoryRef(ident.name, ident.span, "`overlap ... with`")
+            self.check_category(ref, below=index, allow_self=True)
+        kw["against"] = tuple(dict.fromkeys(i.name for i in clause.against))
+        return self.build(ir.Overlap, clause.span, **kw)
