@@ -171,6 +171,8 @@ class _Placer:
         self.mode = self.p.overlap.mode
         self.batch = batch_size(layer.shape.kind)
         self.area = ctx.area(self.p.regions)
+        if self.p.near is not None:
+            self.area = self.area & _near_area(ctx, self.p.near)
         self.cov = scratch("placement.cov", ctx.shape, bool)
         self.cov.fill(False)
         self.placed: list[_Placed] = []
@@ -427,7 +429,8 @@ class _Placer:
         p = self.p
         pixels = []
         for host in hosts:
-            local = host.mask if p.regions is None else host.mask & self.area[host.slices]
+            restricted = p.regions is not None or p.near is not None
+            local = host.mask & self.area[host.slices] if restricted else host.mask
             pixels.append(np.flatnonzero(local))
         usable = [k for k, px in enumerate(pixels) if px.size]
         if not usable:
@@ -473,6 +476,18 @@ class _Placer:
                     break
             self.attempts += used
         return None
+
+
+def _near_area(ctx: RenderContext, near: ir.Near) -> np.ndarray:
+    """Pixels within ``near.distance`` of the objects of ``near.category`` (or beyond it)."""
+    from scipy import ndimage
+
+    cover = ctx.coverage(near.category)
+    if not cover.any():
+        return np.full(ctx.shape, near.invert, dtype=bool)
+    distance = ndimage.distance_transform_edt(~cover)
+    inside = distance <= near.distance
+    return ~inside if near.invert else inside
 
 
 def _within(m: np.ndarray, r0: int, c0: int, host: Instance, n: int) -> bool:

@@ -10,7 +10,7 @@ from synthlang.ir.base import Arg, Block, IRModel, SourceSpan
 from synthlang.ir.shapes import Shape
 from synthlang.ir.values import ColorModel, Constant, Distribution, MVNColor, RegionSelection
 
-__all__ = ["Overlap", "Placement", "Contour", "SoftEdge", "Chromatin", "Layer"]
+__all__ = ["Overlap", "Near", "Placement", "Contour", "SoftEdge", "Chromatin", "Layer"]
 
 
 class Overlap(IRModel):
@@ -34,6 +34,18 @@ class Overlap(IRModel):
     )
 
 
+class Near(IRModel):
+    """``[not] near CATEGORY within D``: where object centres may lie relative to another layer.
+
+    A centre is allowed when its distance to the nearest pixel of ``category``'s objects (their
+    full shapes) is at most ``distance`` pixels, or, with ``invert``, more than that.
+    """
+
+    category: str = Field(..., description="The layer whose objects the distance is measured to.")
+    distance: float = Field(..., ge=0, description="Distance in pixels (>= 0).")
+    invert: bool = Field(False, description="`not near`: centres farther than the distance.")
+
+
 class Placement(IRModel):
     """Where and how many objects of an object shape are placed.
 
@@ -53,6 +65,9 @@ class Placement(IRModel):
     inside: str | None = Field(None, description="Host category for mode `inside`.")
     regions: RegionSelection | None = Field(
         None, description="Restrict centres/objects to these regions (None: whole image)."
+    )
+    near: Near | None = Field(
+        None, description="Centres near (or not near) the objects of another layer."
     )
     overlap: Overlap = Field(default_factory=Overlap, description="Overlap rule.")
     probability: float = Field(1.0, ge=0, le=1, description="Presence probability per object.")

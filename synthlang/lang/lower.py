@@ -65,6 +65,7 @@ from synthlang.lang.nodes import (
     PlaceIn,
     PlaceInside,
     PlaceItem,
+    PlaceNear,
     PlaceOverlap,
     PlaceProbability,
     PlaceRandom,
@@ -100,6 +101,7 @@ __all__ = [
     "PlaceInside",
     "PlaceRandom",
     "PlaceIn",
+    "PlaceNear",
     "PlaceOverlap",
     "PlaceProbability",
     "PlaceAttempts",
@@ -352,6 +354,11 @@ class Lower(Transformer_NonRecursive):
     def place_in(self, meta: Meta, children: Children) -> PlaceIn:
         """``[not] in SELECTION`` (as a place clause)."""
         return PlaceIn(self._span(meta), children[-1], children[0] is not None)
+
+    def place_near(self, meta: Meta, children: Children) -> PlaceNear:
+        """``[not] near CATEGORY within D``."""
+        invert, name, distance = children
+        return PlaceNear(self._span(meta), self._ident(name), distance, invert is not None)
 
     def place_overlap(self, meta: Meta, children: Children) -> PlaceOverlap:
         """``overlap MODE [(ARGS)] [with CATEGORIES]``."""

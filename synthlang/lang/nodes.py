@@ -31,6 +31,7 @@ __all__ = [
     "PlaceInside",
     "PlaceRandom",
     "PlaceIn",
+    "PlaceNear",
     "PlaceOverlap",
     "PlaceProbability",
     "PlaceAttempts",
@@ -210,6 +211,15 @@ class PlaceIn(Node):
 
 
 @dataclass(frozen=True)
+class PlaceNear(Node):
+    """``[not] near CATEGORY within D``: object centres near (or not near) another layer."""
+
+    host: Ident
+    distance: Expr
+    invert: bool
+
+
+@dataclass(frozen=True)
 class PlaceOverlap(Node):
     """``overlap MODE[(args)] [with C | with [C1, C2]]``."""
 
@@ -245,6 +255,7 @@ PlaceClause = (
     | PlaceInside
     | PlaceRandom
     | PlaceIn
+    | PlaceNear
     | PlaceOverlap
     | PlaceProbability
     | PlaceAttempts

@@ -19,6 +19,7 @@ from synthlang.lang.lower import (
     PlaceIn,
     PlaceInside,
     PlaceItem,
+    PlaceNear,
     PlaceOverlap,
     PlaceProbability,
     PlaceRandom,
@@ -79,6 +80,7 @@ class PlacementCompiler(RegionCompiler):
             PlaceFill: "fill",
             PlaceInside: "inside",
             PlaceIn: "in",
+            PlaceNear: "near",
             PlaceOverlap: "overlap",
             PlaceProbability: "probability",
             PlaceAttempts: "attempts",
@@ -124,6 +126,8 @@ class PlacementCompiler(RegionCompiler):
         if "in" in seen:
             clause = seen["in"]
             kw["regions"] = self.selection(clause.selection, clause.invert, module)
+        if "near" in seen:
+            kw["near"] = self.near(seen["near"], index, module)
         if "overlap" in seen:
             kw["overlap"] = self.overlap(seen["overlap"], index, module)
         if "probability" in seen:
@@ -140,6 +144,20 @@ class PlacementCompiler(RegionCompiler):
                     raise self.error(f"`{word}` must be between 1 and {top}, got {n}", v.span)
                 kw["max_" + word] = n
         return self.build(ir.Placement, item.keyword, **kw)
+
+    def near(self, clause: PlaceNear, index: int, module: SourceFile) -> ir.Near:
+        """Compile ``[not] near CATEGORY within D`` (a lower layer, a distance >= 0)."""
+        word = "`not near`" if clause.invert else "`near`"
+        self.check_category(CategoryRef(clause.host.name, clause.host.span, word), below=index)
+        v = self.eval(clause.distance, module)
+        d = self.number(v, "a distance (a number of pixels, or micrometres as `5um`)")
+        if not 0 <= d <= self.limits.max_radius:
+            raise self.error(
+                f"the distance of {word} must be between 0 and "
+                f"{fmt_number(self.limits.max_radius)} pixels, got {fmt_number(d)}",
+                v.span,
+            )
+        return ir.Near(category=clause.host.name, distance=d, invert=clause.invert)
 
     def count(self, clause: PlaceCount, module: SourceFile) -> Any:
         """Check the object count of ``place count``: bounded, non-negative, within the limit."""

@@ -599,4 +599,20 @@ CASES = [
         E,
         "the pixel size must be between 0.01 and 100 um",
     ),
+    (
+        "near-an-unknown-layer",
+        scene(
+            "layer c { ellipse(semi_axes 2) place count 3, near »glnd within 5 color rgb(1, 0, 0) }"
+        ),
+        E,
+        "unknown category `glnd` in `near`",
+    ),
+    (
+        "near-a-negative-distance",
+        scene(
+            "layer c { ellipse(semi_axes 2) place count 3, near bg within »-5 color rgb(1, 0, 0) }"
+        ),
+        E,
+        "the distance of `near` must be between 0 and",
+    ),
 ]

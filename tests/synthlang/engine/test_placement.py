@@ -392,3 +392,34 @@ def test_missing_placement_is_a_render_error() -> None:
     ctx = RenderContext(scene_of(lay), np.random.default_rng(0))
     with pytest.raises(RenderError, match="placement"):
         place_objects(lay, ctx, ctx.rng)
+
+
+def test_near_and_not_near_another_layer() -> None:
+    from scipy import ndimage
+
+    from synthlang import compile_string, render
+
+    scene = compile_string(
+        "scene s { size 96 x 96 }\n"
+        "layer bg { fill color rgb(0.9, 0.9, 0.9) }\n"
+        "layer gland { ellipse(semi_axes 10) place count 3, overlap none "
+        "color rgb(0.9, 0.7, 0.8) }\n"
+        "layer lymph { ellipse(semi_axes 2) place count 30, near gland within 8, overlap none "
+        "color rgb(0.1, 0.1, 0.4) }\n"
+        "layer far { ellipse(semi_axes 2) place count 20, not near gland within 15 "
+        "color rgb(0.1, 0.4, 0.1) }\n"
+    )
+    assert scene.layer("lymph").placement.near == ir.Near(category="gland", distance=8)
+    for seed in range(3):
+        s = render(scene, seed)
+        glands = np.zeros((96, 96), bool)
+        for r in s.instances:
+            if r.category == "gland":
+                glands |= s.instance_map == r.id  # visible pixels: a lower bound of the shape
+        dist = ndimage.distance_transform_edt(~glands)
+        near = [r.center for r in s.instances if r.category == "lymph"]
+        far = [r.center for r in s.instances if r.category == "far"]
+        assert near and far
+        for rr, cc in far:  # the visible gland is within the full shape: > 15 stays > 15
+            assert dist[round(rr), round(cc)] > 15
+        assert s.counts["lymph"] > 0
