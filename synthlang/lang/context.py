@@ -5,7 +5,9 @@ each in its own module and each a subclass of the one below:
 :class:`CompilerBase` (state, errors) -> :class:`~synthlang.lang.loader.Loader`
 (files and imports) -> :class:`~synthlang.lang.names.Evaluator` (``let`` names and
 expressions) -> :class:`~synthlang.lang.bind.Binder` (building-block arguments) ->
-:class:`~synthlang.lang.layers.LayerCompiler` (layers, placement) ->
+:class:`~synthlang.lang.regions.RegionCompiler` (region selections) ->
+:class:`~synthlang.lang.placement.PlacementCompiler` (place clauses, categories) ->
+:class:`~synthlang.lang.layers.LayerCompiler` (layers) ->
 :class:`~synthlang.lang.scene.SceneCompiler` (header, regions, masks, the Scene).
 """
 
