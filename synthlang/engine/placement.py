@@ -56,13 +56,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from synthlang import ir
 from synthlang.common.errors import RenderError
 from synthlang.engine.base import Instance, RenderContext, Shortfall
-from synthlang.engine.sampling import draw
+from synthlang.engine.sampling import draw, draw_array
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import ShapeBatch, anchor_pixel, batch_size, sample_shapes
 
@@ -173,6 +174,10 @@ class _Placer:
         self.area = ctx.area(self.p.regions)
         if self.p.near is not None:
             self.area = self.area & _near_area(ctx, self.p.near)
+        self.weights: np.ndarray | None = None
+        if self.p.density is not None:
+            self.weights = _density(ctx, self.p.density, rng)
+        self._cumulative: tuple[np.ndarray, np.ndarray] | None = None
         self.cov = scratch("placement.cov", ctx.shape, bool)
         self.cov.fill(False)
         self.placed: list[_Placed] = []
@@ -337,6 +342,18 @@ class _Placer:
             return np.flatnonzero(self.area)
         return np.flatnonzero(self.area & ~block)
 
+    def _pick(self, free: np.ndarray, n: int) -> np.ndarray:
+        """``n`` centres among the free pixels: uniform, or by the density weights."""
+        if self.weights is None:
+            return free[self.rng.integers(0, free.size, n)]
+        if self._cumulative is None or self._cumulative[0] is not free:
+            self._cumulative = (free, np.cumsum(self.weights.ravel()[free], dtype=np.float64))
+        cw = self._cumulative[1]
+        if not cw[-1] > 0:
+            return free[self.rng.integers(0, free.size, n)]
+        idx = np.searchsorted(cw, self.rng.random(n) * cw[-1], side="right")
+        return free[np.minimum(idx, free.size - 1)]
+
     def propose(self, target: int | None) -> str | None:
         """Place ``target`` objects (``None``: fill); return a shortfall reason or None."""
         fill = target is None
@@ -372,7 +389,7 @@ class _Placer:
             if target is not None and self.mode == "allowed":
                 n = min(n, target - len(self.placed))
             batch = sample_shapes(shape_ir, self.rng, n, self.ctx)
-            picks = free[self.rng.integers(0, free.size, n)]
+            picks = self._pick(free, n)
             cr, cc = np.divmod(picks, w)
             dr, dc, valid = batch.probes()
             queue, pflat = self._filter(dr, dc, valid, cr, cc, fill)
@@ -478,6 +495,47 @@ class _Placer:
         return None
 
 
+def _density(ctx: RenderContext, density: Any, rng: np.random.Generator) -> np.ndarray:
+    """Relative density of object centres per pixel (float64, >= 0)."""
+    if isinstance(density, ir.SpeedField):
+        from synthlang.engine.fields import gaussian_field
+
+        return np.asarray(gaussian_field(density, ctx.shape, rng), dtype=np.float64)
+    from scipy import ndimage
+
+    scale = max(draw(density.scale, rng), 1e-6)
+    cover = ctx.coverage(density.source)
+    if not cover.any():
+        return np.ones(ctx.shape, dtype=np.float64)
+    return np.exp(-ndimage.distance_transform_edt(~cover) / scale)
+
+
+def _cluster_weights(
+    clusters: ir.Clusters, area: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Gaussian bumps around random cluster centres in the area, and the objects asked for."""
+    k = max(1, round(draw(clusters.count, rng)))
+    free = np.flatnonzero(area)
+    shape = area.shape
+    weights = np.zeros(shape, dtype=np.float64)
+    if free.size == 0:
+        return weights, 0
+    centres = free[rng.integers(0, free.size, k)]
+    sizes = np.maximum(1, np.rint(draw_array(clusters.size, rng, k))).astype(int)
+    spreads = np.maximum(draw_array(clusters.spread, rng, k), 0.5)
+    rows = np.arange(shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(shape[1], dtype=np.float64)[None, :]
+    for centre, size, spread in zip(
+        centres.tolist(), sizes.tolist(), spreads.tolist(), strict=True
+    ):
+        r, c = divmod(centre, shape[1])
+        bump = np.exp(-((rows - r) ** 2) / (2 * spread**2)) * np.exp(
+            -((cols - c) ** 2) / (2 * spread**2)
+        )
+        weights += size * bump / bump.sum()
+    return weights, int(sizes.sum())
+
+
 def _near_area(ctx: RenderContext, near: ir.Near) -> np.ndarray:
     """Pixels within ``near.distance`` of the objects of ``near.category`` (or beyond it)."""
     from scipy import ndimage
@@ -554,6 +612,15 @@ def place_objects(layer: ir.Layer, ctx: RenderContext, rng: np.random.Generator)
         assert p.count is not None
         value = draw(p.count, rng)
         requested = max(0, int(math.floor(value + 0.5))) if math.isfinite(value) else 0
+        if p.probability < 1.0:
+            requested = int(rng.binomial(requested, p.probability))
+        reason = placer.propose(requested) if requested > 0 else None
+        if reason is None and len(placer.placed) < requested:
+            reason = "could not place all objects"
+    elif p.mode == "clusters":
+        assert p.clusters is not None
+        bumps, requested = _cluster_weights(p.clusters, placer.area, rng)
+        placer.weights = bumps if placer.weights is None else placer.weights * bumps
         if p.probability < 1.0:
             requested = int(rng.binomial(requested, p.probability))
         reason = placer.propose(requested) if requested > 0 else None

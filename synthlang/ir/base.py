@@ -34,6 +34,8 @@ BlockResult = Literal[
     "chromatin",
     "degradation",
     "metric",
+    "density",
+    "clusters",
 ]
 """The kinds of value a building block makes."""
 

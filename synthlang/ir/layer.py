@@ -8,9 +8,27 @@ from pydantic import Field, model_validator
 
 from synthlang.ir.base import Arg, Block, IRModel, SourceSpan
 from synthlang.ir.shapes import Shape
-from synthlang.ir.values import ColorModel, Constant, Distribution, MVNColor, RegionSelection
+from synthlang.ir.values import (
+    ColorModel,
+    Constant,
+    Distribution,
+    MVNColor,
+    RegionSelection,
+    SpeedField,
+)
 
-__all__ = ["Overlap", "Near", "Placement", "Contour", "SoftEdge", "Chromatin", "Layer"]
+__all__ = [
+    "Overlap",
+    "Near",
+    "Falloff",
+    "Density",
+    "Clusters",
+    "Placement",
+    "Contour",
+    "SoftEdge",
+    "Chromatin",
+    "Layer",
+]
 
 
 class Overlap(IRModel):
@@ -46,6 +64,50 @@ class Near(IRModel):
     invert: bool = Field(False, description="`not near`: centres farther than the distance.")
 
 
+class Falloff(IRModel):
+    """``falloff(from CATEGORY, scale S)``: a density that falls off with distance to a layer.
+
+    The density of centres is ``exp(-d / scale)``, ``d`` the distance (px) of a pixel to the
+    nearest pixel of the objects of ``source``; ``scale`` is drawn per sample.
+    """
+
+    blocks = (Block("falloff", "density", "centre density falling off with distance to a layer"),)
+    kind: Literal["falloff"] = "falloff"
+    source: Annotated[str, Arg(name="from", type="category")] = Field(
+        ..., description="The layer the distance is measured to."
+    )
+    scale: Annotated[Distribution, Arg(check="positive", limit="max_radius")] = Field(
+        ..., description="Distance (px) over which the density falls by a factor e."
+    )
+
+
+Density = Annotated[SpeedField | Falloff, Field(discriminator="kind")]
+"""A density of object centres: a random field (``gaussian_field``) or a falloff."""
+
+
+class Clusters(IRModel):
+    """``clusters(count N, size M, spread S)``: objects in clusters.
+
+    ``count`` cluster centres are drawn uniformly in the placement area, each cluster gets
+    ``size`` objects (drawn per cluster) whose centres are drawn around it with a Gaussian
+    density of standard deviation ``spread`` px (drawn per cluster). Overlap and other
+    clauses apply as for ``count``.
+    """
+
+    blocks = (Block("clusters", "clusters", "objects in clusters around random centres"),)
+    kind: Literal["clusters"] = "clusters"
+    count: Annotated[Distribution, Arg(integer=True, minimum=1, maximum=1000)] = Field(
+        ..., description="Number of clusters (whole, 1..1000)."
+    )
+    size: Annotated[Distribution, Arg(integer=True, minimum=1, maximum=100000)] = Field(
+        ..., description="Objects per cluster (whole, 1..100000), drawn per cluster."
+    )
+    spread: Annotated[Distribution, Arg(check="positive", limit="max_radius")] = Field(
+        default_factory=lambda: Constant(value=15.0),
+        description="Standard deviation (px) of the object centres around a cluster's centre.",
+    )
+
+
 class Placement(IRModel):
     """Where and how many objects of an object shape are placed.
 
@@ -58,13 +120,17 @@ class Placement(IRModel):
     is reported, never looped on.
     """
 
-    mode: Literal["count", "fill", "inside"] = Field(..., description="Placement mode.")
+    mode: Literal["count", "fill", "inside", "clusters"] = Field(..., description="Placement mode.")
     count: Distribution | None = Field(
         None, description="Number of objects for mode `count` (rounded, >= 0)."
     )
     inside: str | None = Field(None, description="Host category for mode `inside`.")
     regions: RegionSelection | None = Field(
         None, description="Restrict centres/objects to these regions (None: whole image)."
+    )
+    clusters: Clusters | None = Field(None, description="The clusters of mode `clusters`.")
+    density: Density | None = Field(
+        None, description="Density of the object centres (uniform when None)."
     )
     near: Near | None = Field(
         None, description="Centres near (or not near) the objects of another layer."
@@ -84,6 +150,8 @@ class Placement(IRModel):
             raise ValueError("placement mode 'count' needs a count")
         if self.mode == "inside" and not self.inside:
             raise ValueError("placement mode 'inside' needs a host category")
+        if self.mode == "clusters" and self.clusters is None:
+            raise ValueError("placement mode 'clusters' needs its clusters")
         return self
 
 

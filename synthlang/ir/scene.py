@@ -168,6 +168,9 @@ def layer_dependencies(layer: Layer) -> tuple[str, ...]:
         deps.extend(layer.placement.overlap.against)
         if layer.placement.near is not None:
             deps.append(layer.placement.near.category)
+        density = layer.placement.density
+        if density is not None and density.kind == "falloff":
+            deps.append(density.source)  # type: ignore[union-attr]
     if isinstance(layer.shape, GrownShape):
         deps.append(layer.shape.source)
     return tuple(dict.fromkeys(d for d in deps if d != layer.name))
@@ -190,7 +193,7 @@ def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
         path.append(node)
 
 
-_UNSET_OPTIONAL = ("soft", "chromatin", "pixel_size_um", "near", "classes")
+_UNSET_OPTIONAL = ("soft", "chromatin", "pixel_size_um", "near", "density", "clusters", "classes")
 """Fields added after scene hashes were first recorded: left out of the hash while unset,
 so a scene that does not use them keeps its hash (and its datasets stay resumable)."""
 

@@ -55,6 +55,8 @@ __all__ = [
 
 ValueKind = Literal[
     "number",
+    "density",
+    "clusters",
     "distribution",
     "colour",
     "texture",

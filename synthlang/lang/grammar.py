@@ -123,7 +123,7 @@ SOFT_KEYWORDS = frozenset(
         "inside", "count", "overlap", "probability", "attempts", "failures", "random",
         "blur", "noise", "gaussian", "poisson", "concentration", "area",
         "stain", "he", "hed", "brightness", "contrast", "gamma", "saturation", "jpeg", "scale",
-        "classes", "pixel", "um", "px",
+        "classes", "pixel", "um", "px", "near", "within", "density", "clusters",
     }
 )  # fmt: skip
 """Grammar words that are keywords only where a name cannot appear, so they may name things.

@@ -59,7 +59,9 @@ from synthlang.lang.nodes import (
     PixelItem,
     PlaceAttempts,
     PlaceClause,
+    PlaceClusters,
     PlaceCount,
+    PlaceDensity,
     PlaceFailures,
     PlaceFill,
     PlaceIn,
@@ -102,6 +104,8 @@ __all__ = [
     "PlaceRandom",
     "PlaceIn",
     "PlaceNear",
+    "PlaceDensity",
+    "PlaceClusters",
     "PlaceOverlap",
     "PlaceProbability",
     "PlaceAttempts",
@@ -359,6 +363,14 @@ class Lower(Transformer_NonRecursive):
         """``[not] near CATEGORY within D``."""
         invert, name, distance = children
         return PlaceNear(self._span(meta), self._ident(name), distance, invert is not None)
+
+    def place_density(self, meta: Meta, children: Children) -> PlaceDensity:
+        """``density VALUE``."""
+        return PlaceDensity(self._span(meta), children[-1])
+
+    def place_clusters(self, meta: Meta, children: Children) -> PlaceClusters:
+        """``clusters(ARGS)``."""
+        return PlaceClusters(self._span(meta), self._call("clusters", meta, children))
 
     def place_overlap(self, meta: Meta, children: Children) -> PlaceOverlap:
         """``overlap MODE [(ARGS)] [with CATEGORIES]``."""

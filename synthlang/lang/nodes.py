@@ -32,6 +32,8 @@ __all__ = [
     "PlaceRandom",
     "PlaceIn",
     "PlaceNear",
+    "PlaceDensity",
+    "PlaceClusters",
     "PlaceOverlap",
     "PlaceProbability",
     "PlaceAttempts",
@@ -220,6 +222,20 @@ class PlaceNear(Node):
 
 
 @dataclass(frozen=True)
+class PlaceDensity(Node):
+    """``density VALUE``: where object centres are likely (a field or a falloff)."""
+
+    value: Expr
+
+
+@dataclass(frozen=True)
+class PlaceClusters(Node):
+    """``clusters(ARGS)``: objects in clusters (a placement mode)."""
+
+    call: Call
+
+
+@dataclass(frozen=True)
 class PlaceOverlap(Node):
     """``overlap MODE[(args)] [with C | with [C1, C2]]``."""
 
@@ -256,6 +272,8 @@ PlaceClause = (
     | PlaceRandom
     | PlaceIn
     | PlaceNear
+    | PlaceDensity
+    | PlaceClusters
     | PlaceOverlap
     | PlaceProbability
     | PlaceAttempts

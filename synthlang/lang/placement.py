@@ -13,7 +13,9 @@ from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.lower import (
     Call,
     PlaceAttempts,
+    PlaceClusters,
     PlaceCount,
+    PlaceDensity,
     PlaceFailures,
     PlaceFill,
     PlaceIn,
@@ -81,6 +83,8 @@ class PlacementCompiler(RegionCompiler):
             PlaceInside: "inside",
             PlaceIn: "in",
             PlaceNear: "near",
+            PlaceDensity: "density",
+            PlaceClusters: "clusters",
             PlaceOverlap: "overlap",
             PlaceProbability: "probability",
             PlaceAttempts: "attempts",
@@ -98,18 +102,19 @@ class PlacementCompiler(RegionCompiler):
                     clause.span,
                 )
             seen[word] = clause
-            if word in ("count", "fill", "inside"):
+            if word in ("count", "fill", "inside", "clusters"):
                 if modes:
                     raise self.error(
                         f"`{word}` cannot be combined with `{words[type(modes[0])]}`: a layer "
-                        f"places a count of objects, fills its area, or puts one object inside "
-                        f"each object of another layer",
+                        f"places a count of objects, fills its area, puts one object inside "
+                        f"each object of another layer, or places clusters",
                         word_span(clause.span, word),
                     )
                 modes.append(clause)
         if not modes:
             raise self.error(
-                "`place` needs one of `count N`, `fill` or `inside CATEGORY`", item.keyword
+                "`place` needs one of `count N`, `fill`, `inside CATEGORY` or `clusters(...)`",
+                item.keyword,
             )
         kw: dict[str, Any] = {}
         mode = modes[0]
@@ -118,6 +123,9 @@ class PlacementCompiler(RegionCompiler):
             kw["count"] = self.count(mode, module)
         elif isinstance(mode, PlaceFill):
             kw["mode"] = "fill"
+        elif isinstance(mode, PlaceClusters):
+            kw["mode"] = "clusters"
+            kw["clusters"] = self.eval(mode.call, module).data
         else:
             kw["mode"] = "inside"
             ref = CategoryRef(mode.host.name, mode.host.span, "`inside`")
@@ -128,6 +136,8 @@ class PlacementCompiler(RegionCompiler):
             kw["regions"] = self.selection(clause.selection, clause.invert, module)
         if "near" in seen:
             kw["near"] = self.near(seen["near"], index, module)
+        if "density" in seen:
+            kw["density"] = self.density(seen["density"], index, module)
         if "overlap" in seen:
             kw["overlap"] = self.overlap(seen["overlap"], index, module)
         if "probability" in seen:
@@ -158,6 +168,17 @@ class PlacementCompiler(RegionCompiler):
                 v.span,
             )
         return ir.Near(category=clause.host.name, distance=d, invert=clause.invert)
+
+    def density(self, clause: PlaceDensity, index: int, module: SourceFile) -> Any:
+        """Compile ``density VALUE``: a ``gaussian_field(...)`` or ``falloff(from C, scale S)``."""
+        v = self.eval(clause.value, module)
+        if v.kind not in ("density", "speed field"):
+            raise self.type_error(
+                v, "a density (gaussian_field(...) or falloff(from CATEGORY, scale S))"
+            )
+        for ref in v.refs:
+            self.check_category(ref, below=index)
+        return v.data
 
     def count(self, clause: PlaceCount, module: SourceFile) -> Any:
         """Check the object count of ``place count``: bounded, non-negative, within the limit."""

@@ -615,4 +615,31 @@ CASES = [
         E,
         "the distance of `near` must be between 0 and",
     ),
+    (
+        "density-not-a-density",
+        scene(
+            "layer c { ellipse(semi_axes 2) place count 3, density »rgb(1, 0, 0) "
+            "color rgb(1, 0, 0) }"
+        ),
+        E,
+        "a density (gaussian_field(...) or falloff(from CATEGORY, scale S)) is expected here",
+    ),
+    (
+        "clusters-with-count",
+        scene(
+            "layer c { ellipse(semi_axes 2) place count 3, »clusters(count 2, size 5) "
+            "color rgb(1, 0, 0) }"
+        ),
+        E,
+        "`clusters` cannot be combined with `count`",
+    ),
+    (
+        "clusters-count-whole",
+        scene(
+            "layer c { ellipse(semi_axes 2) place clusters(count »uniform(1, 3), size 5) "
+            "color rgb(1, 0, 0) }"
+        ),
+        E,
+        "`count` of clusters must be a whole number",
+    ),
 ]

@@ -423,3 +423,68 @@ def test_near_and_not_near_another_layer() -> None:
         for rr, cc in far:  # the visible gland is within the full shape: > 15 stays > 15
             assert dist[round(rr), round(cc)] > 15
         assert s.counts["lymph"] > 0
+
+
+def _compiled(text: str) -> ir.Scene:
+    from synthlang import compile_string
+
+    return compile_string(
+        "scene s { size 128 x 128 }\nlayer bg { fill color rgb(0.9, 0.9, 0.9) }\n" + text
+    )
+
+
+def test_clusters_place_their_objects_around_few_centres() -> None:
+    from synthlang import render
+
+    scene = _compiled(
+        "layer c { ellipse(semi_axes 1.5) place clusters(count 1, size 25, spread 5), "
+        "overlap none color rgb(0.1, 0.1, 0.4) }\n"
+    )
+    for seed in range(4):
+        s = render(scene, seed)
+        centres = np.array([r.center for r in s.instances if r.category == "c"])
+        assert 20 <= len(centres) <= 25  # 25 asked; a few may not fit without overlap
+        spread = np.sqrt(((centres - centres.mean(axis=0)) ** 2).sum(axis=1).mean())
+        assert spread < 15  # uniform over 128 x 128 would be about 52
+
+
+def test_a_falloff_density_brings_objects_near_its_layer() -> None:
+    from scipy import ndimage
+
+    from synthlang import render
+
+    text = (
+        "layer gland { ellipse(semi_axes 10) place count 2, overlap none "
+        "color rgb(0.9, 0.7, 0.8) }\n"
+        "layer dot { ellipse(semi_axes 1) place count 80{density} color rgb(0.4, 0.1, 0.1) }\n"
+    )
+    near = _compiled(text.replace("{density}", ", density falloff(from gland, scale 6)"))
+    flat = _compiled(text.replace("{density}", ""))
+    means = []
+    for scene in (near, flat):
+        d = []
+        for seed in range(3):
+            s = render(scene, seed)
+            gland = np.zeros((128, 128), bool)
+            for r in s.instances:
+                if r.category == "gland":
+                    gland |= s.instance_map == r.id
+            dist = ndimage.distance_transform_edt(~gland)
+            d += [
+                dist[round(r.center[0]), round(r.center[1])]
+                for r in s.instances
+                if r.category == "dot"
+            ]
+        means.append(float(np.mean(d)))
+    assert means[0] < 0.5 * means[1]  # the density gradient, measured
+
+
+def test_density_from_a_gaussian_field_compiles_and_renders() -> None:
+    from synthlang import render
+
+    scene = _compiled(
+        "layer c { ellipse(semi_axes 2) place count 30, "
+        "density gaussian_field(mean 1, std 0.8, smoothness 20) color rgb(0.1, 0.1, 0.4) }\n"
+    )
+    assert isinstance(scene.layer("c").placement.density, ir.SpeedField)
+    assert render(scene, 0).counts["c"] == 30
