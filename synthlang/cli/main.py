@@ -15,8 +15,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from synthlang import __version__
 from synthlang.common.errors import SynthlangError
+from synthlang.common.version import __version__
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 

@@ -192,7 +192,7 @@ def environment_versions() -> dict[str, str]:
         ``synthlang``, ``numpy``, ``scipy``, ``scikit-fmm``, ``pillow`` versions
         (``"missing"`` for one that is not installed).
     """
-    from synthlang import __version__
+    from synthlang.common.version import __version__
 
     out = {"synthlang": __version__}
     for dist in ("numpy", "scipy", "scikit-fmm", "pillow"):

@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from synthlang import __version__
 from synthlang.common.errors import DataError, RenderError
 from synthlang.common.fileio import atomic_write_bytes, read_input_file
+from synthlang.common.version import __version__
 from synthlang.engine.sampling import sample_seed
 from synthlang.ir import Scene, scene_hash
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthlang import __version__
+from synthlang.common.version import __version__
 from synthlang.fit.annotations import sha256_file
 from synthlang.fit.model import FitResult
 from synthlang.fit.morphology import ClassAxes

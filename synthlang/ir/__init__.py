@@ -17,10 +17,11 @@ Conventions
   changing meaning does not change the hash.
 """
 
-from synthlang.ir import base, budget, degrade, layer, masks, scene, shapes, values
+from synthlang.ir import base, budget, degrade, footprint, layer, masks, scene, shapes, values
 from synthlang.ir.base import *  # noqa: F403
 from synthlang.ir.budget import *  # noqa: F403
 from synthlang.ir.degrade import *  # noqa: F403
+from synthlang.ir.footprint import *  # noqa: F403
 from synthlang.ir.layer import *  # noqa: F403
 from synthlang.ir.masks import *  # noqa: F403
 from synthlang.ir.scene import *  # noqa: F403
@@ -37,4 +38,5 @@ __all__ = [
     *masks.__all__,
     *scene.__all__,
     *budget.__all__,
+    *footprint.__all__,
 ]

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from synthlang.common.errors import ResourceLimitError
 from synthlang.common.limits import Limits, format_bytes
 from synthlang.ir.degrade import APPEARANCE_PASSES, ScaleJitter
+from synthlang.ir.footprint import TEXTURED_BYTES_PER_PIXEL, box_pixels
+from synthlang.ir.scene import Scene
 from synthlang.ir.values import PatchTexture, support
-
-if TYPE_CHECKING:
-    from synthlang.ir.scene import Scene
 
 __all__ = [
     "RenderEstimate",
@@ -25,7 +23,6 @@ __all__ = [
     "check_render_bytes",
     "render_bytes_message",
     "RENDER_BYTES_HINT",
-    "box_pixels",
 ]
 
 
@@ -47,18 +44,12 @@ AREA_COVER = 4
 """Bounding boxes of a fill, inside or area layer's objects cover the image at most this often."""
 FLAT_BYTES_PER_PIXEL = 2
 """Per bounding-box pixel of a flat-coloured object: its mask and contour."""
-TEXTURED_BYTES_PER_PIXEL = 26
-"""Per bounding-box pixel of a textured object: mask, contour, clean and noisy RGB (float32)."""
-RASTER_BYTES_PER_PIXEL = 33
-"""Per pixel of an ellipse being rasterised: its (dr², dr dc, dc²) grid, quadratic form, mask."""
 SHADE_BYTES_PER_PIXEL = 4
 """Per bounding-box pixel of an object with chromatin: its float32 shading field."""
 CHROMATIN_BYTES_PER_PIXEL = 96
 """Per box pixel of the one object whose chromatin is being drawn (noise, filters, distances)."""
 SOFT_OBJECT_BYTES_PER_PIXEL = 128
 """Per pixel of the grown box of the one soft object being blended (distances, colours)."""
-NOMINAL_PATCH_SIDE = 64
-"""Side assumed for a nucleus cut-out of scale 1 (its real size is known only when loaded)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +78,6 @@ class RenderEstimate:
             return None
         name = max(self.layers, key=lambda k: self.layers[k])
         return name, self.layers[name]
-
-
-def box_pixels(side: float, rows: int, cols: int) -> int:
-    """Pixels of a square bounding box of ``side`` clipped to the image (inf: the image)."""
-    if not math.isfinite(side):
-        return rows * cols
-    s = max(1, math.ceil(side))
-    return min(s, rows) * min(s, cols)
 
 
 def estimate_render_bytes(scene: Scene, *, keep_layers: bool = False) -> RenderEstimate:

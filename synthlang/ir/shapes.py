@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 from pydantic import Field
 
 from synthlang.ir.base import Arg, Block, IRModel
-from synthlang.ir.budget import (
+from synthlang.ir.footprint import (
     NOMINAL_PATCH_SIDE,
     RASTER_BYTES_PER_PIXEL,
     TEXTURED_BYTES_PER_PIXEL,

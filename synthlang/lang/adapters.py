@@ -12,22 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from synthlang import ir
 from synthlang.common.limits import INDEX_BYTES_PER_PATCH
 from synthlang.ir import fmt_number
-from synthlang.lang.context import BoundArg, Value
+from synthlang.lang.context import BoundArg, CompilerBase, Value
 from synthlang.lang.loader import resolve_path
 from synthlang.lang.lower import Call
 from synthlang.patchlib import IndexFileError, read_index_file
 
-if TYPE_CHECKING:
-    from synthlang.lang.bind import Binder
-
 __all__ = ["ADAPTERS", "Adapter", "library"]
 
-Adapter = Callable[["Binder", Call, dict[str, BoundArg]], Value]
+Adapter = Callable[[CompilerBase, Call, dict[str, BoundArg]], Value]
 """Builds a block's value from its checked arguments."""
 
 
@@ -36,7 +33,9 @@ def _given(args: dict[str, BoundArg], *names: str) -> dict[str, Any]:
     return {n: args[n].value for n in names if args[n].given}
 
 
-def library(c: Binder, arg: BoundArg, kind: str, block: str) -> tuple[str, str, dict[str, Any]]:
+def library(
+    c: CompilerBase, arg: BoundArg, kind: str, block: str
+) -> tuple[str, str, dict[str, Any]]:
     """Read a patch library's index.json (cached per folder and kind): folder, digest, index."""
     raw, origin = arg.value
     span = arg.span
@@ -95,7 +94,7 @@ def library(c: Binder, arg: BoundArg, kind: str, block: str) -> tuple[str, str, 
     return result
 
 
-def _choice(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
+def _choice(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
     values = a["values"].value
     if not values:
         raise c.error("choice needs at least one value", a["values"].span)
@@ -123,12 +122,12 @@ def _choice(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
     return Value("distribution", d, call.span)
 
 
-def _rgb(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
+def _rgb(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
     mean = (a["r"].value, a["g"].value, a["b"].value)
     return Value("colour", c.build(ir.MVNColor, call.span, mean=mean), call.span)
 
 
-def _patches(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
+def _patches(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
     folder, digest, meta = library(c, a["library"], "texture", "patches")
     available = meta.get("cohorts")
     if not isinstance(available, int) or isinstance(available, bool) or available < 1:
@@ -158,14 +157,16 @@ def _patches(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
     return Value("texture", texture, call.span)
 
 
-def _patch(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
+def _patch(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
     folder, digest, _ = library(c, a["library"], "nuclei", "patch")
     kw = _given(a, "scale", "rotate", "smooth")
     shape = c.build(ir.PatchShape, call.span, library=folder, digest=digest, **kw)
     return Value("shape", shape, call.span)
 
 
-def _per_stain(c: Binder, call: Call, a: BoundArg, name: str, n: int, default: float) -> tuple:
+def _per_stain(
+    c: CompilerBase, call: Call, a: BoundArg, name: str, n: int, default: float
+) -> tuple:
     """One distribution per perturbed stain: a single one is used for every stain."""
     if not a.given:
         return (ir.Constant(value=default),) * n
@@ -183,7 +184,7 @@ def _per_stain(c: Binder, call: Call, a: BoundArg, name: str, n: int, default: f
 
 
 def _stain(stains: str) -> Adapter:
-    def build(c: Binder, call: Call, a: dict[str, BoundArg]) -> Value:
+    def build(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
         n = len(stains)
         kw: dict[str, Any] = {
             "stains": stains,

@@ -20,6 +20,7 @@ import numpy as np
 from synthlang import ir
 from synthlang.common.errors import Span
 from synthlang.ir import fmt_number, support
+from synthlang.lang.adapters import ADAPTERS
 from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature, show
 from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value
 from synthlang.lang.grammar import did_you_mean
@@ -37,8 +38,6 @@ class Binder(Evaluator):
 
     def eval_call(self, call: Call, module: SourceFile) -> Value:
         """Evaluate a building block: bind its arguments, check them and build its IR."""
-        from synthlang.lang.adapters import ADAPTERS
-
         sig = SIGNATURES[call.block]
         args = self.bind(call, sig, module)
         adapter = ADAPTERS.get(call.block)
