@@ -19,7 +19,7 @@ from synthlang.common.limits import INDEX_BYTES_PER_PATCH
 from synthlang.ir import fmt_number
 from synthlang.lang.context import BoundArg, CompilerBase, Value
 from synthlang.lang.loader import resolve_path
-from synthlang.lang.lower import Call
+from synthlang.lang.nodes import Call
 from synthlang.patchlib import IndexFileError, read_index_file
 
 __all__ = ["ADAPTERS", "Adapter", "library"]

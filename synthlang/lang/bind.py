@@ -24,8 +24,8 @@ from synthlang.lang.adapters import ADAPTERS
 from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature, show
 from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value
 from synthlang.lang.grammar import did_you_mean
-from synthlang.lang.lower import Arg, Call, Expr, Ref
 from synthlang.lang.names import Evaluator
+from synthlang.lang.nodes import Arg, Call, Expr, Ref
 
 __all__ = ["Binder", "Coercer"]
 

@@ -25,7 +25,7 @@ from synthlang.common.errors import SceneError, Span, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.lang.blocks import ValueKind
 from synthlang.lang.grammar import reserved_words
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     Degrade,
     Import,
     LayerDecl,

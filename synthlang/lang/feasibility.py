@@ -16,7 +16,7 @@ from typing import Literal
 from synthlang import ir
 from synthlang.common.errors import Span
 from synthlang.ir import fmt_number
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     Comparison,
     CondAnd,
     Condition,

@@ -9,7 +9,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.blocks import object_shape_list, shape_list
 from synthlang.lang.context import SourceFile, Value, word_span
 from synthlang.lang.feasibility import placement_problem
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     ColorItem,
     ContourItem,
     InItem,

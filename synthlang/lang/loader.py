@@ -9,7 +9,8 @@ from synthlang.common.errors import SceneError, SceneSyntaxError, Span
 from synthlang.common.fileio import FileTooLargeError, NotARegularFileError, read_regular_file
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.lang.context import STATEMENT_WORDS, CompilerBase, SourceFile, word_span
-from synthlang.lang.lower import Import, Let, lower
+from synthlang.lang.lower import lower
+from synthlang.lang.nodes import Import, Let
 from synthlang.lang.parse import parse
 
 __all__ = [

@@ -10,7 +10,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.context import MAX_NUMBER, SourceFile, Value, article
 from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.loader import Loader
-from synthlang.lang.lower import Bool, Call, Expr, Length, ListExpr, Number, Ref, String
+from synthlang.lang.nodes import Bool, Call, Expr, Length, ListExpr, Number, Ref, String
 
 __all__ = ["Evaluator"]
 

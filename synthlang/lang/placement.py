@@ -10,7 +10,7 @@ from synthlang.ir import fmt_number, support
 from synthlang.lang.blocks import Param, Signature, show
 from synthlang.lang.context import CategoryRef, SourceFile, word_span
 from synthlang.lang.grammar import did_you_mean
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     Call,
     PlaceAttempts,
     PlaceClusters,

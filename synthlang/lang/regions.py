@@ -6,7 +6,7 @@ from synthlang import ir
 from synthlang.lang.bind import Binder
 from synthlang.lang.context import SourceFile
 from synthlang.lang.grammar import did_you_mean
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     InItem,
     LayerDecl,
     NamedSelection,

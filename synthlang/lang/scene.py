@@ -16,7 +16,7 @@ from synthlang.ir.budget import RENDER_BYTES_HINT, estimate_render_bytes, render
 from synthlang.lang.context import CategoryRef, SourceFile, word_span
 from synthlang.lang.feasibility import condition_verdict
 from synthlang.lang.layers import LayerCompiler
-from synthlang.lang.lower import (
+from synthlang.lang.nodes import (
     Call,
     Comparison,
     CondAnd,

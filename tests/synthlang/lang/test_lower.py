@@ -9,7 +9,8 @@ import pytest
 
 from synthlang.common.errors import Span
 from synthlang.lang.blocks import LAYER_ITEM_KINDS, SIGNATURES
-from synthlang.lang.lower import (
+from synthlang.lang.lower import lower
+from synthlang.lang.nodes import (
     Bool,
     Call,
     ColorItem,
@@ -45,7 +46,6 @@ from synthlang.lang.lower import (
     ShapeItem,
     SizeItem,
     String,
-    lower,
 )
 from synthlang.lang.parse import parse
 
