@@ -35,7 +35,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic.fields import FieldInfo
 
 from synthlang import ir
-from synthlang.ir.base import Arg, Block
+from synthlang.ir.base import Arg, Block, BlockResult
 
 __all__ = [
     "Param",
@@ -50,28 +50,11 @@ __all__ = [
     "reference",
     "show",
     "shape_list",
+    "join_or",
     "object_shape_list",
 ]
 
-ValueKind = Literal[
-    "number",
-    "density",
-    "clusters",
-    "distribution",
-    "colour",
-    "texture",
-    "shape",
-    "speed field",
-    "region decomposition",
-    "contour",
-    "soft edge",
-    "chromatin",
-    "degradation",
-    "metric",
-    "list",
-    "string",
-    "boolean",
-]
+ValueKind = Literal[BlockResult, "number", "list", "string", "boolean"]
 """The kind of value an expression has: a block's result, or a literal's."""
 
 VALUE_KINDS: tuple[ValueKind, ...] = typing.get_args(ValueKind)
@@ -293,8 +276,17 @@ SIGNATURES: dict[str, Signature] = {
 """Every building block by name."""
 
 
-def _join_or(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+def join_or(items: list[str]) -> str:
+    """``a, b or c`` (messages).
+
+    Examples
+    --------
+    >>> join_or(["a", "b", "c"]), join_or(["a"]), join_or([])
+    ('a, b or c', 'a', '')
+    """
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
 
 
 def shape_list(calls: bool) -> str:
@@ -308,7 +300,7 @@ def shape_list(calls: bool) -> str:
     names = [n for n, s in SIGNATURES.items() if s.result == "shape"]
     if calls:
         names = [n if n == "fill" else f"{n}(...)" for n in names]
-    return _join_or(names)
+    return join_or(names)
 
 
 def object_shape_list() -> str:

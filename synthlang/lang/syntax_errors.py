@@ -17,7 +17,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from synthlang.common.errors import SceneSyntaxError, Span
-from synthlang.lang.blocks import SIGNATURES
+from synthlang.lang.blocks import SIGNATURES, join_or
 from synthlang.lang.grammar import (
     PLACE_CLAUSES,
     STATEMENTS,
@@ -107,12 +107,6 @@ def _found(tok: Token) -> str:
     return f"`{tok}`"
 
 
-def _join_or(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
 def _expected(names: set[str]) -> str:
     """Describe a set of expected terminals for a human."""
     names = set(names)
@@ -151,7 +145,7 @@ def _expected(names: set[str]) -> str:
         else:
             lit = _literal(term)
             parts.append(f"`{lit}`" if lit is not None else term.lower())
-    return _join_or(parts)
+    return join_or(parts)
 
 
 def _owner(stack: list[Any], i: int) -> str:
