@@ -19,18 +19,15 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from vnet.hardware import autocast
 
 __all__ = [
-    "DEFAULT_MODEL_MPP",
     "SLIDE_SUFFIXES",
     "is_slide",
     "tile_predictor",
     "predict_slide_file",
 ]
-
-DEFAULT_MODEL_MPP = 0.5
-"""Pixel size the networks are trained at unless their checkpoint says otherwise (20x)."""
 
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".mrxs", ".bif", ".vms", ".vmu", ".svslide")
 """Whole-slide formats by name; a ``.tif``/``.tiff`` is a slide when it is tiled or pyramidal."""
@@ -133,7 +130,7 @@ def predict_slide_file(
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
     stored = dict(ckpt.get("source") or {}).get("pixel_size_um")
-    scale = float(model_mpp or stored or DEFAULT_MODEL_MPP)
+    scale = float(model_mpp or stored or DEFAULT_PIXEL_SIZE_UM)
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
     method = normalize

@@ -9,6 +9,7 @@ from typing import Any
 
 from synthlang.cli._common import non_negative_int, positive_int
 from synthlang.common.errors import DataError, SynthlangError
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.data.stream import SceneSource
 
 __all__ = ["add_parser", "run", "add_color_stats"]
@@ -161,10 +162,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-DEFAULT_PIXEL_UM = 0.5
-"""Pixel size of training images whose scene does not give one (the paper's 20x)."""
-
-
 def _refuse_empty_masks(folder: Path) -> None:
     """A dataset whose every mask is empty has nothing to segment: refuse it."""
     from synthlang.data.sampleio import read_manifest
@@ -195,7 +192,7 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
         from synthlang.data.sampleio import read_manifest
 
         stored = read_manifest(args.data).get("pixel_size_um")
-        pixel = args.pixel_size or stored or DEFAULT_PIXEL_UM
+        pixel = args.pixel_size or stored or DEFAULT_PIXEL_SIZE_UM
         return folder, {**folder.info(), "pixel_size_um": pixel}, len(folder)
     import synthlang
     from synthlang.ir import scene_hash
@@ -204,7 +201,7 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
         raise DataError(f"{args.scene}: no such scene file")
     scene = synthlang.compile_file(args.scene)
     info: dict[str, Any] = {
-        "pixel_size_um": args.pixel_size or scene.pixel_size_um or DEFAULT_PIXEL_UM,
+        "pixel_size_um": args.pixel_size or scene.pixel_size_um or DEFAULT_PIXEL_SIZE_UM,
         "kind": "scene",
         "path": str(args.scene),
         "scene": scene.name,

@@ -17,11 +17,12 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_multiotsu
 from skimage.segmentation import watershed
 
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.stats import hematoxylin, object_shapes
 
 __all__ = ["ASSUMED_PIXEL_SIZE_UM", "AutoRule", "detect_nuclei", "disk"]
 
-ASSUMED_PIXEL_SIZE_UM = 0.5
+ASSUMED_PIXEL_SIZE_UM = DEFAULT_PIXEL_SIZE_UM
 """Pixel size (µm/px) assumed at the working scale when none is given: 20x, as in the paper."""
 
 

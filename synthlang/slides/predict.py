@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.slides.reader import Slide, open_slide
 from synthlang.slides.tiles import Region, Tile, TilePlan, iter_batches, plan_tiles
 from synthlang.slides.tissue import TissueMask, default_mask_mpp, tissue_mask
@@ -398,7 +399,7 @@ def predict_slide(
     slide: Slide | str | os.PathLike[str],
     predictor: Predictor,
     *,
-    model_mpp: float = 0.5,
+    model_mpp: float = DEFAULT_PIXEL_SIZE_UM,
     tile: int = 256,
     overlap: int = 64,
     batch: int = 8,

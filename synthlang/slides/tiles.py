@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.slides.reader import Slide
 from synthlang.slides.tissue import TissueMask
 
@@ -173,7 +174,7 @@ def check_region(slide: Slide, region: Region | None) -> Region:
 def plan_tiles(
     slide: Slide,
     *,
-    model_mpp: float = 0.5,
+    model_mpp: float = DEFAULT_PIXEL_SIZE_UM,
     tile: int = 256,
     overlap: int = 64,
     region: Region | None = None,
