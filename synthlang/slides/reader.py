@@ -201,6 +201,11 @@ def _check_tiff_complete(path: Path, tif: Any) -> None:
             for page in level.pages:
                 if page is None:
                     continue
+                if not page.dataoffsets or not page.databytecounts:
+                    raise DataError(
+                        f"{path}: the file is truncated or damaged (level {lvl} has no readable "
+                        f"pixel data locations); copy it again"
+                    )
                 ends = [
                     o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c
                 ]

@@ -60,6 +60,15 @@ def test_implausible_mpp_refused(tmp_path: Path, image: np.ndarray, bad: float) 
         open_slide(path, mpp=bad)
 
 
+def test_file_cut_after_its_first_directory(tmp_path: Path) -> None:
+    """The tags that locate the pixel data lie past the end: refused, not read as white."""
+    big = np.full((1024, 1024, 3), 200, np.uint8)
+    path = write_tiff(tmp_path / "head.tif", big, levels=3)
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(DataError, match="head.tif: the file is truncated"):
+        open_slide(path, mpp=0.25)
+
+
 @pytest.mark.parametrize("fraction", [0.3, 0.7, 0.97])
 def test_truncated_file(tmp_path: Path, image: np.ndarray, fraction: float) -> None:
     path = write_tiff(tmp_path / "cut.tif", image, levels=3)
