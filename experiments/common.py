@@ -69,12 +69,13 @@ N_TRAIN = 400
 VN_ARGS = ["--preset", "default", "--iterations", "600", "-q"]
 UNET_ARGS = ["--preset", "default", "--model", "unet", "--iterations", "2000", "-q"]
 UPPER_ARGS = ["--preset", "default", "--model", "unet", "--iterations", "2000", "-q"]
-#: the shipped models (experiments/shipped_models.py): the default preset; Scenario 1 is also the
-#: Fig. 3 reproduction and gets the paper's 1500 iterations
+#: the shipped models (experiments/shipped_models.py): the default preset (its image-term weight
+#: makes u_T denoise, docs/vnet.md "Denoising") in bfloat16 (AMX); Scenario 1 is also the Fig. 3
+#: reproduction and gets the paper's 1500 iterations
 SHIPPED_ARGS = {
-    1: ["--preset", "default", "--iterations", "1500", "-q"],
-    2: ["--preset", "default", "-q"],
-    3: ["--preset", "default", "-q"],
+    1: ["--preset", "default", "--iterations", "1500", "--precision", "bf16", "-q"],
+    2: ["--preset", "default", "--iterations", "600", "--precision", "bf16", "-q"],
+    3: ["--preset", "default", "--iterations", "600", "--precision", "bf16", "-q"],
 }
 #: SYNTHLANG_EXPERIMENTS_SMOKE=1: the whole pipeline in a minute (smoke preset, 8 samples), to
 #: check that it runs; use it with SYNTHLANG_EXPERIMENTS_OUT pointing elsewhere

@@ -84,8 +84,11 @@ def stage_render(k: int, force: bool) -> None:
 def train_command(k: int, resume: bool = False) -> list[str]:
     base = folder(k)
     if resume:
+        args = PLAN[k]["args"]
+        # the precision is not stored in the checkpoint: a resumed run repeats it
+        precision = args[args.index("--precision"):][:2] if "--precision" in args else []
         return C.synthlang("train", "--data", base / "train", "--out", base / "run", "--resume",
-                           "--threads", str(C.THREADS), "-q")  # fmt: skip
+                           *precision, "--threads", str(C.THREADS), "-q")  # fmt: skip
     return C.synthlang("train", "--data", base / "train", "--out", base / "run",
                        *PLAN[k]["args"], "--threads", str(C.THREADS))  # fmt: skip
 

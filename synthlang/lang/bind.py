@@ -22,10 +22,10 @@ from synthlang.common.errors import Span
 from synthlang.ir import fmt_number, support
 from synthlang.lang.adapters import ADAPTERS
 from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature, show
-from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value
-from synthlang.lang.grammar import did_you_mean
+from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value, article
+from synthlang.lang.grammar import call_problem, did_you_mean, value_blocks
 from synthlang.lang.names import Evaluator
-from synthlang.lang.nodes import Arg, Call, Expr, Ref
+from synthlang.lang.nodes import Arg, Call, Expr, Ident, Ref, Scoped
 
 __all__ = ["Binder", "Coercer"]
 
@@ -38,12 +38,73 @@ class Binder(Evaluator):
 
     def eval_call(self, call: Call, module: SourceFile) -> Value:
         """Evaluate a building block: bind its arguments, check them and build its IR."""
+        if call.block not in SIGNATURES:
+            return self.derived_call(call, module)
         sig = SIGNATURES[call.block]
         args = self.bind(call, sig, module)
         adapter = ADAPTERS.get(call.block)
         value = adapter(self, call, args) if adapter else self.build_block(sig, call, args)
         refs = tuple(r for a in args.values() for r in a.refs)
         return dataclasses.replace(value, refs=value.refs + refs)
+
+    def derived_call(self, call: Call, module: SourceFile) -> Value:
+        """``base(name value, ...)``: definition ``base`` with some of its arguments replaced.
+
+        ``base`` must be defined (possibly in an imported library) as a building block,
+        e.g. ``let nuclei = patch("cut_outs", rotate true)``; ``nuclei(scale 0.8)`` is then
+        ``patch("cut_outs", rotate true, scale 0.8)``. The definition's own arguments are
+        evaluated in its file, the new ones in the calling file.
+        """
+        name = call.block
+        if name not in self.defs:
+            problem = call_problem(name)
+            assert problem is not None
+            message, hint = problem
+            guess = did_you_mean(name, [*value_blocks(), *self.visible_names(module)])
+            if guess:
+                hint = f"did you mean `{guess}`?"
+            raise self.error(message + " or a definition", call.keyword, hint=hint)
+        base_value = self.resolve(Ref(call.keyword, name), module)
+        let, owner = self.defs[name]
+        expr: Expr = let.value
+        while isinstance(expr, Ref) and expr.name in self.defs:
+            let, owner = self.defs[expr.name]
+            expr = let.value
+        if not isinstance(expr, Call):
+            raise self.error(
+                f"`{name}` is {article(base_value.kind)}, not a building block: only a name "
+                f"defined as a block, e.g. `let nuclei = patch(...)`, can be called with new "
+                f"arguments",
+                call.keyword,
+            )
+        sig = SIGNATURES.get(expr.block)
+        merged: dict[str, Arg] = {}
+        for i, arg in enumerate(expr.args):
+            if arg.name is None and sig is not None and i < len(sig.params):
+                key = sig.params[i].name
+                arg = Arg(arg.span, Ident(arg.span, key), arg.value)
+            key = arg.name.name if arg.name is not None else f"#{i}"
+            merged[key] = Arg(arg.span, arg.name, Scoped(arg.value.span, arg.value, owner))
+        for arg in call.args:
+            if arg.name is None:
+                raise self.error(
+                    f"`{name}(...)` takes named arguments only (they replace those of its "
+                    f"definition)",
+                    arg.span,
+                    hint=f"for example `{name}(scale 0.8)`",
+                )
+            merged[arg.name.name] = arg
+        derived = Call(call.span, expr.block, call.keyword, tuple(merged.values()))
+        self.evaluating.append(name)
+        try:
+            if self.evaluating.count(name) > 1:
+                chain = self.evaluating[self.evaluating.index(name) :]
+                raise self.error(
+                    f"`{name}` is defined in terms of itself: " + " -> ".join(chain), call.span
+                )
+            return dataclasses.replace(self.eval_call(derived, module), name=name)
+        finally:
+            self.evaluating.pop()
 
     def build_block(self, sig: Signature, call: Call, args: dict[str, BoundArg]) -> Value:
         """Build a block's IR model from its given arguments (omitted ones keep the default)."""
@@ -111,6 +172,8 @@ class Binder(Evaluator):
         """Evaluate and check one argument against its parameter."""
         what = f"`{p.name}` of {sig.display}"
         if p.type == "category":
+            while isinstance(expr, Scoped):  # layer names are global
+                expr = expr.expr
             if not isinstance(expr, Ref):
                 raise self.type_error(self.eval(expr, module), PARAM_TYPES[p.type])
             role = f"{sig.display}({p.name} ...)" if p.name == "from" else f"{sig.display}(...)"

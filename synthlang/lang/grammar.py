@@ -34,6 +34,7 @@ __all__ = [
     "reserved_words",
     "did_you_mean",
     "call_problem",
+    "unknown_block",
     "value_blocks",
 ]
 
@@ -160,6 +161,11 @@ def did_you_mean(name: str, candidates: Any) -> str | None:
     """
     matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def unknown_block(name: str) -> bool:
+    """Whether ``name(...)`` names no block, metric, degradation or layer item of the language."""
+    return name not in SIGNATURES and name not in _ITEM_EXAMPLES
 
 
 def call_problem(name: str) -> tuple[str, str | None] | None:

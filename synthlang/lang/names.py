@@ -10,7 +10,7 @@ from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.context import MAX_NUMBER, SourceFile, Value, article
 from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.loader import Loader
-from synthlang.lang.nodes import Bool, Call, Expr, Length, ListExpr, Number, Ref, String
+from synthlang.lang.nodes import Bool, Call, Expr, Length, ListExpr, Number, Ref, Scoped, String
 
 __all__ = ["Evaluator"]
 
@@ -118,6 +118,9 @@ class Evaluator(Loader):
             return Value("list", items, expr.span, refs=refs)
         if isinstance(expr, Call):
             return self.eval_call(expr, module)
+        if isinstance(expr, Scoped):
+            assert isinstance(expr.module, SourceFile)
+            return self.eval(expr.expr, expr.module)
         raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover
 
     def type_error(self, value: Value, wanted: str) -> SynthlangError:

@@ -22,6 +22,7 @@ __all__ = [
     "ListExpr",
     "Arg",
     "Call",
+    "Scoped",
     "Expr",
     "RegionsSelection",
     "NamedSelection",
@@ -158,7 +159,21 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-Expr = Number | Length | String | Bool | Ref | ListExpr | Call
+@dataclass(frozen=True)
+class Scoped(Node):
+    """An expression evaluated in another file's names (never parsed).
+
+    The compiler makes it for an argument of a definition called with new arguments
+    (``base(scale 2)``, :meth:`synthlang.lang.bind.Binder.derived_call`): the definition's own
+    arguments keep the names of the file that wrote them. ``module`` is that file's
+    :class:`~synthlang.lang.context.SourceFile`.
+    """
+
+    expr: Expr
+    module: object
+
+
+Expr = Number | Length | String | Bool | Ref | ListExpr | Call | Scoped
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from synthlang.lang.grammar import (
     get_parser,
     keywords,
     reserved_words,
+    unknown_block,
 )
 from synthlang.lang.syntax_errors import friendly, token_span
 
@@ -152,7 +153,9 @@ def _check_calls(tree: Tree, text: str, filename: str | None) -> None:
             name = node.children[0]
             assert isinstance(name, Token)
             problem = call_problem(str(name))
-            if problem is not None:
+            # an unknown name may be a definition called with new arguments (`base(scale 2)`,
+            # possibly imported): the compiler decides, where the definitions are known
+            if problem is not None and not unknown_block(str(name)):
                 message, hint = problem
                 span = token_span(name, filename)
                 raise SceneSyntaxError(message, span, source=text, hint=hint)

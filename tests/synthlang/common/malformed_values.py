@@ -67,7 +67,7 @@ CASES = [
         "unexpected character `@`",
     ),
     ("unexpected-eof", scene("let a =»"), S, "unexpected end of file"),
-    ("unknown-block", scene("let a = »unifrom(1, 2)"), S, "`unifrom` is not a building block"),
+    ("unknown-block", scene("let a = »unifrom(1, 2)"), E, "`unifrom` is not a building block"),
     (
         "metric-outside-mask",
         scene("let a = »concentration(bg, radius 3)"),
