@@ -110,7 +110,9 @@ class TrainingLoop:
         """
         cfg, ctx = self.config, self.step.ctx
         elapsed0 = float(self.last.get("elapsed", 0.0))
+        cpu0 = float(self.last.get("cpu_seconds", 0.0))
         t_run = t_iter = time.perf_counter()
+        c_run = time.process_time()
         self.step.net.train()
         if self.step.model is not None:
             self.step.model.train()
@@ -136,6 +138,8 @@ class TrainingLoop:
                 lr=self.step.lr,
                 seconds=now - t_iter,
                 elapsed=elapsed0 + now - t_run,
+                # CPU time of this process (all its threads; not DataLoader workers)
+                cpu_seconds=cpu0 + time.process_time() - c_run,
             )
             t_iter = now
             self._record(metrics, bar)
