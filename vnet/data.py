@@ -1,7 +1,8 @@
 """Training data for the networks: sample sources, seeded batches, a toy dataset.
 
 A *sample source* is any picklable callable ``index -> (noisy, clean, mask)`` with
-float32 arrays ``(H, W, 3)``, ``(H, W, 3)`` and ``(H, W)`` in ``[0, 1]``; with ``K``
+float32 arrays ``(H, W, C)``, ``(H, W, C)`` and ``(H, W)`` in ``[0, 1]`` (``C = 3`` for RGB,
+one channel per marker for a scene with ``channels [...]``); with ``K``
 classes the mask is ``(H, W, K)``, one one-vs-rest channel per class (:func:`one_hot` of
 the class map). A source with classes has a ``classes`` attribute naming them. Two exist:
 
@@ -113,10 +114,14 @@ class FolderSource:
                 )
             names = names[:n]
         self.classes = _manifest_classes(manifest, self.root)
+        self.channels: tuple[str, ...] = tuple(manifest.get("channels", ("r", "g", "b")))
+        self.bit_depth = int(manifest.get("bit_depth", 8))
+        self._suffix = ".png" if len(self.channels) == 3 else ".tif"
         target = "labels" if len(self.classes) > 1 else "mask"
         for name in names:
             for sub in ("noisy", "clean", target):
-                path = self.root / sub / f"{name}.png"
+                suffix = self._suffix if sub in ("noisy", "clean") else ".png"
+                path = self.root / sub / f"{name}{suffix}"
                 if not path.is_file():
                     raise DataError(f"{self.root}: incomplete dataset, {path} is missing")
         self.names = names
@@ -134,8 +139,8 @@ class FolderSource:
         ``mask`` is ``(H, W)``, or ``(H, W, K)`` for a folder with ``K >= 2`` classes.
         """
         name = self.names[index]
-        noisy = read_rgb(self.root / "noisy" / f"{name}.png")
-        clean = read_rgb(self.root / "clean" / f"{name}.png")
+        noisy = self._image("noisy", name)
+        clean = self._image("clean", name)
         if len(self.classes) > 1:
             from synthlang.common.imageio import read_label_image
 
@@ -153,8 +158,20 @@ class FolderSource:
             )
         return noisy, clean, mask
 
+    def _image(self, sub: str, name: str) -> np.ndarray:
+        """A noisy or clean image: 8-bit RGB PNG, or (16 bit, channels) a version-3 file."""
+        path = self.root / sub / f"{name}{self._suffix}"
+        if self.channels == ("r", "g", "b") and self.bit_depth == 8:
+            return read_rgb(path)
+        from synthlang.data.imagefiles import read_image_file, unit_image
+
+        return unit_image(read_image_file(path, len(self.channels), self.bit_depth))
+
     def info(self) -> dict[str, Any]:
-        """Identification stored in checkpoints (``classes`` for a folder with classes)."""
+        """Identification stored in checkpoints (``classes`` for a folder with classes).
+
+        ``channels`` names the image channels when they are not RGB.
+        """
         info: dict[str, Any] = {
             "kind": "folder",
             "path": str(self.root),
@@ -164,6 +181,8 @@ class FolderSource:
         }
         if self.classes:
             info["classes"] = list(self.classes)
+        if self.channels != ("r", "g", "b"):
+            info["channels"] = list(self.channels)
         return info
 
 
@@ -283,8 +302,9 @@ class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         return int(self._perm[1][pos])
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return draw ``k`` as ``(u0 (3, h, w), g_u (3, h, w), g_m (K, h, w))`` tensors."""
+        """Return draw ``k`` as ``(u0 (C, h, w), g_u (C, h, w), g_m (K, h, w))`` tensors."""
         noisy, clean, mask = self.source(self.sample_index(k))
+        channels = int(np.shape(noisy)[2])
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2, k]))
         target = np.asarray(mask, np.float32)
         stack = np.concatenate(
@@ -314,7 +334,7 @@ class TrainingSamples(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
             if code & 4 and stack.shape[0] == stack.shape[1]:
                 stack = stack.transpose(1, 0, 2)
         t = torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))
-        return t[:3], t[3:6], t[6:]
+        return t[:channels], t[channels : 2 * channels], t[2 * channels :]
 
 
 class _ShardDraws(Sequence[int]):

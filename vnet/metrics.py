@@ -387,9 +387,13 @@ def _denoised_psnr(den: Path, clean: Path | None) -> float | None:
     """PSNR of a denoised prediction against the clean truth (None without both)."""
     if clean is None or not den.is_file() or not clean.is_file():
         return None
+    from synthlang.common.channelio import read_channels
     from vnet.data import read_rgb
 
-    den_img, clean_img = read_rgb(den), read_rgb(clean)
+    def read(path: Path) -> Any:  # RGB PNGs as ever; TIFFs of any channel count
+        return read_channels(path) if path.suffix == ".tif" else read_rgb(path)
+
+    den_img, clean_img = read(den), read(clean)
     if den_img.shape != clean_img.shape:
         raise DataError(
             f"{den}: size {den_img.shape[1::-1]} differs from the truth {clean} "

@@ -7,11 +7,14 @@ with weights that ramp linearly over the overlap. Images smaller than the networ
 minimum size are mirrored up to it and cropped back. Before that, every input is
 colour-normalised (:mod:`synthlang.colornorm`) to the colour statistics of the training
 inputs that the checkpoint stores, or to a reference image (:class:`PredictOptions`).
+A network trained on images that are not RGB (``channels [...]`` scenes) reads TIFFs (or
+PNGs) with its channel count and is not colour-normalised.
 
 Outputs per input ``NAME.ext`` (:func:`predict_files`) of a network with ``K`` mask
 channels (classes; ``K = 1``: a binary network)::
 
-    NAME_denoised.png   u_T, 8-bit RGB
+    NAME_denoised.png   u_T, 8-bit RGB (NAME_denoised.tif, 16 bit, for a network whose inputs
+                        are not RGB: one channel per marker)
     NAME_prob.png       m_T, the mask probability, 16-bit gray (value / 65535); K > 1: the
                         largest class probability of each pixel
     NAME_prob_K.png     K > 1 only: the probability of class id K (1 .. K), 16-bit gray
@@ -22,7 +25,8 @@ channels (classes; ``K = 1``: a binary network)::
                         components split by a distance-transform watershed
                         (vnet.instances.split_instances, --min-distance)
     NAME_overlay.png    the input with the mask tinted red and its outline in yellow; K > 1:
-                        each class in its colour, instance outlines in yellow
+                        each class in its colour, instance outlines in yellow (inputs that are
+                        not RGB are shown in false colour, synthlang.common.channelio)
     NAME.geojson        with --geojson: a QuPath FeatureCollection, one detection per
                         instance with its class name and mean class probability
 
@@ -164,17 +168,11 @@ def load_model(
     Raises
     ------
     DataError
-        If the file is not a usable checkpoint, or its network does not take RGB
-        images.
+        If the file is not a usable checkpoint.
     """
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     ckpt = load_checkpoint(path, map_location="cpu")
     config = stored_model_config(ckpt, path)
-    if config.in_channels != 3:
-        raise DataError(
-            f"{path}: the network takes {config.in_channels}-channel images; "
-            "predict reads RGB images"
-        )
     model = build_model(str(ckpt["model_kind"]), config)
     check_state_dict(model, ckpt["model_state"], path)
     try:
@@ -212,7 +210,7 @@ def _ramp(n: int, overlap: int) -> np.ndarray:
 def _run(
     model: nn.Module, patch: np.ndarray, device: torch.device, precision: str = "fp32"
 ) -> tuple[np.ndarray, ...]:
-    """Run the network on one ``(h, w, 3)`` patch, mirroring it up to the minimum size."""
+    """Run the network on one ``(h, w, C)`` patch, mirroring it up to the minimum size."""
     h, w = patch.shape[:2]
     need = int(getattr(model, "min_size", 1))
     ph, pw = max(0, need - h), max(0, need - w)
@@ -249,7 +247,7 @@ def predict_array(
     model : torch.nn.Module
         A :class:`~vnet.model.CoupledVN` or :class:`~vnet.unet.UNet`.
     image : numpy.ndarray
-        ``(H, W, 3)`` float in ``[0, 1]``.
+        ``(H, W, C)`` float in ``[0, 1]``, ``C`` the network's input channels (3: RGB).
     tile, overlap, margin : int
         Tiling (see :class:`PredictOptions`).
     device : str or torch.device
@@ -260,19 +258,20 @@ def predict_array(
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        ``u_T`` ``(H, W, 3)`` and ``m_T``, float32 in ``[0, 1]``: ``(H, W)`` for a
+        ``u_T`` ``(H, W, C)`` and ``m_T``, float32 in ``[0, 1]``: ``(H, W)`` for a
         binary network, ``(H, W, K)`` (one channel per class) for ``K > 1``.
     """
     img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")
+    c = int(getattr(getattr(model, "config", None), "in_channels", 3))
+    if img.ndim != 3 or img.shape[2] != c:
+        raise ValueError(f"image must have shape (H, W, {c}), got {img.shape}")
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     h, w = img.shape[:2]
     k = int(getattr(model, "mask_channels", 1))
     if h <= tile and w <= tile:
         u, m = _run(model, img, dev, precision)
         return u.astype(np.float32), _squeezed(m.astype(np.float32))
-    acc_u = np.zeros((h, w, 3), np.float64)
+    acc_u = np.zeros((h, w, c), np.float64)
     acc_m = np.zeros((h, w, k), np.float64)
     acc_w = np.zeros((h, w), np.float64)
     for r in tile_starts(h, tile, overlap):
@@ -412,8 +411,6 @@ def predict_files(
         ``normalization`` (``method``, as done, and ``target``: what the colours
         were mapped to, or None). ``out/predict.json`` holds them with the classes.
     """
-    from synthlang.common.imageio import read_image
-
     opts = options if options is not None else PredictOptions()
     paths = [Path(p) for p in images]
     names = _checked_inputs(paths)
@@ -421,6 +418,9 @@ def predict_files(
     check_precision(opts.precision, device)
     model, ckpt = load_model(checkpoint, device)
     classes = stored_classes(ckpt, checkpoint)
+    channels = _input_channels(model, ckpt)
+    if channels != ("r", "g", "b"):  # markers, not RGB: nothing to colour-normalise
+        opts = _without_normalization(opts, checkpoint, channels, notes)
     opts = _resolve_normalize(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
@@ -430,7 +430,7 @@ def predict_files(
         raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
     records = []
     for path, name in zip(paths, names, strict=True):
-        image = read_image(path)
+        image = _read_input(path, checkpoint, channels)
         method = "none"
         if target is not None:
             from synthlang.colornorm import normalize
@@ -494,6 +494,54 @@ def _write_summary(
         raise DataError(f"cannot write {target}: {_reason(exc)}") from None
 
 
+def _input_channels(model: nn.Module, ckpt: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the network's input channels (``r, g, b``; the training data's names)."""
+    c = int(getattr(getattr(model, "config", None), "in_channels", 3))
+    names = dict(ckpt.get("source") or {}).get("channels")
+    if isinstance(names, list) and len(names) == c and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return ("r", "g", "b") if c == 3 else tuple(f"channel {k}" for k in range(1, c + 1))
+
+
+def _without_normalization(
+    opts: PredictOptions, checkpoint: str | Path, channels: Sequence[str], notes: list[str] | None
+) -> PredictOptions:
+    """No colour normalisation for a network whose inputs are not RGB (refused if asked for)."""
+    from synthlang.common.channels import describe_channels
+
+    if opts.reference is not None or opts.normalize not in ("default", "none"):
+        asked = "--reference" if opts.reference is not None else f"--normalize {opts.normalize}"
+        raise DataError(
+            f"{asked}: colour normalisation works on RGB images, but {checkpoint} takes "
+            f"{describe_channels(channels)}; leave it out (or give --no-normalize)"
+        )
+    if opts.normalize == "default" and notes is not None:
+        notes.append(
+            f"{checkpoint} takes {describe_channels(channels)}: the inputs are used as they are "
+            "(colour normalisation is for RGB)"
+        )
+    return dataclasses.replace(opts, normalize="none")
+
+
+def _read_input(path: Path, checkpoint: str | Path, channels: Sequence[str]) -> np.ndarray:
+    """An input image with the network's channels (RGB as ever; TIFFs of any channel count)."""
+    from synthlang.common.channelio import image_channels, read_channels
+    from synthlang.common.channels import describe_channels
+    from synthlang.common.imageio import read_image
+
+    if len(channels) == 3 and image_channels(path) in (None, 3):
+        return read_image(path)
+    image = read_channels(path)
+    if image.shape[2] != len(channels):
+        found = image.shape[2]
+        raise DataError(
+            f"{path}: the image has {found} channel{'s' if found != 1 else ''}, but {checkpoint} "
+            f"takes {describe_channels(channels)}; give images with the channels it was "
+            "trained on"
+        )
+    return image
+
+
 def _checked_inputs(paths: Sequence[Path]) -> list[str]:
     """The output names of the input images, which must exist and not share a name."""
     if not paths:
@@ -525,25 +573,41 @@ def _write_outputs(
     def prob(p: np.ndarray) -> np.ndarray:
         return np.round(np.clip(p, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
+    from synthlang.common.channelio import false_colour
+
     mask = labels > 0
+    view = false_colour(image)  # the input as RGB (itself for RGB inputs)
     outputs: dict[str, np.ndarray] = {"denoised": np.clip(u, 0.0, 1.0)}
     if m.ndim == 2:  # a binary network: the outputs it always had, byte for byte
         outputs["prob"] = prob(m)
-        outputs["overlay"] = overlay(image, mask)
+        outputs["overlay"] = overlay(view, mask)
     else:
         outputs["prob"] = prob(m.max(axis=2))
         outputs.update({f"prob_{k}": prob(m[..., k - 1]) for k in range(1, m.shape[2] + 1)})
-        outputs["overlay"] = overlay_classes(image, labels, instances, classes)
+        outputs["overlay"] = overlay_classes(view, labels, instances, classes)
     outputs["mask"] = mask.astype(np.uint8) * np.uint8(255)
     outputs["labels"] = labels.astype(np.uint8)
     outputs["instances"] = instances.astype(np.uint16)
     files = {kind: out_dir / f"{name}_{kind}.png" for kind in outputs}
+    if u.shape[2] != 3:  # not RGB: a 16-bit multi-channel TIFF
+        files["denoised"] = out_dir / f"{name}_denoised.tif"
     for kind, array in outputs.items():
         try:
-            write_png(files[kind], array)
+            if kind == "denoised" and u.shape[2] != 3:
+                _write_channels(files[kind], array)
+            else:
+                write_png(files[kind], array)
         except OSError as exc:
             raise DataError(f"cannot write {files[kind]}: {_reason(exc)}") from None
     return files
+
+
+def _write_channels(path: Path, image: np.ndarray) -> None:
+    """Write a ``(H, W, C)`` image as a 16-bit TIFF, atomically."""
+    from synthlang.common.channelio import encode_image, quantize
+    from synthlang.common.fileio import atomic_write_bytes
+
+    atomic_write_bytes(path, encode_image(quantize(image, 16)))
 
 
 def _write_geojson(

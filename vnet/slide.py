@@ -129,6 +129,12 @@ def predict_slide_file(
     notes = notes if notes is not None else []
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
+    channels = int(getattr(getattr(model, "config", None), "in_channels", 3))
+    if channels != 3:
+        raise DataError(
+            f"{checkpoint} takes {channels}-channel images; whole-slide prediction reads RGB "
+            "slides (predict tiles or crops of a multi-channel image as TIFFs instead)"
+        )
     stored = dict(ckpt.get("source") or {}).get("pixel_size_um")
     scale = float(model_mpp or stored or DEFAULT_PIXEL_SIZE_UM)
     classes = list(stored_classes(ckpt, checkpoint))

@@ -30,7 +30,12 @@ from torch import nn
 
 from synthlang.common.errors import DataError
 from vnet import distributed as ddp
-from vnet.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from vnet.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    save_checkpoint,
+    stored_model_config,
+)
 from vnet.config import TrainConfig
 from vnet.data import SampleSource, TrainingSamples, make_loader, source_classes
 from vnet.errors import TrainingError
@@ -73,6 +78,7 @@ __all__ = [
     "check_precision",
     "autocast",
     "save_checkpoint",
+    "init_weights",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAME",
@@ -135,6 +141,10 @@ class Trainer:
         Names of the ``K = mask_channels`` classes, stored in the checkpoint (default:
         the source's ``classes`` attribute, else :func:`~vnet.config.default_classes`).
         The source's masks must have ``K`` channels (``(H, W)`` for ``K = 1``).
+    init : str or Path, optional
+        Start a new run from the weights of this checkpoint (fine-tuning; a fresh Adam
+        state, step 0). Its network kind and configuration must be the run's
+        (:func:`init_weights`).
     """
 
     def __init__(
@@ -148,8 +158,10 @@ class Trainer:
         progress: bool = True,
         precision: str = "fp32",
         classes: Sequence[str] | None = None,
+        init: str | Path | None = None,
     ) -> None:
         self.config = config
+        self.init = Path(init) if init is not None else None
         self.classes = tuple(classes) if classes is not None else source_classes(source)
         self.source = source
         self.out = Path(out)
@@ -191,6 +203,8 @@ class Trainer:
         net = build_model(cfg.model, model_config(cfg)).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
         ckpt = folder.load_for_resume(self.device) if self.resume else None
+        if ckpt is None and self.init is not None:
+            init_weights(net, cfg, self.init)
         step = int(ckpt.get("step", 0)) if ckpt is not None else 0
         shard = ddp.local_slice(cfg.batch_size, ctx.rank, ctx.world_size) if ctx.enabled else None
         lo, hi = shard if shard is not None else (0, cfg.batch_size)
@@ -226,9 +240,37 @@ class Trainer:
         return TrainResult(step, last, folder.checkpoint, curves, time.perf_counter() - t_start)
 
 
+def init_weights(net: nn.Module, config: TrainConfig, path: str | Path) -> None:
+    """Load the weights of checkpoint ``path`` into ``net`` (the network of ``config``).
+
+    Raises
+    ------
+    DataError
+        The checkpoint is unusable, or its network kind or configuration differs from
+        the run's (they are named).
+    """
+    ckpt = load_checkpoint(path)
+    kind = ckpt["model_kind"]
+    if kind != config.model:
+        raise DataError(f"{path}: is a {kind} network, but this run trains a {config.model}")
+    theirs = stored_model_config(ckpt, path).model_dump()
+    ours = model_config(config).model_dump()
+    differ = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+    if differ:
+        parts = ", ".join(f"{k} {theirs.get(k)!r} (run: {ours.get(k)!r})" for k in differ)
+        raise DataError(f"{path}: its network differs from this run's: {parts}")
+    net.load_state_dict(ckpt["model_state"])
+
+
 def _check_first_sample(samples: TrainingSamples, draw: int, net: nn.Module) -> None:
     """Load one draw in this process, so data problems surface as clean errors."""
     u0, _, g_m = samples[draw]
+    c = int(getattr(getattr(net, "config", None), "in_channels", u0.shape[0]))
+    if u0.shape[0] != c:
+        raise DataError(
+            f"the training images have {u0.shape[0]} channels, but the network takes {c} "
+            "(in_channels); train a new run on these data"
+        )
     k = int(getattr(net, "mask_channels", 1))
     if g_m.shape[0] != k:
         raise DataError(
@@ -254,6 +296,7 @@ def train(
     progress: bool = True,
     precision: str = "fp32",
     classes: Sequence[str] | None = None,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train a network; shorthand for ``Trainer(...).run()``."""
     return Trainer(
@@ -265,4 +308,5 @@ def train(
         progress=progress,
         precision=precision,
         classes=classes,
+        init=init,
     ).run()

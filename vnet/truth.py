@@ -156,8 +156,14 @@ class PredictionSet:
             instances=instances,
             mask=np.asarray(mask, bool),
             labels_path=labels_path,
-            denoised_path=self.folder / f"{name}_denoised.png",
+            denoised_path=_existing(self.folder / f"{name}_denoised.png"),
         )
+
+
+def _existing(png: Path) -> Path:
+    """``png``, or the TIFF of the same name where only that exists (images that are not RGB)."""
+    tif = png.with_suffix(".tif")
+    return tif if not png.is_file() and tif.is_file() else png
 
 
 def _geojson_classes(folder: Path) -> list[str]:
@@ -303,7 +309,7 @@ class TruthSet:
             # format 2 without classes: its labelled instances are none, the objects count
             sub = "objects" if self.version >= 2 and not self.class_maps else "instances"
             inst_path = self.folder / sub / f"{name}.png"
-            clean = self.folder / "clean" / f"{name}.png"
+            clean = _existing(self.folder / "clean" / f"{name}.png")
             mask_path = self.folder / "mask" / f"{name}.png"
             mask = _read_gray(mask_path) >= self.threshold if mask_path.is_file() else None
             labels = _read_ids(path) if self.class_maps else None

@@ -40,6 +40,10 @@ def describe(scene: object) -> str:
     regions = ""
     if scene.regions is not None:
         regions = f", regions {scene.regions.kind}({scene.regions.count})"
+    if scene.channels is not None or scene.bits is not None:
+        from synthlang.common.channels import describe_channels
+
+        regions += f", {describe_channels(scene.channel_names())}, {scene.bit_depth} bit"
     rules = len(scene.mask_rules())
     masks = f"{rules} mask rule{'s' if rules != 1 else ''}"
     if scene.classes is not None:

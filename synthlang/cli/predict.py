@@ -33,7 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "first colour-normalised to the colour statistics of the training inputs that "
             "the checkpoint stores (Macenko stain normalisation by default; Reinhard with "
             "--normalize reinhard); --reference IMG normalises to an image instead, "
-            "--no-normalize not at all."
+            "--no-normalize not at all. A network trained on images that are not RGB (a scene "
+            "with `channels [...]`) reads images of its channel count (multi-channel TIFFs, 8 or "
+            "16 bit), is not colour-normalised, writes u_T as NAME_denoised.tif (16 bit) and "
+            "the overlay on a false-colour view; an image of another channel count is refused."
         ),
         epilog="examples:\n  synthlang predict runs/s2/model.pt real/*.png --out pred/\n"
         "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --reference real/ref.png\n"

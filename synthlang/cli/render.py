@@ -78,6 +78,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "from the stored samples by the run that completes the dataset (with --resume also "
         "when it is complete already)",
     )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=(8, 16),
+        default=None,
+        help="bits per channel of the noisy and clean images: 8 or 16 (16-bit PNG, or TIFF "
+        "for a scene that is not RGB); default the scene's `bits` (8 unless it says 16). "
+        "Part of the scene hash: repeat it with --resume",
+    )
     p.add_argument("--resume", action="store_true", help="finish an interrupted render")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
@@ -98,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         workers = max(1, min(os.cpu_count() or 1, total))
     executor = executor_for(args.executor, workers=workers, scheduler=args.scheduler)
     scene = compile_file(args.scene)
+    if args.bit_depth is not None:  # as if the header said `bits N`
+        scene = scene.model_copy(update={"bits": 16 if args.bit_depth == 16 else None})
     out = args.out if args.out is not None else Path("data") / scene.name
     bar = tqdm(
         total=total,
@@ -122,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         bar.close()
         shard = f" --shard {k}/{m}" if args.shard else ""
+        if args.bit_depth is not None:
+            shard += f" --bit-depth {args.bit_depth}"
         if args.formats and (out / "manifest.json").is_file():
             print(
                 f"synthlang: interrupted while writing the exports; {out} is complete, the "

@@ -154,6 +154,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--iterations, --workers, --device and --checkpoint-every",
     )
     p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="start a new run from the weights of a checkpoint (fine-tuning, e.g. a shipped "
+        "model on your own scene): its network and configuration are used, Adam starts afresh "
+        "at step 0; the data must have its classes and channels",
+    )
+    p.add_argument(
         "--overwrite",
         action="store_true",
         help="start over in a RUN folder that already holds a checkpoint",
@@ -211,6 +220,8 @@ def _source(args: argparse.Namespace, seed: int) -> tuple[Any, dict[str, Any], i
     source = SceneSource.with_classes(scene, seed)
     if source.classes:
         info["classes"] = list(source.classes)
+    if scene.n_channels != 3 or scene.channels is not None:
+        info["channels"] = list(scene.channel_names())
     return source, info, None
 
 
@@ -249,6 +260,9 @@ def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | No
     cfg = _config(args, info.get("scene"))
     k = max(1, len(info.get("classes") or ()))
     cfg = cfg.replace(**{f"{cfg.model}.mask_channels": k})
+    channels = info.get("channels")  # one input channel per image channel (default RGB)
+    if channels and len(channels) != 3:
+        cfg = cfg.replace(**{f"{cfg.model}.in_channels": len(channels)})
     if args.endless:
         cfg = cfg.replace(n_samples=None)
     elif size is not None:  # a folder: use all of it unless --n says otherwise
@@ -261,6 +275,34 @@ def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | No
     if args.workers is None and args.scene is not None:
         cfg = cfg.replace(workers=2)
     return cfg
+
+
+def _init_config(
+    args: argparse.Namespace, cfg: Any, info: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A new run's configuration with the network of ``--init``, and the data info noting it."""
+    import hashlib
+
+    from vnet.checkpoint import load_checkpoint, stored_model_config
+
+    ckpt = load_checkpoint(args.init)
+    kind = ckpt["model_kind"]
+    if kind != cfg.model:
+        raise DataError(f"--init {args.init} is a {kind} network, but --model is {cfg.model}")
+    theirs = stored_model_config(ckpt, args.init)
+    ours = cfg.vn if cfg.model == "vn" else cfg.unet
+    for field, what in (("mask_channels", "mask channels (classes)"), ("in_channels", "channels")):
+        if getattr(theirs, field) != getattr(ours, field):
+            raise DataError(
+                f"--init {args.init} has {getattr(theirs, field)} {what}, the training data "
+                f"{getattr(ours, field)}: fine-tune it on data with the same classes and channels"
+            )
+    steps = getattr(theirs, "steps", None)
+    if args.steps is not None and steps is not None and steps != args.steps:
+        raise DataError(f"--steps {args.steps}, but --init {args.init} has {steps} steps")
+    digest = hashlib.sha256(args.init.read_bytes()).hexdigest()
+    init = {"path": str(args.init), "sha256": digest}
+    return cfg.replace(**{cfg.model: theirs}), {**info, "init": init}
 
 
 def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any, ...]:
@@ -423,6 +465,13 @@ def run(args: argparse.Namespace) -> int:
 
     main = is_main_process()
     configure_threads(args.threads)
+    if args.init is not None and args.resume:
+        raise DataError(
+            "--init starts a new run from a checkpoint's weights; --resume continues "
+            "a run: give one of them"
+        )
+    if args.init is not None and args.model is None:
+        args.model = load_checkpoint(args.init)["model_kind"]
     if args.resume:
         ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
         cfg, source, info, size = _resumed_config(args, ckpt)
@@ -435,6 +484,8 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed if args.seed is not None else 0
         source, info, size = _source(args, seed)
         cfg = _fresh_config(args, info, size)
+        if args.init is not None:
+            cfg, info = _init_config(args, cfg, info)
     classes = tuple(info.get("classes") or ())
     if args.scene is not None and cfg.n_samples is not None:
         source = CachedSource(source, max_items=cfg.n_samples)
@@ -453,6 +504,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet and main,
             precision=args.precision,
             classes=classes or None,
+            init=args.init if not args.resume else None,
         )
     except KeyboardInterrupt as exc:
         if main:

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthlang.common.channels import image_suffix
 from synthlang.common.errors import DataError
 from synthlang.data.executors import Executor, LocalExecutor
-from synthlang.data.formats import parse_formats, write_exports
+from synthlang.data.formats import check_exports, parse_formats, write_exports
 from synthlang.data.sampleio import (
     MANIFEST,
     PARTIAL,
@@ -82,11 +83,17 @@ class DatasetReport:
 
 def _check_header(path: Path, header: dict[str, Any], want: dict[str, Any]) -> None:
     version = header.get("format_version", 1)
-    if version != want["format_version"]:
+    if version != want["format_version"] and {version, want["format_version"]} != {2, 3}:
         raise DataError(
             f"{path} was written in dataset format version {str(version)[:20]}, this "
             f"synthlang writes version {want['format_version']}; render into another --out "
             "folder (the old folder stays readable)"
+        )
+    have_bits, want_bits = header.get("bit_depth", 8), want.get("bit_depth", 8)
+    if have_bits != want_bits:
+        raise DataError(
+            f"{path} was rendered with {str(have_bits)[:20]}-bit images, this render writes "
+            f"{want_bits}-bit images; give the same --bit-depth, or use another --out folder"
         )
     for key in ("scene_hash", "seed", "n"):
         if header.get(key) != want[key]:
@@ -234,6 +241,7 @@ def render_dataset(
         exports = parse_formats(formats) if formats else ()
     except ValueError as exc:
         raise DataError(str(exc)) from None
+    check_exports(exports, scene.channel_names(), scene.bit_depth)
     run = executor if executor is not None else LocalExecutor(workers)
     # the exports are read and written here: by the local workers, or by one process
     export_workers = run.workers if isinstance(run, LocalExecutor) else 1
@@ -248,8 +256,9 @@ def render_dataset(
                 report.exported = exports
             return report
         todo = []
+        suffix = image_suffix(scene.n_channels)
         for i in range(k - 1, n, m):
-            if sample_complete(out_path, sample_name(i, n)):
+            if sample_complete(out_path, sample_name(i, n), suffix):
                 report.skipped += 1
             else:
                 todo.append(i)

@@ -12,6 +12,11 @@ The format (version 2) is documented in ``docs/dataset.md``::
     OUT/manifest.json          written when every sample is complete
     OUT/manifest.partial.json  until then
 
+Version 3 is version 2 for images that are not 8-bit RGB (a scene with ``channels [...]``
+or ``bits 16``): ``noisy/`` and ``clean/`` hold 16-bit PNGs (RGB) or multi-channel TIFFs
+(:mod:`synthlang.common.channelio`), and the manifest and every sample's metadata record
+``"channels"`` and ``"bit_depth"``. 8-bit RGB datasets are written as version 2.
+
 Version 1 folders (no ``labels/`` or ``objects/``; ``instances/NNNNNN.png`` held every
 object's id) are still read: their mask is the one class, ``mask``
 (:data:`V1_CLASSES`), and their labelled instances are the objects on the mask.
@@ -39,9 +44,17 @@ from typing import Any
 
 import numpy as np
 
+from synthlang.common.channels import RGB_CHANNELS, image_suffix
 from synthlang.common.errors import DataError, RenderError
 from synthlang.common.fileio import atomic_write_bytes, read_input_file
 from synthlang.common.version import __version__
+from synthlang.data.imagefiles import (
+    image_bytes,
+    image_layout,
+    layout_fields,
+    read_image_file,
+    unit_image,
+)
 from synthlang.engine.sampling import sample_seed
 from synthlang.ir import Scene, scene_hash
 
@@ -75,7 +88,9 @@ __all__ = [
 
 FORMAT = "synthlang-dataset"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+IMAGE_FORMAT_VERSION = 3
+"""The version of a dataset whose images are not 8-bit RGB (``channels``, ``bit_depth``)."""
+READABLE_VERSIONS = (1, 2, 3)
 """Format versions the readers accept."""
 SUBDIRS = ("noisy", "clean", "mask", "labels", "instances", "objects")
 IMAGE_KEYS = ("noisy", "clean", "mask", "labels", "instances", "objects")
@@ -109,23 +124,25 @@ def sample_name(index: int, n: int) -> str:
     return f"{index:0{width}d}"
 
 
-def sample_paths(out: Path, name: str) -> dict[str, Path]:
+def sample_paths(out: Path, name: str, suffix: str = ".png") -> dict[str, Path]:
     """The files of sample ``name`` in the dataset folder ``out``.
 
     Returns
     -------
     dict of str to Path
-        ``noisy``, ``clean``, ``mask``, ``labels``, ``instances``, ``objects`` (PNG)
-        and ``json``, as the current format (version 2) names them.
+        ``noisy``, ``clean`` (``suffix``: ``.png``, or ``.tif`` for images that are not
+        RGB), ``mask``, ``labels``, ``instances``, ``objects`` (PNG) and ``json``.
     """
     paths = {key: out / key / f"{name}.png" for key in IMAGE_KEYS}
+    paths["noisy"] = out / "noisy" / f"{name}{suffix}"
+    paths["clean"] = out / "clean" / f"{name}{suffix}"
     paths["json"] = out / "instances" / f"{name}.json"
     return paths
 
 
-def sample_complete(out: Path, name: str) -> bool:
+def sample_complete(out: Path, name: str, suffix: str = ".png") -> bool:
     """Whether every file of sample ``name`` exists in ``out``."""
-    return all(p.exists() for p in sample_paths(out, name).values())
+    return all(p.exists() for p in sample_paths(out, name, suffix).values())
 
 
 # --------------------------------------------------------------------------- samples
@@ -164,12 +181,15 @@ class EncodedSample:
         and ``json`` (the per-sample metadata).
     entry : dict
         The sample's manifest entry.
+    suffix : str
+        The suffix of the ``noisy`` and ``clean`` files (``.png``; ``.tif`` when not RGB).
     """
 
     index: int
     name: str
     files: dict[str, bytes]
     entry: dict[str, Any]
+    suffix: str = ".png"
 
 
 def _instance_json(record: dict[str, Any], classes: list[str]) -> dict[str, Any]:
@@ -242,10 +262,12 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "mask_pixels": int(np.count_nonzero(sample.labels)),
         "instances": [_instance_json(r.to_json(), classes) for r in sample.instances],
     }
+    layout = layout_fields(scene)
+    meta.update(layout)
     # to_uint8 in the images' own dtype (float32): the bytes of every dataset depend on it
     files = {
-        "noisy": _png_bytes(to_uint8(sample.noisy)),
-        "clean": _png_bytes(to_uint8(sample.clean)),
+        "noisy": image_bytes(scene, sample.noisy) if layout else _png_bytes(to_uint8(sample.noisy)),
+        "clean": image_bytes(scene, sample.clean) if layout else _png_bytes(to_uint8(sample.clean)),
         "mask": _png_bytes(to_uint8(sample.mask)),
         "labels": _png_bytes(np.asarray(sample.labels, dtype=np.uint8)),
         "instances": _png_bytes(sample.label_instances, mode="I;16"),
@@ -261,7 +283,8 @@ def encode_sample(scene: Scene, *, index: int, seed: int, n: int) -> EncodedSamp
         "shortfalls": [s.layer for s in sample.shortfalls],
         "mask_pixels": meta["mask_pixels"],
     }
-    return EncodedSample(index=index, name=name, files=files, entry=entry)
+    suffix = image_suffix(scene.n_channels)
+    return EncodedSample(index=index, name=name, files=files, entry=entry, suffix=suffix)
 
 
 def store_sample(out: Path, sample: EncodedSample) -> dict[str, Any]:
@@ -287,7 +310,7 @@ def store_sample(out: Path, sample: EncodedSample) -> dict[str, Any]:
     OSError
         If a file cannot be written (no partial file is left under its name).
     """
-    paths = sample_paths(Path(out), sample.name)
+    paths = sample_paths(Path(out), sample.name, sample.suffix)
     for key in (*IMAGE_KEYS, "json"):
         atomic_write_bytes(paths[key], sample.files[key], temp_suffix=_SAMPLE_TEMP)
     return sample.entry
@@ -318,9 +341,11 @@ def write_sample(scene: Scene, *, index: int, seed: int, n: int, out: Path) -> d
 
 def manifest_header(scene: Scene, *, n: int, seed: int, scene_file: str | None) -> dict[str, Any]:
     """The fields every manifest (partial or complete) of this render starts with."""
+    layout = layout_fields(scene)
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": IMAGE_FORMAT_VERSION if layout else FORMAT_VERSION,
+        **layout,
         "synthlang_version": __version__,
         "scene": scene.name,
         "scene_file": scene_file,
@@ -416,8 +441,9 @@ def finish_manifest(out: Path, header: dict[str, Any], n: int) -> dict[str, Any]
     if any(f"{sample_name(i, n)}.json" not in listed for i in range(n)):
         return None
     entries = []
+    suffix = image_suffix(len(image_layout(header)[0]))
     for i in range(n):
-        if not sample_complete(out, sample_name(i, n)):
+        if not sample_complete(out, sample_name(i, n), suffix):
             return None
         entries.append(_entry_from_json(out, i, n))
     totals: dict[str, int] = {}
@@ -496,10 +522,11 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
             partial = read_manifest_file(root / PARTIAL)
             n = _manifest_n(partial, root / PARTIAL)
             done = sum(1 for _ in (root / "instances").glob("*.json"))
+            depth = " --bit-depth 16" if partial.get("bit_depth") == 16 else ""
             raise DataError(
                 f"{root} is an incomplete dataset ({min(done, n)} of {n} samples); finish it "
                 f"with `synthlang render {partial.get('scene_file') or 'SCENE'} --n {n} "
-                f"--out {root} --seed {partial.get('seed')} --resume`"
+                f"--out {root} --seed {partial.get('seed')}{depth} --resume`"
             )
         raise DataError(f"{root}: not a synthlang dataset (no {MANIFEST})")
     data = read_manifest_file(manifest)
@@ -508,6 +535,11 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     version = _format_version(data, manifest)
     data["format_version"] = version
     data["classes"] = list(_classes(data, manifest, version))
+    try:
+        channels, bits = image_layout(data if version == 3 else {})
+    except DataError as exc:
+        raise DataError(f"{manifest}: {exc}") from None
+    data["channels"], data["bit_depth"] = list(channels), bits
     n = _manifest_n(data, manifest)
     samples = data.get("samples")
     if not isinstance(samples, list) or len(samples) != n:
@@ -543,7 +575,9 @@ _V1_FILES = {
 
 
 def _sample_version(meta: dict[str, Any]) -> int:
-    """The format version a sample's metadata was written in (version 2 records classes)."""
+    """The format version a sample's metadata was written in (2 records classes, 3 channels)."""
+    if "channels" in meta or "bit_depth" in meta:
+        return 3
     return 2 if "classes" in meta else 1
 
 
@@ -555,8 +589,9 @@ def read_raw_sample(
     format_version: int | None = None,
     classes: tuple[str, ...] | None = None,
     with_meta: bool = False,
+    layout: tuple[tuple[str, ...], int] | None = None,
 ) -> dict[str, Any]:
-    """Read a stored sample's arrays as they are stored (8-bit images, integer maps).
+    """Read a stored sample's arrays as they are stored (8- or 16-bit images, integer maps).
 
     Parameters
     ----------
@@ -574,16 +609,20 @@ def read_raw_sample(
         the metadata is not read.
     with_meta : bool
         Also return the metadata record.
+    layout : tuple, optional
+        The dataset's channel names and bit depth (the manifest's); default: from the
+        metadata (version 3; read then) or RGB, 8 bit.
 
     Returns
     -------
     dict
         ``name``, ``format_version``, ``classes`` (when known: version 1, or the
-        metadata was read) and the requested arrays: ``noisy``, ``clean`` ``(H, W, 3)``
-        uint8; ``mask`` ``(H, W)`` uint8 (0 or 255); ``labels`` ``(H, W)`` uint8 class
-        ids; ``instances`` ``(H, W)`` int32 labelled instance ids; ``objects`` ``(H, W)``
-        int32 object ids; ``meta`` if read. For a version-1 sample ``labels`` is 1 on the
-        mask, ``instances`` the objects on the mask, ``objects`` the stored id map.
+        metadata was read), ``channels`` and ``bit_depth`` (version 3) and the requested arrays:
+        ``noisy``, ``clean`` ``(H, W, C)`` uint8 (uint16 for 16 bit); ``mask`` ``(H, W)``
+        uint8 (0 or 255); ``labels`` ``(H, W)`` uint8 class ids; ``instances`` ``(H, W)``
+        int32 labelled instance ids; ``objects`` ``(H, W)`` int32 object ids; ``meta`` if
+        read. For a version-1 sample ``labels`` is 1 on the mask, ``instances`` the objects
+        on the mask, ``objects`` the stored id map.
 
     Raises
     ------
@@ -602,9 +641,15 @@ def read_raw_sample(
         raise ValueError(f"unknown sample arrays {unknown}; choose from {', '.join(IMAGE_KEYS)}")
     paths = sample_paths(root, name)
     meta: dict[str, Any] | None = None
-    if with_meta or format_version is None:
+    if with_meta or format_version is None or (format_version == 3 and layout is None):
         meta = _read_json(paths["json"], f"the metadata of sample {name}")
     version = format_version if format_version is not None else _sample_version(meta or {})
+    if layout is None:
+        try:
+            layout = image_layout(meta if meta is not None and version == 3 else {})
+        except DataError as exc:
+            raise DataError(f"{paths['json']}: {exc}") from None
+    paths = sample_paths(root, name, image_suffix(len(layout[0])))
     if version == 1:
         classes = V1_CLASSES
     elif meta is not None:
@@ -615,6 +660,9 @@ def read_raw_sample(
         if key not in files:
             continue
         try:
+            if version == 3 and key in ("noisy", "clean"):
+                arrays[key] = read_image_file(paths[key], len(layout[0]), layout[1])
+                continue
             arrays[key] = read_raw_image(
                 paths[key], modes=_PNG_MODES[key], max_pixels=DEFAULT_MAX_PIXELS
             )
@@ -627,6 +675,8 @@ def read_raw_sample(
             + ", ".join(f"{k} {v[0]}x{v[1]}" for k, v in shapes.items())
         )
     out: dict[str, Any] = {"name": name, "format_version": version}
+    if version == 3:
+        out["channels"], out["bit_depth"] = layout
     if classes is not None:
         out["classes"] = classes
     if version == 1:
@@ -690,21 +740,23 @@ def load_sample(
     raw = read_raw_sample(folder, name, format_version=format_version, with_meta=True)
     meta = raw["meta"]
     return {
-        "noisy": raw["noisy"].astype(np.float32) / 255.0,
-        "clean": raw["clean"].astype(np.float32) / 255.0,
+        "noisy": unit_image(raw["noisy"]),
+        "clean": unit_image(raw["clean"]),
         "mask": raw["mask"].astype(np.float32) / 255.0,
         "labels": raw["labels"],
         "label_instances": raw["instances"],
         "objects": raw["objects"],
         "instance_map": raw["objects"],
         "classes": raw["classes"],
+        "channels": raw.get("channels", RGB_CHANNELS),
+        "bit_depth": raw.get("bit_depth", 8),
         "format_version": raw["format_version"],
         "meta": meta,
     }
 
 
 def iter_samples(folder: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:
-    """Yield every sample of a complete dataset folder (version 1 or 2), in index order."""
+    """Yield every sample of a complete dataset folder (version 1, 2 or 3), in index order."""
     manifest = read_manifest(folder)
     for entry in manifest["samples"]:
         yield load_sample(folder, entry["name"], format_version=manifest["format_version"])

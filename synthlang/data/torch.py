@@ -1,11 +1,11 @@
-"""A PyTorch ``Dataset`` over a dataset folder (format version 1 or 2).
+"""A PyTorch ``Dataset`` over a dataset folder (format version 1, 2 or 3).
 
 Imports torch; nothing in ``synthlang`` imports this module except on request::
 
     from synthlang.data.torch import SynthlangDataset
 
     ds = SynthlangDataset("data/s2", outputs=("noisy", "labels", "instances"))
-    item = ds[0]  # {"noisy": (3, H, W) float32, "labels": (H, W) int64, ...}
+    item = ds[0]  # {"noisy": (C, H, W) float32, "labels": (H, W) int64, ...}
     loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, num_workers=2)
 
 Only the files of the requested outputs are read.
@@ -34,6 +34,8 @@ def _tensor(key: str, array: np.ndarray) -> torch.Tensor:
     """The tensor of one stored array (see :class:`SynthlangDataset` for dtypes)."""
     if key in ("noisy", "clean"):
         chw = np.ascontiguousarray(array.transpose(2, 0, 1))
+        if chw.dtype == np.uint16:  # 16 bit: exact in float64, then float32
+            return torch.from_numpy(chw.astype(np.float64) / 65535.0).to(torch.float32)
         return torch.from_numpy(chw).to(torch.float32).div_(255.0)
     if key == "mask":
         return torch.from_numpy(np.ascontiguousarray(array)).to(torch.float32).div_(255.0)
@@ -46,11 +48,12 @@ class SynthlangDataset(Dataset[dict[str, torch.Tensor]]):
     Parameters
     ----------
     folder : path-like
-        A complete dataset folder (``synthlang render``; format version 1 or 2).
+        A complete dataset folder (``synthlang render``; format version 1, 2 or 3).
     outputs : sequence of str
         What each item holds, from :data:`OUTPUTS`:
 
-        * ``noisy``, ``clean``: ``(3, H, W)`` float32 in [0, 1];
+        * ``noisy``, ``clean``: ``(C, H, W)`` float32 in [0, 1] (``C = 3`` for RGB; 8-bit
+          files divided by 255, 16-bit ones by 65535);
         * ``mask``: ``(H, W)`` float32, 0 or 1;
         * ``labels``: ``(H, W)`` int64 class ids, 0 = background (class id ``k`` is
           ``classes[k - 1]``);
@@ -67,6 +70,12 @@ class SynthlangDataset(Dataset[dict[str, torch.Tensor]]):
         The dataset's classes (``("mask",)`` for a version-1 folder).
     num_classes : int
         ``len(classes) + 1``: the number of label values, background included.
+    channels : tuple of str
+        The names of the image channels (``("r", "g", "b")`` for RGB).
+    num_channels : int
+        ``C``, the channels of ``noisy`` and ``clean``.
+    bit_depth : int
+        8 or 16, the bit depth of the stored images.
     names : list of str
         The sample names, in index order.
 
@@ -96,6 +105,9 @@ class SynthlangDataset(Dataset[dict[str, torch.Tensor]]):
         self.format_version = int(manifest["format_version"])
         self.classes: tuple[str, ...] = tuple(manifest["classes"])
         self.num_classes = len(self.classes) + 1
+        self.channels: tuple[str, ...] = tuple(manifest["channels"])
+        self.num_channels = len(self.channels)
+        self.bit_depth = int(manifest["bit_depth"])
         self.names: list[str] = [entry["name"] for entry in manifest["samples"]]
         self.outputs = tuple(dict.fromkeys(outputs))
         self.transform = transform
@@ -112,6 +124,7 @@ class SynthlangDataset(Dataset[dict[str, torch.Tensor]]):
             keys=self.outputs,
             format_version=self.format_version,
             classes=self.classes,
+            layout=(self.channels, self.bit_depth),
         )
         item = {key: _tensor(key, raw[key]) for key in self.outputs}
         return self.transform(item) if self.transform is not None else item
@@ -119,5 +132,5 @@ class SynthlangDataset(Dataset[dict[str, torch.Tensor]]):
     def __repr__(self) -> str:
         return (
             f"SynthlangDataset({str(self.folder)!r}, outputs={self.outputs}, "
-            f"{len(self)} samples, classes={self.classes})"
+            f"{len(self)} samples, classes={self.classes}, channels={self.channels})"
         )

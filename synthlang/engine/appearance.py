@@ -207,7 +207,8 @@ def contrast(
     """Scale deviations from the reference image's mean grey level by ``factor``.
 
     The pivot is the mean of :func:`skimage.color.rgb2gray` of ``images[0]``
-    (the clean image), so every image gets the same affine map.
+    (the clean image), so every image gets the same affine map; for images that are
+    not RGB, each channel's mean in ``images[0]``.
 
     Examples
     --------
@@ -220,7 +221,12 @@ def contrast(
     f = draw(spec.factor, rng)
     if not images:
         return []
-    pivot = float(np.mean(rgb2gray(_f32(images[0]))))
+    ref = _f32(images[0])
+    if ref.shape[-1] != 3:  # not RGB: each channel around its own mean
+        pivots = ref.reshape(-1, ref.shape[-1]).mean(axis=0, dtype=np.float64)
+        p32 = pivots.astype(np.float32)
+        return [_f32(p32 + np.float32(f) * (_f32(image) - p32)) for image in images]
+    pivot = float(np.mean(rgb2gray(ref)))
     return [_f32(pivot + f * (_f32(image) - np.float32(pivot))) for image in images]
 
 

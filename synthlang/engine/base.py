@@ -237,9 +237,9 @@ class Sample:
     Attributes
     ----------
     noisy : numpy.ndarray
-        ``(H, W, 3)`` float32 in [0, 1]: the network input.
+        ``(H, W, C)`` float32 in [0, 1]: the network input (``C = 3`` for RGB).
     clean : numpy.ndarray
-        ``(H, W, 3)`` float32 in [0, 1]: the ground-truth image.
+        ``(H, W, C)`` float32 in [0, 1]: the ground-truth image.
     mask : numpy.ndarray
         ``(H, W)`` float32 in {0, 1}: the ground-truth mask.
     instance_map : numpy.ndarray
@@ -263,6 +263,9 @@ class Sample:
         ``(H, W)`` int32: id of the labelled instance at each pixel, 0 elsewhere.
     classes : tuple of str
         Names of the mask classes, in id order.
+    channels : tuple of str
+        Names of the image channels (the last axis of ``noisy`` and ``clean``): ``r, g, b``
+        for an RGB scene, else the scene's ``channels [...]``.
 
     A sample built without ``labels`` (older code) gets them from its mask as one
     class named ``mask``: ``labels = mask > 0``, ``label_instances`` the visible
@@ -282,6 +285,7 @@ class Sample:
     labels: np.ndarray = field(default_factory=lambda: _NO_MAP.copy())
     label_instances: np.ndarray = field(default_factory=lambda: _NO_MAP.copy())
     classes: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ("r", "g", "b")
 
     def __post_init__(self) -> None:
         if not np.asarray(self.mask).size:
@@ -320,6 +324,8 @@ class RenderContext:
         self.shortfalls: list[Shortfall] = []
         self._next_id = 1
         self._area_cache: dict[tuple[int, int, bool], np.ndarray] = {}
+        self.maps: dict[tuple[str, str], Any] = {}
+        """Maps derived from finished layers, by (what, category) (:mod:`.anchors`)."""
 
     def new_id(self) -> int:
         """Return the next free instance id."""

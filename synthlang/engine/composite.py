@@ -23,9 +23,20 @@ Semantics (the paper's layer concept):
   instance and layer maps are the same as without softness (an object owns the
   pixels where its alpha is >= 0.5, its mask). A scene without soft layers is
   merged by the hard path alone.
+* Layers with ``blend additive`` add their own image (their objects merged among
+  themselves as above: later objects cover earlier ones of the same layer) to what
+  lies below, in the clean and the noisy image, and the sums are clipped to
+  [0, 1] (channels add and saturate, as fluorescence does). The layer's noisy
+  image is its clean image plus ``L z_k``, with its own standard normal field
+  ``z_k`` (drawn after ``z``, one per additive layer with pixel noise, bottom to
+  top), not clipped before it is added: the noise of overlapping additive objects is
+  independent and its covariances add. A soft additive layer adds ``alpha`` times
+  its colours. The id maps show the topmost object, additive or not.
+* Images have ``C`` channels (three for RGB); ``z`` is ``(C, H, W)``.
 * For previews, every layer can also be rendered alone as RGBA using the same
-  ``z``: alpha exactly 1 on its object pixels and 0 elsewhere, or for a soft
-  layer the accumulated alpha of its objects (colours not premultiplied).
+  ``z`` (``z_k`` for an additive layer): alpha exactly 1 on its object pixels and 0
+  elsewhere, or for a soft layer the accumulated alpha of its objects (colours not
+  premultiplied). "RGBA" is the ``C`` channels followed by the alpha.
 """
 
 from __future__ import annotations
@@ -50,7 +61,7 @@ class Composite:
     Attributes
     ----------
     clean, noisy : numpy.ndarray
-        ``(H, W, 3)`` float32 in [0, 1].
+        ``(H, W, C)`` float32 in [0, 1].
     instance_map : numpy.ndarray
         ``(H, W)`` int32 id of the topmost instance, 0 where transparent.
     layer_map : numpy.ndarray
@@ -87,15 +98,16 @@ def paint_ids(instances: Sequence[Instance], shape: tuple[int, int]) -> np.ndarr
 class _Tables:
     """Per-id lookup tables and the stacked noise factors of all layers."""
 
-    def __init__(self, results: Sequence[LayerResult]) -> None:
+    def __init__(self, results: Sequence[LayerResult], channels: int = 3) -> None:
         n_layers = len(results)
         n = max((inst.id for r in results for inst in r.instances), default=0)
+        self.channels = channels
         self.zero_class = 2 * n_layers
         self.layer = np.full(n + 1, -1, dtype=np.int16)
         self.cls = np.full(n + 1, self.zero_class, dtype=np.intp)
-        self.mean = np.zeros((n + 1, 3), dtype=np.float32)
+        self.mean = np.zeros((n + 1, channels), dtype=np.float32)
         self.position = np.zeros(n + 1, dtype=np.intp)
-        factors = np.zeros((2 * n_layers + 1, 3, 3), dtype=np.float32)
+        factors = np.zeros((2 * n_layers + 1, channels, channels), dtype=np.float32)
         for k, r in enumerate(results):
             if r.chol is not None:
                 factors[k] = r.chol
@@ -114,11 +126,21 @@ class _Tables:
         self.coef = [
             [
                 np.ascontiguousarray(factors[:, i, j]) if np.any(factors[:, i, j]) else None
-                for j in range(3)
+                for j in range(channels)
             ]
-            for i in range(3)
+            for i in range(channels)
         ]
         self.has_noise = bool(np.any(factors))
+        # noise of the layers that cover what lies below (additive layers draw their own)
+        self.over_noise = any(
+            np.any(factors[k]) or np.any(factors[n_layers + k])
+            for k, r in enumerate(results)
+            if not r.layer.additive
+        )
+
+    def layer_noise(self, k: int) -> bool:
+        """Whether layer position ``k`` has pixel noise (body or contour)."""
+        return bool(np.any(self.factors[k]) or np.any(self.factors[self.n_layers + k]))
 
 
 def _compose(
@@ -127,10 +149,13 @@ def _compose(
     shape: tuple[int, int],
     z: np.ndarray | None,
     noisy_out: np.ndarray | None = None,
+    *,
+    clip: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge ``results`` into ``(instance_map, clean, noisy)`` (noisy clipped).
+    """Merge ``results`` into ``(instance_map, clean, noisy)``.
 
-    The noisy image is written to ``noisy_out`` when given.
+    The noisy image is clipped unless ``clip`` is False (an additive layer's own
+    image), and written to ``noisy_out`` when given.
     """
     instances = [inst for r in results for inst in r.instances]
     imap = paint_ids(instances, shape)
@@ -161,9 +186,9 @@ def _compose(
     else:
         acc = scratch("composite.acc", shape, np.float32)
         term = scratch("composite.term", shape, np.float32)
-        for i in range(3):
+        for i in range(tables.channels):
             first = True
-            for j in range(3):
+            for j in range(tables.channels):
                 coef = tables.coef[i][j]
                 if coef is None:
                     continue
@@ -179,12 +204,13 @@ def _compose(
         noisy += clean
     for sl, tex, src in textured:
         noisy[sl][tex] = src[tex]
-    np.clip(noisy, 0.0, 1.0, out=noisy)
+    if clip:
+        np.clip(noisy, 0.0, 1.0, out=noisy)
     return imap, clean, noisy
 
 
 def _noise(factor: np.ndarray, z: np.ndarray | None, box: tuple[slice, slice]) -> np.ndarray | None:
-    """``factor @ z`` at every pixel of ``box`` as ``(h, w, 3)`` float32 (None for no noise)."""
+    """``factor @ z`` at every pixel of ``box`` as ``(h, w, C)`` float32 (None for no noise)."""
     if z is None or not np.any(factor):
         return None
     zb = z[:, box[0], box[1]]
@@ -198,14 +224,16 @@ def _blend(
     clean: np.ndarray,
     noisy: np.ndarray,
     coverage: np.ndarray | None = None,
+    *,
+    clip: bool = True,
 ) -> None:
     """Blend one soft-edged instance over ``clean`` and ``noisy`` in place.
 
     The object's own colours (clean: mean, times its shade, or its texture,
     contour colour on contour pixels; noisy: the clean colour plus the layer's
-    noise, or its own noisy texture) are extended beyond its mask by the colour
-    of the nearest object pixel and blended with its alpha. ``coverage``, when
-    given, accumulates the alpha (``a + (1 - a) coverage``).
+    noise, or its own noisy texture, clipped unless ``clip`` is False) are extended
+    beyond its mask by the colour of the nearest object pixel and blended with its
+    alpha. ``coverage``, when given, accumulates the alpha (``a + (1 - a) coverage``).
     """
     shape = clean.shape[:2]
     sa = soft_alpha(inst.mask, inst.soft, open_sides(inst, shape))
@@ -220,7 +248,7 @@ def _blend(
     if inst.clean is not None:
         own_clean = inst.clean[rows, cols]
     else:
-        own_clean = np.empty(alpha.shape + (3,), dtype=np.float32)
+        own_clean = np.empty(alpha.shape + (tables.channels,), dtype=np.float32)
         own_clean[:] = tables.mean[inst.id]
         if inst.shade is not None:
             own_clean *= inst.shade[rows, cols][:, :, None]
@@ -242,7 +270,8 @@ def _blend(
         edge_noise = _noise(tables.factors[tables.n_layers + k], z, box)
         if edge_noise is not None:
             own_noisy[edge] += edge_noise[edge]
-    np.clip(own_noisy, 0.0, 1.0, out=own_noisy)
+    if clip:
+        np.clip(own_noisy, 0.0, 1.0, out=own_noisy)
     a = alpha[:, :, None]
     b = 1.0 - a
     clean[box] = a * own_clean + b * clean[box]
@@ -251,25 +280,52 @@ def _blend(
         coverage[box] = alpha + (1.0 - alpha) * coverage[box]
 
 
+def _add_layer(
+    r: LayerResult,
+    tables: _Tables,
+    shape: tuple[int, int],
+    z: np.ndarray | None,
+    clean: np.ndarray,
+    noisy: np.ndarray,
+) -> None:
+    """Add an additive layer's own image to ``clean`` and ``noisy`` and clip, in place."""
+    if r.layer.soft is None:
+        ids, own_clean, own_noisy = _compose([r], tables, shape, z, clip=False)
+        on = (ids > 0)[:, :, None]
+        np.add(clean, own_clean, out=clean, where=on)
+        np.add(noisy, own_noisy, out=noisy, where=on)
+    else:  # alpha times its colours: the layer blended over black
+        own_clean = np.zeros_like(clean)
+        own_noisy = np.zeros_like(noisy)
+        for inst in r.instances:
+            _blend(inst, tables, z, own_clean, own_noisy, clip=False)
+        clean += own_clean
+        noisy += own_noisy
+    np.clip(clean, 0.0, 1.0, out=clean)
+    np.clip(noisy, 0.0, 1.0, out=noisy)
+
+
 def _compose_soft(
     results: Sequence[LayerResult],
     tables: _Tables,
     shape: tuple[int, int],
     z: np.ndarray | None,
     noisy_out: np.ndarray | None = None,
+    own_z: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge ``results`` when some layers have soft edges: ``(instance_map, clean, noisy)``.
+    """Merge ``results`` when some layers are soft or additive: ``(instance_map, clean, noisy)``.
 
     Runs of hard layers are merged by :func:`_compose` and replace what they
-    cover; each soft layer's objects are blended over the result in id order.
+    cover; each soft layer's objects are blended over the result in id order;
+    each additive layer's image (with its own noise field ``own_z[k]``) is added.
     """
     imap = paint_ids([inst for r in results for inst in r.instances], shape)
-    clean = np.zeros(shape + (3,), dtype=np.float32)
+    clean = np.zeros(shape + (tables.channels,), dtype=np.float32)
     noisy = np.empty_like(clean) if noisy_out is None else noisy_out
     noisy.fill(0.0)
     run: list[LayerResult] = []
-    for r in [*results, None]:
-        if r is not None and r.layer.soft is None:
+    for k, r in enumerate([*results, None]):
+        if r is not None and r.layer.soft is None and not r.layer.additive:
             run.append(r)
             continue
         if run:
@@ -278,7 +334,9 @@ def _compose_soft(
             np.copyto(clean, run_clean, where=cover)
             np.copyto(noisy, run_noisy, where=cover)
             run = []
-        if r is not None:
+        if r is not None and r.layer.additive:
+            _add_layer(r, tables, shape, (own_z or {}).get(k), clean, noisy)
+        elif r is not None:
             for inst in r.instances:
                 _blend(inst, tables, z, clean, noisy)
     return imap, clean, noisy
@@ -288,7 +346,7 @@ def _soft_layer_image(
     r: LayerResult, tables: _Tables, shape: tuple[int, int], z: np.ndarray | None
 ) -> LayerImage:
     """One soft layer alone as RGBA: accumulated alpha, colours not premultiplied."""
-    clean = np.zeros(shape + (3,), dtype=np.float32)
+    clean = np.zeros(shape + (tables.channels,), dtype=np.float32)
     noisy = np.zeros_like(clean)
     coverage = np.zeros(shape, dtype=np.float32)
     for inst in r.instances:
@@ -312,6 +370,7 @@ def composite(
     *,
     keep_layers: bool = False,
     noisy_out: np.ndarray | None = None,
+    channels: int = 3,
 ) -> Composite:
     """Merge finished layers (bottom to top) into images and id maps.
 
@@ -322,14 +381,17 @@ def composite(
     shape : tuple of int
         ``(H, W)``.
     rng : numpy.random.Generator
-        Draws the per-pixel standard normal triples (one ``(3, H, W)`` float32
-        draw with :func:`~synthlang.engine.gauss.standard_normal_f32`, only
-        when some layer has pixel noise).
+        Draws the per-pixel standard normals: one ``(C, H, W)`` float32 draw with
+        :func:`~synthlang.engine.gauss.standard_normal_f32` when some layer that is
+        not additive has pixel noise, then one per additive layer with pixel noise,
+        bottom to top.
     keep_layers : bool
         Also render each layer alone as RGBA (previews).
     noisy_out : numpy.ndarray, optional
-        ``(H, W, 3)`` float32 array to write the noisy image into (by default
+        ``(H, W, C)`` float32 array to write the noisy image into (by default
         a new array).
+    channels : int
+        ``C``, the image channels (3 for RGB); the colours have as many values.
 
     Returns
     -------
@@ -345,24 +407,33 @@ def composite(
     >>> out.layer_map.tolist(), out.clean[0, 0].tolist(), out.clean[0, 2].tolist()
     ([[0, 0, -1], [0, 0, -1]], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0])
     """
-    tables = _Tables(results)
+    tables = _Tables(results, channels)
     h, w = shape
     z = None
-    if tables.has_noise:
-        z = standard_normal_f32(rng, (3, h, w), out=scratch("composite.z", (3, h, w), np.float32))
-    if any(r.layer.soft is not None for r in results):
-        imap, clean, noisy = _compose_soft(results, tables, shape, z, noisy_out)
+    if tables.over_noise:
+        z = standard_normal_f32(
+            rng, (channels, h, w), out=scratch("composite.z", (channels, h, w), np.float32)
+        )
+    # additive layers: their own noise fields, bottom to top
+    own_z = {
+        k: standard_normal_f32(rng, (channels, h, w))
+        for k, r in enumerate(results)
+        if r.layer.additive and tables.layer_noise(k)
+    }
+    if any(r.layer.soft is not None or r.layer.additive for r in results):
+        imap, clean, noisy = _compose_soft(results, tables, shape, z, noisy_out, own_z)
     else:
         imap, clean, noisy = _compose(results, tables, shape, z, noisy_out)
     layer_map = tables.layer.take(imap)
     layers = None
     if keep_layers:
         layers = []
-        for r in results:
+        for k, r in enumerate(results):
+            zk = own_z.get(k) if r.layer.additive else z
             if r.layer.soft is not None:
-                layers.append(_soft_layer_image(r, tables, shape, z))
+                layers.append(_soft_layer_image(r, tables, shape, zk))
                 continue
-            lmap, lclean, lnoisy = _compose([r], tables, shape, z)
+            lmap, lclean, lnoisy = _compose([r], tables, shape, zk)
             alpha = (lmap > 0).astype(np.float32)[:, :, None]
             layers.append(
                 LayerImage(

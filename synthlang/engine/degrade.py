@@ -161,7 +161,8 @@ def jpeg_compression(
     """JPEG encode and decode with Pillow in memory (``quality`` drawn per sample, rounded).
 
     The image is quantised to 8 bits, compressed with Pillow's default
-    chroma subsampling and decoded back to float32.
+    chroma subsampling and decoded back to float32. An image that is not RGB is
+    compressed channel by channel, each as a grey JPEG.
 
     Examples
     --------
@@ -173,12 +174,21 @@ def jpeg_compression(
     """
     quality = int(np.clip(round(draw(spec.quality, rng)), 1, 100))
     pixels = np.clip(np.asarray(image, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if pixels.shape[2] != 3:  # not RGB: each channel is its own grey JPEG
+        planes = [_jpeg(pixels[:, :, k], "L", quality) for k in range(pixels.shape[2])]
+        return np.stack(planes, axis=2) / np.float32(255.0)
+    return _jpeg(pixels, "RGB", quality) / np.float32(255.0)
+
+
+def _jpeg(pixels: np.ndarray, mode: str, quality: int) -> np.ndarray:
+    """Encode 8-bit pixels as JPEG in memory and decode them (float32 0..255)."""
     buf = io.BytesIO()
-    Image.fromarray(pixels, mode="RGB").save(buf, format="JPEG", quality=quality)
+    Image.fromarray(np.ascontiguousarray(pixels), mode=mode).save(
+        buf, format="JPEG", quality=quality
+    )
     buf.seek(0)
     with Image.open(buf) as decoded:
-        out = np.asarray(decoded.convert("RGB"), dtype=np.float32)
-    return out / np.float32(255.0)
+        return np.asarray(decoded.convert(mode), dtype=np.float32)
 
 
 def degrade(

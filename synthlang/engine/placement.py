@@ -1,4 +1,4 @@
-"""Placement of object shapes: ``count``, ``fill`` and ``inside``, with overlap rules.
+"""Placement of object shapes: ``count``, ``fill``, ``inside``, rings, with overlap rules.
 
 :func:`place_objects` turns a layer with an object shape (ellipse, patch) and
 a :class:`~synthlang.ir.Placement` into instances. Every loop is bounded by
@@ -30,7 +30,19 @@ Centres
     mask (inside the image) lies within the host's mask is placed. So there
     is at most one object per host; a host too small for the object gets
     none. Running out of ``max_attempts``, or leaving more than half of the
-    kept hosts empty (:data:`INSIDE_MIN_SHARE`), is a shortfall.
+    kept hosts empty (:data:`INSIDE_MIN_SHARE`), is a shortfall. With a
+    ``count`` (drawn per kept host), up to that many objects are placed in each
+    host with :data:`INSIDE_TRIES` proposals per object; fewer than half of all
+    requested objects is a shortfall.
+``around HOST`` / ``along HOST``
+    Centres on rings around (on the boundary of) each host, placed by
+    :func:`synthlang.engine.rings.place_rings`.
+``in CATEGORY``
+    Centres on (``not in``: off) the pixels of another layer's objects, like a
+    region selection (:func:`synthlang.engine.anchors.in_layer_area`).
+Shapes relative to another layer
+    A shape with ``along(C)`` / ``across(C)`` / ``relative(C, f)`` values
+    (:mod:`synthlang.engine.anchors`) is drawn after its candidates' centres.
 Overlap (checked against ``against``, default the layer itself)
     ``none``: no shared pixel. ``moderate(f)``: at most ``f`` of the new
     object's pixels are covered. ``centers``: the new centre is not covered
@@ -62,7 +74,9 @@ import numpy as np
 
 from synthlang import ir
 from synthlang.common.errors import RenderError
+from synthlang.engine.anchors import anchored, in_layer_area
 from synthlang.engine.base import Instance, RenderContext, Shortfall
+from synthlang.engine.rings import place_rings
 from synthlang.engine.sampling import draw, draw_array
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import ShapeBatch, anchor_pixel, batch_size, sample_shapes
@@ -174,6 +188,9 @@ class _Placer:
         self.area = ctx.area(self.p.regions)
         if self.p.near is not None:
             self.area = self.area & _near_area(ctx, self.p.near)
+        if self.p.in_layer is not None:
+            self.area = self.area & in_layer_area(ctx, self.p.in_layer)
+        self.anchored = anchored(layer.shape)  # its shapes are drawn after their centres
         self.weights: np.ndarray | None = None
         if self.p.density is not None:
             self.weights = _density(ctx, self.p.density, rng)
@@ -388,9 +405,10 @@ class _Placer:
             n = min(size, p.max_attempts - self.attempts)
             if target is not None and self.mode == "allowed":
                 n = min(n, target - len(self.placed))
-            batch = sample_shapes(shape_ir, self.rng, n, self.ctx)
-            picks = self._pick(free, n)
-            cr, cc = np.divmod(picks, w)
+            batch = None if self.anchored else sample_shapes(shape_ir, self.rng, n, self.ctx)
+            cr, cc = np.divmod(self._pick(free, n), w)
+            if batch is None:
+                batch = sample_shapes(shape_ir, self.rng, n, self.ctx, at=(cr, cc))
             dr, dc, valid = batch.probes()
             queue, pflat = self._filter(dr, dc, valid, cr, cc, fill)
             prev = -1
@@ -437,24 +455,27 @@ class _Placer:
                     free = self._free_pixels(fill)
                     fresh, since_refresh = True, 0
 
-    def inside(self, hosts: list[Instance]) -> str | None:
-        """Place at most one object inside each host; return a shortfall reason or None.
+    def inside(self, hosts: list[Instance], wanted: list[int] | None = None) -> str | None:
+        """Place objects inside each host (``wanted[k]``, default one); a shortfall reason or None.
 
-        The :data:`INSIDE_TRIES` candidates of every host are drawn at once
-        (shapes, then centres on the host pixels) and pre-tested together.
+        The :data:`INSIDE_TRIES` candidates per wanted object of every host are drawn at
+        once (shapes, then centres on the host pixels; for a shape relative to another
+        layer the centres first) and pre-tested together.
         """
         p = self.p
         pixels = []
         for host in hosts:
-            restricted = p.regions is not None or p.near is not None
+            restricted = p.regions is not None or p.near is not None or p.in_layer is not None
             local = host.mask & self.area[host.slices] if restricted else host.mask
             pixels.append(np.flatnonzero(local))
         usable = [k for k, px in enumerate(pixels) if px.size]
-        if not usable:
+        want = [1 if wanted is None else wanted[k] for k in usable]
+        tries = [INSIDE_TRIES * m for m in want]
+        starts = np.concatenate([[0], np.cumsum(tries, dtype=np.intp)])
+        n = int(starts[-1])
+        if n == 0:
             return None
-        tries = INSIDE_TRIES
-        n = len(usable) * tries
-        batch = sample_shapes(self.layer.shape, self.rng, n, self.ctx)
+        batch = None if self.anchored else sample_shapes(self.layer.shape, self.rng, n, self.ctx)
         counts = np.repeat([pixels[k].size for k in usable], tries)
         pick = self.rng.integers(0, counts)
         which = np.repeat(np.arange(len(usable)), tries)
@@ -462,10 +483,12 @@ class _Placer:
         cc = np.empty(n, dtype=np.intp)
         for j, k in enumerate(usable):
             host = hosts[k]
-            part = slice(j * tries, (j + 1) * tries)
+            part = slice(starts[j], starts[j + 1])
             lr, lc = np.divmod(pixels[k][pick[part]], host.mask.shape[1])
             cr[part] = lr + host.r0
             cc[part] = lc + host.c0
+        if batch is None:
+            batch = sample_shapes(self.layer.shape, self.rng, n, self.ctx, at=(cr, cc))
         dr, dc, ok = batch.probes()
         used_hosts = [hosts[k] for k in usable]
         ok = ok & ~_probes_outside_hosts(used_hosts, which, self.shape, dr, dc, cr, cc)
@@ -477,9 +500,9 @@ class _Placer:
         for j, host in enumerate(used_hosts):
             if self.attempts >= p.max_attempts:
                 return f"attempt limit {p.max_attempts} reached"
-            budget = min(tries, p.max_attempts - self.attempts)
-            used = budget
-            for i in range(j * tries, j * tries + budget):
+            budget = min(tries[j], p.max_attempts - self.attempts)
+            used, got = budget, 0
+            for i in range(starts[j], starts[j] + budget):
                 if not ok[i]:
                     continue
                 r, c = int(cr[i]), int(cc[i])
@@ -489,8 +512,10 @@ class _Placer:
                 if obj is not None:
                     self._accept(obj)
                     dirty = True
-                    used = i - j * tries + 1
-                    break
+                    got += 1
+                    if got == want[j]:
+                        used = i - starts[j] + 1
+                        break
             self.attempts += used
         return None
 
@@ -626,6 +651,15 @@ def place_objects(layer: ir.Layer, ctx: RenderContext, rng: np.random.Generator)
         reason = placer.propose(requested) if requested > 0 else None
         if reason is None and len(placer.placed) < requested:
             reason = "could not place all objects"
+    elif p.mode in ("around", "along"):
+        assert p.ring is not None
+        if p.ring.category not in ctx.layers:
+            raise RenderError(
+                f"layer {layer.name!r}: ring category {p.ring.category!r} is not a lower layer",
+                layer.span.to_span() if layer.span else None,
+            )
+        reason, sites = place_rings(placer, ctx.instances_of(p.ring.category))
+        requested = sites if reason is not None else None
     elif p.mode == "fill":
         reason = placer.propose(None)
         if p.probability < 1.0 and placer.placed:
@@ -642,11 +676,19 @@ def place_objects(layer: ir.Layer, ctx: RenderContext, rng: np.random.Generator)
         if p.probability < 1.0 and hosts:
             keep = rng.random(len(hosts)) < p.probability
             hosts = [hh for hh, k in zip(hosts, keep, strict=True) if k]
-        reason = placer.inside(hosts)
-        if reason is None and len(placer.placed) < INSIDE_MIN_SHARE * len(hosts):
+        wanted = None
+        if p.count is not None:  # objects per host, drawn per kept host
+            drawn = draw_array(p.count, rng, len(hosts))
+            wanted = np.maximum(np.floor(drawn + 0.5), 0).astype(int).tolist()
+        reason = placer.inside(hosts, wanted)
+        total = len(hosts) if wanted is None else sum(wanted)
+        if reason is None and len(placer.placed) < INSIDE_MIN_SHARE * total:
             # most hosts too small for the objects: a shortfall, not a quiet empty layer
-            requested = len(hosts)
-            reason = f"{len(hosts) - len(placer.placed)} of {len(hosts)} hosts had no room"
+            requested = total
+            missing = total - len(placer.placed)
+            reason = f"{missing} of {total} hosts had no room"
+            if wanted is not None:
+                reason = f"{missing} of {total} objects found no room in their hosts"
     if reason is not None:
         report_shortfall(
             ctx,

@@ -6,7 +6,10 @@ transparent pixels), followed by the noisy image, the ground-truth image and
 the ground-truth mask (and, for a scene with several mask classes, the class
 map in distinct colours), the objects the mask rules selected and the regions,
 each under a title. Only Pillow is used; titles
-are drawn with Pillow's default font.
+are drawn with Pillow's default font. Images that are not RGB (a scene with
+``channels [...]``) are shown in false colour
+(:func:`synthlang.common.channelio.false_colour`: channel 1 blue, 2 red, 3 green,
+4 magenta, ...), followed by one gray tile per channel of the noisy image.
 
 Example
 -------
@@ -26,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from synthlang.common.channelio import false_colour
 from synthlang.engine.base import Sample
 
 __all__ = [
@@ -79,10 +83,13 @@ def checkerboard(shape: tuple[int, int], square: int = 8) -> np.ndarray:
 
 
 def over_checkerboard(rgba: np.ndarray, square: int = 8) -> np.ndarray:
-    """Composite an ``(H, W, 4)`` RGBA float image over a checkerboard; ``(H, W, 3)`` float32."""
-    alpha = rgba[:, :, 3:4]
+    """Composite an ``(H, W, C + 1)`` image with alpha over a checkerboard; ``(H, W, 3)`` float32.
+
+    ``C = 3`` is RGBA; other channel counts are shown in false colour.
+    """
+    alpha = rgba[:, :, -1:]
     board = checkerboard(rgba.shape[:2], square)
-    return (rgba[:, :, :3] * alpha + board * (1.0 - alpha)).astype(np.float32)
+    return (false_colour(rgba[:, :, :-1]) * alpha + board * (1.0 - alpha)).astype(np.float32)
 
 
 def _to_pil(image: np.ndarray) -> Image.Image:
@@ -105,8 +112,10 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
     tiles: list[tuple[str, np.ndarray]] = []
     for i, layer in enumerate(sample.layers or []):
         tiles.append((f"Layer {i}: {layer.name}", over_checkerboard(layer.noisy)))
-    tiles.append(("noisy image", sample.noisy))
-    tiles.append(("ground truth image", sample.clean))
+    rgb = np.shape(sample.noisy)[2] == 3
+    suffix = "" if rgb else " (false colour)"
+    tiles.append(("noisy image" + suffix, false_colour(sample.noisy)))
+    tiles.append(("ground truth image" + suffix, false_colour(sample.clean)))
     tiles.append(("ground truth mask", sample.mask))
     if len(sample.classes) > 1:
         tiles.append(("mask classes", class_image(sample.labels)))
@@ -114,6 +123,9 @@ def preview_tiles(sample: Sample) -> list[tuple[str, np.ndarray]]:
         tiles.append(("objects the mask selected", selected_image(sample)))
     if sample.regions is not None:
         tiles.append(("regions", class_image(np.asarray(sample.regions) % 255 + 1)))
+    if not rgb:
+        for k, name in enumerate(sample.channels):
+            tiles.append((f"noisy: {name}", np.asarray(sample.noisy)[:, :, k]))
     return tiles
 
 
@@ -130,7 +142,7 @@ def selected_image(sample: Sample) -> np.ndarray:
     edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
     edge[:, :-1] |= ids[:, :-1] != ids[:, 1:]
     edge &= ids > 0
-    out = 0.35 + 0.65 * np.asarray(sample.clean, dtype=np.float32)
+    out = 0.35 + 0.65 * false_colour(sample.clean)
     colours = class_image(sample.labels)
     if len(sample.classes) <= 1:
         colours[:] = (1.0, 0.85, 0.0)  # one class: yellow

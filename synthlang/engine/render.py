@@ -8,7 +8,8 @@ The stages, in the order in which they draw from the sample's generator:
 1. regions (labels, then one permutation of the labels);
 2. per layer, bottom to top: instances (area shape, or object shape +
    placement), then its texture (object colours), then its contours;
-3. compositing (one standard normal triple per pixel for colour noise);
+3. compositing (one standard normal per pixel and channel for colour noise, and one
+   more field per additive layer with pixel noise);
 4. the ``degrade`` passes, in order (appearance passes on the clean and the
    noisy image, the others on the noisy image only);
 5. mask rules and classes (no randomness): the binary mask, the class map and the
@@ -42,6 +43,7 @@ from synthlang.engine.sampling import draw
 from synthlang.engine.scratch import scratch
 from synthlang.engine.shapes import build_area_instances
 from synthlang.engine.textures import texture_layer
+from synthlang.engine.visibility import visible_masks
 from synthlang.ir.budget import check_render_bytes
 
 __all__ = ["as_generator", "render_layer", "render"]
@@ -165,20 +167,26 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
     # ... but composite bottom to top
     results = [built[i] for i in range(len(scene.layers))]
     # with degradations the composite's noisy image is a temporary: keep it in scratch memory
-    work = scratch("render.noisy", ctx.shape + (3,), np.float32) if scene.degrade else None
-    comp = composite(results, ctx.shape, rng, keep_layers=keep_layers, noisy_out=work)
+    channels = scene.n_channels
+    work = scratch("render.noisy", ctx.shape + (channels,), np.float32) if scene.degrade else None
+    comp = composite(
+        results, ctx.shape, rng, keep_layers=keep_layers, noisy_out=work, channels=channels
+    )
     if resampler is None:
         clean, noisy = degrade_pair(comp.clean, comp.noisy, scene.degrade, rng)
         if work is not None and np.may_share_memory(noisy, work):
             noisy = noisy.copy()
+    # additive layers hide nothing: visible pixels are then not those of the instance map
+    visible = visible_masks(results, ctx.shape) if any(r.layer.additive for r in results) else None
     table = ObjectTable.from_instances(
         ctx.instances,
         comp.instance_map,
         coverage={r.layer.name: r.coverage for r in results},
+        visible=visible,
     )
     ruled = apply_classes(scene.mask_classes(), table)
     areas = table.areas.tolist()
-    visible = table.visible_areas.tolist()
+    visible_areas = table.visible_areas.tolist()
     classified = ruled.classified.tolist()
     label = ruled.label.tolist()
     centers = [(float(inst.center[0]), float(inst.center[1])) for inst in ctx.instances]
@@ -202,9 +210,14 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
             ]  # fmt: skip
         centers = [resampler.point(r, c) for r, c in centers]
         areas = [resampler.full_area(inst) for inst in ctx.instances]
-        top = max((inst.id for inst in ctx.instances), default=0)
-        counted = np.bincount(instance_map.ravel(), minlength=top + 1)
-        visible = [int(counted[inst.id]) for inst in ctx.instances]
+        if visible is not None:
+            visible_areas = [
+                resampler.box_area(inst.r0, inst.c0, visible[inst.id]) for inst in ctx.instances
+            ]
+        else:
+            top = max((inst.id for inst in ctx.instances), default=0)
+            counted = np.bincount(instance_map.ravel(), minlength=top + 1)
+            visible_areas = [int(counted[inst.id]) for inst in ctx.instances]
         clean, noisy = degrade_pair(
             resampler.image(comp.clean), resampler.image(comp.noisy), scene.degrade, rng
         )
@@ -216,7 +229,7 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
             layer=inst.layer,
             center=centers[k],
             area=areas[k],
-            visible_area=visible[k],
+            visible_area=visible_areas[k],
             parent=inst.parent,
             classified=classified[k],
             label=label[k],
@@ -238,4 +251,5 @@ def render(scene: ir.Scene, seed: Seed = 0, *, keep_layers: bool = False) -> Sam
         labels=labels,
         label_instances=label_instances,
         classes=scene.class_names(),
+        channels=scene.channel_names(),
     )

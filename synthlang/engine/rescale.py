@@ -99,12 +99,16 @@ class Resampler:
 
     def full_area(self, inst: Instance) -> int:
         """Output pixels of an instance's full shape, on the same grid as :meth:`labels`."""
-        h, w = inst.mask.shape
+        return self.box_area(inst.r0, inst.c0, inst.mask)
+
+    def box_area(self, r0: int, c0: int, mask: np.ndarray) -> int:
+        """Output pixels of a canvas mask whose bounding box starts at ``(r0, c0)``."""
+        h, w = mask.shape
         rows, cols = self.rows, self.cols
-        r = np.searchsorted(rows, [inst.r0, inst.r0 + h])
-        c = np.searchsorted(cols, [inst.c0, inst.c0 + w])
-        sub_r = rows[r[0] : r[1]] - inst.r0
-        sub_c = cols[c[0] : c[1]] - inst.c0
+        r = np.searchsorted(rows, [r0, r0 + h])
+        c = np.searchsorted(cols, [c0, c0 + w])
+        sub_r = rows[r[0] : r[1]] - r0
+        sub_c = cols[c[0] : c[1]] - c0
         if not sub_r.size or not sub_c.size:
             return 0
-        return int(np.count_nonzero(inst.mask[np.ix_(sub_r, sub_c)]))
+        return int(np.count_nonzero(mask[np.ix_(sub_r, sub_c)]))

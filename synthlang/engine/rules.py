@@ -97,6 +97,10 @@ class ObjectTable:
         ``(H, W)`` integer id of the visible object per pixel, 0 for none.
     boxes : list of tuple
         ``(r0, c0, mask)`` per row: the full shape in its bounding box.
+    visible_boxes : list of numpy.ndarray or None
+        Per row, the visible pixels in the same bounding box, when they are not the
+        object's pixels of ``instance_map`` (a render with additive layers, which hide
+        nothing: :mod:`synthlang.engine.visibility`); None otherwise.
     """
 
     shape: tuple[int, int]
@@ -108,6 +112,7 @@ class ObjectTable:
     visible_areas: np.ndarray
     instance_map: np.ndarray
     boxes: list[tuple[int, int, np.ndarray]]
+    visible_boxes: list[np.ndarray] | None = None
     _coverage: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -120,6 +125,7 @@ class ObjectTable:
         instance_map: np.ndarray,
         *,
         coverage: Mapping[str, np.ndarray] | None = None,
+        visible: Mapping[int, np.ndarray] | None = None,
     ) -> ObjectTable:
         """Build from rendered instances (:class:`synthlang.engine.base.Instance`).
 
@@ -132,6 +138,10 @@ class ObjectTable:
         coverage : mapping, optional
             Precomputed ``category -> (H, W) bool`` union of full shapes; computed
             from the instances when missing.
+        visible : mapping, optional
+            ``id -> (h, w) bool`` visible pixels of each instance in its bounding box
+            (:func:`synthlang.engine.visibility.visible_masks`); by default the pixels
+            where it is the topmost instance of ``instance_map``.
         """
         n = len(instances)
         ids = np.fromiter((i.id for i in instances), dtype=np.int64, count=n)
@@ -152,6 +162,11 @@ class ObjectTable:
         )
         if coverage:
             table._coverage.update(coverage)
+        if visible is not None:
+            table.visible_boxes = [visible[i.id] for i in instances]
+            table.visible_areas = np.fromiter(
+                (int(np.count_nonzero(m)) for m in table.visible_boxes), dtype=np.int64, count=n
+            )
         return table
 
     @classmethod
@@ -518,6 +533,22 @@ def apply_classes(classes: Sequence[ir.MaskClass], table: ObjectTable) -> RuleRe
                 full[rows] = True
     labels = np.zeros(table.shape, dtype=np.uint8)
     instances = np.zeros(table.shape, dtype=np.int32)
+    if table.visible_boxes is not None:
+        # visible pixels may lie under an (additive) object above: everything in z-order
+        rows = np.flatnonzero(label > 0)
+        for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
+            r0, c0, m = table.boxes[k]
+            m = m if full[k] else table.visible_boxes[k]
+            box = (slice(r0, r0 + m.shape[0]), slice(c0, c0 + m.shape[1]))
+            np.copyto(labels[box], label[k], where=m)
+            np.copyto(instances[box], table.ids[k], where=m)
+        return RuleResult(
+            mask=(labels > 0).astype(np.float32),
+            classified=label > 0,
+            labels=labels,
+            label_instances=instances,
+            label=label,
+        )
     rows = np.flatnonzero(full)
     for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
         r0, c0, m = table.boxes[k]

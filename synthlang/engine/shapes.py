@@ -30,6 +30,7 @@ import numpy as np
 
 from synthlang import ir
 from synthlang.common.errors import RenderError
+from synthlang.engine.anchors import anchored, draw_angles, draw_scales, resolve_shape
 from synthlang.engine.base import (
     AREA_SHAPES,
     OBJECT_SHAPES,
@@ -151,13 +152,28 @@ def rasterize_ellipse(
 
 
 def _draw_ellipse_params(
-    shape: ir.EllipseShape, rng: np.random.Generator, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``n`` semi-axis pairs and angles (in this order: a, b, angle)."""
-    a = np.maximum(draw_array(shape.semi_axes[0], rng, n), MIN_SEMI_AXIS)
-    b = np.maximum(draw_array(shape.semi_axes[1], rng, n), MIN_SEMI_AXIS)
-    angle = draw_array(shape.angle, rng, n)
-    return a, b, angle
+    shape: ir.EllipseShape,
+    rng: np.random.Generator,
+    n: int,
+    ctx: RenderContext | None = None,
+    at: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Draw ``n`` semi-axis pairs, angles and scales (in this order: a, b, angle, scale).
+
+    ``at``: the candidates' centres, for an angle or scale relative to another layer
+    (:mod:`synthlang.engine.anchors`). The last item is None without a ``scale``, else
+    whether each candidate could be sized (False: no object to be relative to).
+    """
+    a = draw_array(shape.semi_axes[0], rng, n)
+    b = draw_array(shape.semi_axes[1], rng, n)
+    angle = draw_angles(shape.angle, rng, n, ctx, at)
+    scale = draw_scales(shape.scale, rng, n, ctx, at)
+    valid = None
+    if scale is not None:
+        valid = np.isfinite(scale) & (scale > 0)
+        factor = np.where(valid, scale, 1.0)
+        a, b = a * factor, b * factor
+    return np.maximum(a, MIN_SEMI_AXIS), np.maximum(b, MIN_SEMI_AXIS), angle, valid
 
 
 @register(OBJECT_SHAPES, "ellipse")
@@ -185,7 +201,7 @@ def ellipse_shape(shape: ir.EllipseShape, rng: np.random.Generator, ctx: Any = N
     >>> int(ellipse_shape(s, np.random.default_rng(0)).mask.sum())
     29
     """
-    a, b, angle = _draw_ellipse_params(shape, rng, 1)
+    a, b, angle, _ = _draw_ellipse_params(shape, rng, 1, ctx)
     mask, anchor = rasterize_ellipse(a[0], b[0], angle[0], window=_window(ctx))
     return ObjectDraw(mask=mask, anchor=(float(anchor[0]), float(anchor[1])))
 
@@ -206,7 +222,9 @@ def polygon_shape(shape: ir.PolygonShape, rng: np.random.Generator, ctx: Any = N
     n = round(draw_array(shape.vertices, rng, 1)[0])
     radius = max(draw_array(shape.radius, rng, 1)[0], MIN_SEMI_AXIS)
     spread = draw_array(shape.irregularity, rng, 1)[0]
-    start = math.radians(draw_array(shape.angle, rng, 1)[0])
+    start = math.radians(draw_array(shape.angle, rng, 1)[0])  # type: ignore[arg-type]
+    if shape.scale is not None:  # a relative scale is resolved by placement (resolve_shape)
+        radius = max(radius * draw_array(shape.scale, rng, 1)[0], MIN_SEMI_AXIS)  # type: ignore[arg-type]
     r = radius * (1.0 + spread * rng.uniform(-1.0, 1.0, n))
     t = start + 2.0 * np.pi * np.arange(n) / n
     rows, cols = -r * np.sin(t), r * np.cos(t)
@@ -259,6 +277,7 @@ class EllipseBatch:
     b: np.ndarray
     angle: np.ndarray
     window: tuple[int, int] | None = None
+    valid: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -286,7 +305,8 @@ class EllipseBatch:
         coef[n:, 0] = ra * c
         coef[n:, 1] = rb * s
         off = np.rint(coef @ _PROBE_DIRS).astype(np.intp)
-        return off[:n], off[n:], np.ones(n, dtype=bool)
+        valid = np.ones(n, dtype=bool) if self.valid is None else self.valid.copy()
+        return off[:n], off[n:], valid
 
     def draw(self, i: int) -> ObjectDraw:
         """Rasterise candidate ``i``."""
@@ -333,12 +353,14 @@ class GenericBatch:
         return self.draws[i]
 
 
-ShapeSampler = Callable[[Any, np.random.Generator, int, RenderContext], ShapeBatch]
+ShapeSampler = Callable[..., ShapeBatch]
 
 SHAPE_SAMPLERS: dict[str, tuple[ShapeSampler, int]] = {}
 """Batch samplers by shape kind: ``kind -> (fn(shape_ir, rng, n, ctx) -> ShapeBatch, batch)``.
 
-``batch`` is the number of candidates placement asks for at a time.
+``batch`` is the number of candidates placement asks for at a time. A sampler of a shape
+whose values can be relative to another layer (:mod:`synthlang.engine.anchors`) also takes
+``at=(rows, cols)``, the candidates' centres.
 """
 
 GENERIC_BATCH = 4
@@ -359,10 +381,14 @@ def register_sampler(kind: str, batch: int) -> Callable[[ShapeSampler], ShapeSam
 
 @register_sampler("ellipse", 128)
 def _ellipse_sampler(
-    shape: ir.EllipseShape, rng: np.random.Generator, n: int, ctx: RenderContext
+    shape: ir.EllipseShape,
+    rng: np.random.Generator,
+    n: int,
+    ctx: RenderContext,
+    at: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> EllipseBatch:
-    a, b, angle = _draw_ellipse_params(shape, rng, n)
-    return EllipseBatch(a, b, angle, window=_window(ctx))
+    a, b, angle, valid = _draw_ellipse_params(shape, rng, n, ctx, at)
+    return EllipseBatch(a, b, angle, window=_window(ctx), valid=valid)
 
 
 def batch_size(kind: str) -> int:
@@ -371,24 +397,44 @@ def batch_size(kind: str) -> int:
     return entry[1] if entry is not None else GENERIC_BATCH
 
 
-def sample_shapes(shape: Any, rng: np.random.Generator, n: int, ctx: RenderContext) -> ShapeBatch:
+def sample_shapes(
+    shape: Any,
+    rng: np.random.Generator,
+    n: int,
+    ctx: RenderContext,
+    at: tuple[np.ndarray, np.ndarray] | None = None,
+) -> ShapeBatch:
     """Draw ``n`` candidate objects of an object shape.
 
     Uses the kind's batch sampler when one is registered, else calls the
-    :data:`~synthlang.engine.base.OBJECT_SHAPES` function ``n`` times.
+    :data:`~synthlang.engine.base.OBJECT_SHAPES` function ``n`` times. ``at`` gives the
+    candidates' centres ``(rows, cols)`` for a shape with values relative to another layer
+    (``angle across(C)``, ``scale relative(C, f)``); other shapes ignore it.
 
     Raises
     ------
     RenderError
         If the shape kind is not a registered object shape.
     """
+    relative = at is not None and anchored(shape)
     entry = SHAPE_SAMPLERS.get(shape.kind)
     if entry is not None:
-        return entry[0](shape, rng, n, ctx)
+        return entry[0](shape, rng, n, ctx, at=at) if relative else entry[0](shape, rng, n, ctx)
     fn = OBJECT_SHAPES.get(shape.kind)
     if fn is None:
         raise RenderError(f"no object shape {shape.kind!r} is registered")
-    return GenericBatch([fn(shape, rng, ctx) for _ in range(n)])
+    if not relative:
+        return GenericBatch([fn(shape, rng, ctx) for _ in range(n)])
+    assert at is not None
+    draws = []
+    for r, c in zip(at[0].tolist(), at[1].tolist(), strict=True):
+        one = resolve_shape(shape, rng, ctx, (r, c))
+        draws.append(fn(one, rng, ctx) if one is not None else _NOTHING)
+    return GenericBatch(draws)
+
+
+_NOTHING = ObjectDraw(mask=np.zeros((1, 1), dtype=bool), anchor=(0.0, 0.0))
+"""A candidate that cannot be placed (its size was relative to an object that is absent)."""
 
 
 # --------------------------------------------------------------------------- area shapes

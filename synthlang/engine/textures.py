@@ -77,13 +77,13 @@ def psd_factor(matrix: tuple[tuple[float, ...], ...] | np.ndarray) -> np.ndarray
 def object_means(color: ir.MVNColor, n: int, rng: np.random.Generator) -> np.ndarray:
     """Draw ``n`` object mean colours from ``N(mean, between)``, clipped to [0, 1].
 
-    Draws ``n`` standard normal triples when ``between`` is non-zero, nothing
-    otherwise.
+    Draws ``n`` standard normal vectors (one value per channel) when ``between`` is
+    non-zero, nothing otherwise.
 
     Returns
     -------
     numpy.ndarray
-        ``(n, 3)`` float32.
+        ``(n, C)`` float32, ``C`` the colour's channels (3 for RGB).
 
     Examples
     --------
@@ -92,11 +92,12 @@ def object_means(color: ir.MVNColor, n: int, rng: np.random.Generator) -> np.nda
     ('float32', [[0.25, 0.5, 1.0], [0.25, 0.5, 1.0]])
     """
     mean = np.asarray(color.mean, dtype=np.float64)
+    c = mean.shape[0]
     f = psd_factor(color.between)
     if f is None or n == 0:
-        out = np.broadcast_to(mean, (n, 3)).copy()
+        out = np.broadcast_to(mean, (n, c)).copy()
     else:
-        out = mean + rng.standard_normal((n, 3)) @ f.T
+        out = mean + rng.standard_normal((n, c)) @ f.T
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 

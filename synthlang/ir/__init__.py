@@ -17,13 +17,25 @@ Conventions
   changing meaning does not change the hash.
 """
 
-from synthlang.ir import base, budget, degrade, footprint, layer, masks, scene, shapes, values
+from synthlang.ir import (
+    base,
+    budget,
+    degrade,
+    footprint,
+    layer,
+    masks,
+    relative,
+    scene,
+    shapes,
+    values,
+)
 from synthlang.ir.base import *  # noqa: F403
 from synthlang.ir.budget import *  # noqa: F403
 from synthlang.ir.degrade import *  # noqa: F403
 from synthlang.ir.footprint import *  # noqa: F403
 from synthlang.ir.layer import *  # noqa: F403
 from synthlang.ir.masks import *  # noqa: F403
+from synthlang.ir.relative import *  # noqa: F403
 from synthlang.ir.scene import *  # noqa: F403
 from synthlang.ir.shapes import *  # noqa: F403
 from synthlang.ir.values import *  # noqa: F403
@@ -32,6 +44,7 @@ from synthlang.ir.values import *  # noqa: F403
 __all__ = [
     *base.__all__,
     *values.__all__,
+    *relative.__all__,
     *shapes.__all__,
     *layer.__all__,
     *degrade.__all__,

@@ -36,6 +36,8 @@ BlockResult = Literal[
     "metric",
     "density",
     "clusters",
+    "orientation",
+    "relative size",
 ]
 """The kinds of value a building block makes."""
 

@@ -50,6 +50,10 @@ CHROMATIN_BYTES_PER_PIXEL = 96
 """Per box pixel of the one object whose chromatin is being drawn (noise, filters, distances)."""
 SOFT_OBJECT_BYTES_PER_PIXEL = 128
 """Per pixel of the grown box of the one soft object being blended (distances, colours)."""
+CHANNEL_BYTES_PER_PIXEL = 40
+"""Per image channel beyond three (clean, noisy, noise draws and temporaries of each)."""
+ADDITIVE_BYTES_PER_PIXEL = 24
+"""Per image channel when a layer is additive: its own image pair and noise field."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,11 @@ def estimate_render_bytes(scene: Scene, *, keep_layers: bool = False) -> RenderE
         per_pixel += KEEP_LAYER_BYTES_PER_PIXEL * len(scene.layers)
     if any(layer.soft is not None for layer in scene.layers):
         per_pixel += SOFT_BYTES_PER_PIXEL
+    channels = scene.n_channels
+    per_pixel += CHANNEL_BYTES_PER_PIXEL * max(channels - 3, 0)
+    additive = sum(1 for layer in scene.layers if layer.additive)
+    if additive:  # one noise field per additive layer, one layer image at a time
+        per_pixel += ADDITIVE_BYTES_PER_PIXEL * channels + 4 * channels * additive
     counts: dict[str, float] = {}
     layers: dict[str, int] = {}
     for layer in scene.layers:
@@ -154,6 +163,9 @@ def estimate_render_bytes(scene: Scene, *, keep_layers: bool = False) -> RenderE
             count = max(support(placement.count)[1], 0.0)
         elif placement is not None and placement.mode == "inside" and placement.inside:
             count = counts.get(placement.inside, math.inf)
+            if placement.count is not None:  # objects per host
+                per_host = max(support(placement.count)[1], 0.0)
+                count = count * per_host if per_host > 0 else 0.0
         counts[layer.name] = count
         if placement is not None and placement.mode == "count":
             covered = count * box

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from synthlang.ir.base import Arg, Block, IRModel, SourceSpan
+from synthlang.ir.relative import InLayer, Ring
 from synthlang.ir.shapes import Shape
 from synthlang.ir.values import (
     ColorModel,
@@ -113,22 +114,34 @@ class Placement(IRModel):
 
     ``mode``: ``count`` places ``count`` objects at uniformly random centres in
     the area; ``fill`` places objects until ``max_failures`` consecutive
-    proposals fail (the area is full); ``inside`` puts at most one object inside
-    each object of ``inside`` (its mask entirely within the host's mask).
+    proposals fail (the area is full); ``inside`` puts at most one object (``count``
+    objects, drawn per host, when given) inside each object of ``inside`` (its mask
+    entirely within the host's mask); ``around`` / ``along`` put objects on rings around
+    each object of ``ring.category`` (:class:`~synthlang.ir.relative.Ring`).
     ``probability`` keeps each placed object with that probability (Table 1's
     "only 60% visible"). Proposals are bounded by ``max_attempts``; a shortfall
     is reported, never looped on.
     """
 
-    mode: Literal["count", "fill", "inside", "clusters"] = Field(..., description="Placement mode.")
+    mode: Literal["count", "fill", "inside", "clusters", "around", "along"] = Field(
+        ..., description="Placement mode."
+    )
     count: Distribution | None = Field(
-        None, description="Number of objects for mode `count` (rounded, >= 0)."
+        None,
+        description="Number of objects for mode `count`, or per host for mode `inside` "
+        "(drawn per host; None: one), rounded, >= 0.",
     )
     inside: str | None = Field(None, description="Host category for mode `inside`.")
     regions: RegionSelection | None = Field(
         None, description="Restrict centres/objects to these regions (None: whole image)."
     )
     clusters: Clusters | None = Field(None, description="The clusters of mode `clusters`.")
+    ring: Ring | None = Field(
+        None, description="The hosts, distance and spacing of modes `around` and `along`."
+    )
+    in_layer: InLayer | None = Field(
+        None, description="Centres on (or off) the pixels of another layer's objects."
+    )
     density: Density | None = Field(
         None, description="Density of the object centres (uniform when None)."
     )
@@ -152,6 +165,8 @@ class Placement(IRModel):
             raise ValueError("placement mode 'inside' needs a host category")
         if self.mode == "clusters" and self.clusters is None:
             raise ValueError("placement mode 'clusters' needs its clusters")
+        if self.mode in ("around", "along") and self.ring is None:
+            raise ValueError(f"placement mode {self.mode!r} needs its ring")
         return self
 
 
@@ -227,7 +242,7 @@ class Layer(IRModel):
     """One layer: exactly one object category with its shape, placement and colour.
 
     Layers are listed bottom (index 0) to top; an upper layer replaces what
-    it overlaps.
+    it overlaps, or with ``blend additive`` adds its colours to it.
     """
 
     index: int = Field(..., ge=0, description="Position from the bottom (0 = lowest).")
@@ -245,4 +260,14 @@ class Layer(IRModel):
     contour: Contour | None = Field(None, description="Optional object contour.")
     soft: SoftEdge | None = Field(None, description="Optional soft object edges (object shapes).")
     chromatin: Chromatin | None = Field(None, description="Optional chromatin-like texture.")
+    blend: Literal["over", "additive"] | None = Field(
+        None,
+        description="How the layer meets what lies below: `over` (None: replaces it) or "
+        "`additive` (adds its colours, clipped to [0, 1]; hides nothing).",
+    )
     span: SourceSpan | None = Field(None, description="Source position of the layer.")
+
+    @property
+    def additive(self) -> bool:
+        """Whether the layer adds its colours to what lies below (``blend additive``)."""
+        return self.blend == "additive"

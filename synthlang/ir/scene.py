@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from typing import Literal
 
 from pydantic import Field, model_validator
 
+from synthlang.common.channels import MAX_CHANNELS, RGB_CHANNELS
 from synthlang.ir.base import IRModel
 from synthlang.ir.degrade import DegradePass
 from synthlang.ir.layer import Layer
 from synthlang.ir.masks import BACKGROUND, MAX_CLASSES, MaskClass, MaskRule
+from synthlang.ir.relative import shape_anchors
 from synthlang.ir.shapes import GrownShape
-from synthlang.ir.values import RegionSpec
+from synthlang.ir.values import MVNColor, RegionSpec
 
-__all__ = ["Scene", "layer_dependencies", "scene_hash"]
+__all__ = ["Scene", "layer_dependencies", "scene_hash", "channel_problem", "RGB_ONLY_PASSES"]
+
+RGB_ONLY_PASSES = ("stain", "saturation")
+"""Degradation passes defined on RGB only (stain vectors, grey level)."""
+_CHANNEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class Scene(IRModel):
@@ -33,10 +41,39 @@ class Scene(IRModel):
         None,
         description="Mask classes, ids 1.. in order (None: the plain `masks` are one class).",
     )
+    channels: tuple[str, ...] | None = Field(
+        None,
+        description="Names of the image channels (`channels [dapi, cd45]`); None: RGB, "
+        "the three channels r, g, b.",
+    )
+    bits: Literal[8, 16] | None = Field(
+        None, description="Bit depth of the image files (`bits 16`); None: 8."
+    )
     source: str | None = Field(None, description="Path of the main scene file, if any.")
     sources: tuple[str, ...] = Field(
         (), description="All files that contributed (main file first, then imports)."
     )
+
+    @model_validator(mode="after")
+    def _check_channels(self) -> Scene:
+        problem = channel_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    def channel_names(self) -> tuple[str, ...]:
+        """Names of the image channels (``("r", "g", "b")`` for an RGB scene)."""
+        return self.channels if self.channels is not None else RGB_CHANNELS
+
+    @property
+    def n_channels(self) -> int:
+        """Number of image channels (3 for RGB)."""
+        return len(self.channel_names())
+
+    @property
+    def bit_depth(self) -> int:
+        """Bit depth of the image files (8 unless ``bits 16``)."""
+        return self.bits or 8
 
     @model_validator(mode="after")
     def _check_classes(self) -> Scene:
@@ -108,8 +145,9 @@ class Scene(IRModel):
         """Layer indices in the order the engine must build them.
 
         A layer is built after the layers it depends on (:func:`layer_dependencies`):
-        its ``inside`` host, its ``overlap ... with`` categories and the source of a
-        ``grown`` shape. The source of a grown shape may be an *upper* layer (the
+        its ``inside`` host, its ``overlap ... with`` categories, the source of a
+        ``grown`` shape and the layers its placement and shape are relative to. The
+        source of a grown shape may be an *upper* layer (the
         paper's tumour cells, layer 2, are grown from the tumour nuclei of layer 3),
         so the build order can differ from the compositing order, which is always
         bottom to top. Ties are broken by layer index.
@@ -171,9 +209,44 @@ def layer_dependencies(layer: Layer) -> tuple[str, ...]:
         density = layer.placement.density
         if density is not None and density.kind == "falloff":
             deps.append(density.source)  # type: ignore[union-attr]
+        if layer.placement.ring is not None:
+            deps.append(layer.placement.ring.category)
+        if layer.placement.in_layer is not None:
+            deps.append(layer.placement.in_layer.category)
+    deps.extend(shape_anchors(layer.shape))
     if isinstance(layer.shape, GrownShape):
         deps.append(layer.shape.source)
     return tuple(dict.fromkeys(d for d in deps if d != layer.name))
+
+
+def channel_problem(scene: Scene) -> str | None:
+    """What makes a scene's colours disagree with its channels (None: nothing).
+
+    Channel names are distinct names; every colour (layer and contour ``mvn``) has one
+    value per channel; patch shapes and textures (RGB libraries) and the RGB-only passes
+    (:data:`RGB_ONLY_PASSES`) need an RGB scene.
+    """
+    names = scene.channel_names()
+    n = len(names)
+    if not 1 <= n <= MAX_CHANNELS:
+        return f"a scene has 1 to {MAX_CHANNELS} channels, got {n}"
+    if len(set(names)) < n or not all(_CHANNEL_NAME.match(c) for c in names):
+        return f"channel names must be distinct names, got {list(names)}"
+    for layer in scene.layers:
+        contour = layer.contour.color if layer.contour is not None else None
+        for colour in (layer.color, contour):
+            if isinstance(colour, MVNColor) and colour.channels != n:
+                return (
+                    f"layer {layer.name!r}: mvn mean has {colour.channels} values, the scene "
+                    f"has {n} channels"
+                )
+        textured = layer.shape.textured or not isinstance(layer.color, (MVNColor, type(None)))
+        if n != 3 and textured:
+            return f"layer {layer.name!r}: patch libraries are RGB; the scene has {n} channels"
+    for spec in scene.degrade:
+        if n != 3 and spec.kind in RGB_ONLY_PASSES:
+            return f"the {spec.kind} pass works on RGB images; the scene has {n} channels"
+    return None
 
 
 def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
@@ -193,7 +266,11 @@ def _cycle(deps: dict[int, set[int]], stuck: set[int], start: int) -> list[int]:
         path.append(node)
 
 
-_UNSET_OPTIONAL = ("soft", "chromatin", "pixel_size_um", "near", "density", "clusters", "classes")
+_UNSET_OPTIONAL = (
+    *("soft", "chromatin", "pixel_size_um", "near", "density", "clusters", "classes"),
+    *("ring", "in_layer", "scale"),
+    *("blend", "channels", "bits"),
+)
 """Fields added after scene hashes were first recorded: left out of the hash while unset,
 so a scene that does not use them keeps its hash (and its datasets stay resumable)."""
 

@@ -22,6 +22,7 @@ from synthlang.ir.footprint import (
     TEXTURED_BYTES_PER_PIXEL,
     box_pixels,
 )
+from synthlang.ir.relative import AngleValue, RelativeSize, SizeValue
 from synthlang.ir.values import Constant, Distribution, SpeedField, Uniform, support
 
 __all__ = [
@@ -105,14 +106,22 @@ class EllipseShape(ObjectShapeModel):
     ] = Field(
         ..., description="Distributions of the two semi-axes in pixels (drawn values must be > 0)."
     )
-    angle: Distribution = Field(
+    angle: Annotated[AngleValue, Arg(type="angle")] = Field(
         default_factory=lambda: Uniform(low=0.0, high=180.0),
-        description="Distribution of the inclination in degrees.",
+        description="Inclination in degrees: a distribution, or along(C) / across(C) (the "
+        "nearest boundary of a lower layer's objects).",
+    )
+    scale: Annotated[SizeValue | None, Arg(type="size", check="positive", limit="max_scale")] = (
+        Field(
+            None,
+            description="Factor on both semi-axes (> 0): a distribution, or relative(C, f) "
+            "(f times the equivalent radius of the nearest object of a lower layer). None: 1.",
+        )
     )
 
     def object_side(self) -> float:
-        """Largest bounding-box side of one ellipse (px)."""
-        return 2 * max(support(d)[1] for d in self.semi_axes) + 3
+        """Largest bounding-box side of one ellipse (px; inf with a relative scale)."""
+        return 2 * max(support(d)[1] for d in self.semi_axes) * _scale_range(self.scale)[1] + 3
 
     def draw_bytes(self, side: float, rows: int, cols: int) -> float:
         """An ellipse is rasterised in a window of up to twice the image (``rasterize_ellipse``)."""
@@ -121,8 +130,19 @@ class EllipseShape(ObjectShapeModel):
     def area_bounds(self) -> tuple[float, float]:
         """A pixelated ellipse of semi-axes a, b has between pi (a-1)(b-1) and pi (a+1)(b+1) px."""
         (alo, ahi), (blo, bhi) = (support(d) for d in self.semi_axes)
+        slo, shi = _scale_range(self.scale)
+        alo, ahi, blo, bhi = alo * slo, ahi * shi, blo * slo, bhi * shi
         lo = math.pi * max(alo - 1.0, 0.0) * max(blo - 1.0, 0.0)
         return lo, math.pi * (ahi + 1.0) * (bhi + 1.0)
+
+
+def _scale_range(scale: Any) -> tuple[float, float]:
+    """The factors a ``scale`` argument can take (a relative size: any positive factor)."""
+    if scale is None:
+        return 1.0, 1.0
+    if isinstance(scale, RelativeSize):
+        return 0.0, math.inf
+    return support(scale)
 
 
 class PatchShape(ObjectShapeModel):
@@ -237,18 +257,27 @@ class PolygonShape(ObjectShapeModel):
         default_factory=lambda: Constant(value=0.3),
         description="Relative spread of the corner distances, in [0, 1].",
     )
-    angle: Distribution = Field(
+    angle: Annotated[AngleValue, Arg(type="angle")] = Field(
         default_factory=lambda: Uniform(low=0.0, high=360.0),
-        description="Direction of the first corner in degrees.",
+        description="Direction of the first corner in degrees: a distribution, or along(C) / "
+        "across(C).",
+    )
+    scale: Annotated[SizeValue | None, Arg(type="size", check="positive", limit="max_scale")] = (
+        Field(
+            None,
+            description="Factor on the radius (> 0): a distribution, or relative(C, f). None: 1.",
+        )
     )
 
     def object_side(self) -> float:
-        """Bounding-box side of the largest polygon (px)."""
-        return 2 * support(self.radius)[1] * (1 + support(self.irregularity)[1]) + 3
+        """Bounding-box side of the largest polygon (px; inf with a relative scale)."""
+        top = 2 * support(self.radius)[1] * (1 + support(self.irregularity)[1])
+        return top * _scale_range(self.scale)[1] + 3
 
     def area_bounds(self) -> tuple[float, float]:
         """At most the disk around the farthest corner."""
-        outer = support(self.radius)[1] * (1 + support(self.irregularity)[1]) + 1
+        outer = support(self.radius)[1] * (1 + support(self.irregularity)[1])
+        outer = outer * _scale_range(self.scale)[1] + 1
         return 0.0, math.pi * outer * outer
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from synthlang.common.channels import MAX_CHANNELS
 from synthlang.ir.base import Arg, Block, IRModel, fmt_number
 
 __all__ = [
@@ -252,12 +253,14 @@ class RegionSelection(IRModel):
 
 
 class MVNColor(IRModel):
-    """``mvn(mean [r, g, b], cov [[...]], between [[...]])``.
+    """``mvn(mean [c1, ..., cC], cov [[...]], between [[...]])``.
 
-    Each object draws its mean colour from ``N(mean, between)`` (``between``
-    zero means every object has exactly ``mean``); the clean image shows that
-    mean, the noisy image adds per-pixel RGB noise ``N(0, cov)``. ``rgb(r, g,
-    b)`` is the same with both covariances zero. Values are clipped to [0, 1].
+    One value per channel of the scene (``r, g, b`` by default; ``channels [...]`` in the
+    header names others). Each object draws its mean colour from ``N(mean, between)``
+    (``between`` zero means every object has exactly ``mean``); the clean image shows that
+    mean, the noisy image adds per-pixel noise ``N(0, cov)``. ``rgb(r, g, b)`` is the same
+    with both covariances zero. Values are clipped to [0, 1]. ``cov`` and ``between`` are
+    ``C x C`` (zero when omitted).
     """
 
     blocks = (
@@ -268,22 +271,43 @@ class MVNColor(IRModel):
         ),
     )
     kind: Literal["mvn"] = "mvn"
-    mean: Annotated[tuple[float, float, float], Arg(check="unit")] = Field(
-        ..., description="Mean RGB colour in [0, 1]."
+    mean: Annotated[tuple[float, ...], Arg(check="unit", type="vector")] = Field(
+        ..., description="Mean colour, one value in [0, 1] per channel (RGB: three)."
     )
-    cov: tuple[tuple[float, float, float], ...] = Field(
-        ((0.0,) * 3,) * 3, description="3x3 per-pixel noise covariance (symmetric PSD)."
+    cov: Annotated[tuple[tuple[float, ...], ...], Arg(type="matrix")] = Field(
+        ((0.0,) * 3,) * 3,
+        description="Per-pixel noise covariance, one row and column per channel (symmetric PSD).",
     )
-    between: tuple[tuple[float, float, float], ...] = Field(
-        ((0.0,) * 3,) * 3, description="3x3 covariance of the object mean colours (symmetric PSD)."
+    between: Annotated[tuple[tuple[float, ...], ...], Arg(type="matrix")] = Field(
+        ((0.0,) * 3,) * 3,
+        description="Covariance of the object mean colours, channels x channels (symmetric PSD).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _zero_defaults(cls, data: Any) -> Any:
+        """Omitted covariances are zero matrices of the mean's size."""
+        if isinstance(data, dict) and isinstance(data.get("mean"), (tuple, list)):
+            n = len(data["mean"])
+            zero = ((0.0,) * n,) * n
+            data = {**data, "cov": data.get("cov", zero), "between": data.get("between", zero)}
+        return data
+
     @model_validator(mode="after")
-    def _three_by_three(self) -> MVNColor:
+    def _square(self) -> MVNColor:
+        n = len(self.mean)
+        if not 1 <= n <= MAX_CHANNELS:
+            raise ValueError(f"mvn mean has {n} values; a colour has 1 to {MAX_CHANNELS}")
         for name in ("cov", "between"):
-            if len(getattr(self, name)) != 3:
-                raise ValueError(f"{name} must be a 3x3 matrix")
+            m = getattr(self, name)
+            if len(m) != n or any(len(row) != n for row in m):
+                raise ValueError(f"{name} must be a {n}x{n} matrix (one row per mean value)")
         return self
+
+    @property
+    def channels(self) -> int:
+        """The number of channels of the colour (values of ``mean``)."""
+        return len(self.mean)
 
 
 class PatchTexture(IRModel):

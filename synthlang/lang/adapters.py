@@ -124,7 +124,27 @@ def _choice(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
 
 def _rgb(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
     mean = (a["r"].value, a["g"].value, a["b"].value)
-    return Value("colour", c.build(ir.MVNColor, call.span, mean=mean), call.span)
+    colour = c.build(ir.MVNColor, call.span, mean=mean)
+    c.colour_spans[id(colour)] = (colour, call.span, "rgb(...)")
+    return Value("colour", colour, call.span)
+
+
+def _mvn(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
+    """``mvn(mean, cov, between)``: the covariances have one row and column per mean value."""
+    mean = a["mean"].value
+    n = len(mean)
+    for name in ("cov", "between"):
+        arg = a[name]
+        if arg.given and len(arg.value) != n:
+            m = len(arg.value)
+            raise c.error(
+                f"`{name}` of mvn must be a {n}x{n} matrix, one row and column per value of "
+                f"`mean` (it has {n}), got {m}x{m}",
+                arg.span,
+            )
+    colour = c.build(ir.MVNColor, call.span, mean=mean, **_given(a, "cov", "between"))
+    c.colour_spans[id(colour)] = (colour, a["mean"].span or call.span, "mvn mean")
+    return Value("colour", colour, call.span)
 
 
 def _patches(c: CompilerBase, call: Call, a: dict[str, BoundArg]) -> Value:
@@ -200,6 +220,7 @@ def _stain(stains: str) -> Adapter:
 ADAPTERS: dict[str, Adapter] = {
     "choice": _choice,
     "rgb": _rgb,
+    "mvn": _mvn,
     "patches": _patches,
     "patch": _patch,
     "stain_he": _stain("he"),

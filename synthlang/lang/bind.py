@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from synthlang import ir
-from synthlang.common.errors import Span
+from synthlang.common.channels import MAX_CHANNELS
+from synthlang.common.errors import Span, SynthlangError
 from synthlang.ir import fmt_number, support
 from synthlang.lang.adapters import ADAPTERS
-from synthlang.lang.blocks import PARAM_TYPES, SIGNATURES, Param, Signature, show
+from synthlang.lang.blocks import ANCHOR_KINDS, PARAM_TYPES, SIGNATURES, Param, Signature, show
 from synthlang.lang.context import BoundArg, CategoryRef, SourceFile, Value, article
 from synthlang.lang.grammar import call_problem, did_you_mean, value_blocks
 from synthlang.lang.names import Evaluator
@@ -177,7 +178,9 @@ class Binder(Evaluator):
             if not isinstance(expr, Ref):
                 raise self.type_error(self.eval(expr, module), PARAM_TYPES[p.type])
             role = f"{sig.display}({p.name} ...)" if p.name == "from" else f"{sig.display}(...)"
-            return BoundArg(expr.name, expr.span, (CategoryRef(expr.name, expr.span, role),))
+            lower = sig.result in ANCHOR_KINDS
+            ref = CategoryRef(expr.name, expr.span, role, lower=lower)
+            return BoundArg(expr.name, expr.span, (ref,))
         return _COERCERS[p.type](self, p, self.eval(expr, module), what)
 
     def coerce_number(self, p: Param, v: Value, what: str) -> BoundArg:
@@ -245,9 +248,20 @@ class Binder(Evaluator):
         nums = tuple((self.number(item, "a number"), item.span) for item in v.data)
         return BoundArg(nums, v.span)
 
-    def coerce_vector3(self, p: Param, v: Value, what: str) -> BoundArg:
-        """A list of three numbers (an RGB colour)."""
-        vec = self.vector(v, 3, PARAM_TYPES[p.type])
+    def coerce_vector(self, p: Param, v: Value, what: str) -> BoundArg:
+        """A list of numbers, one per channel (a colour).
+
+        The channel count is checked where the colour is used, against the scene's channels.
+        """
+        wanted = PARAM_TYPES[p.type]
+        if v.kind != "list":
+            raise self.type_error(v, wanted)
+        if not 1 <= len(v.data) <= MAX_CHANNELS:
+            raise self.error(
+                f"{wanted} is expected here, got {len(v.data)} items (at most {MAX_CHANNELS})",
+                v.span,
+            )
+        vec = [(self.number(item, "a number"), item.span) for item in v.data]
         if p.check == "unit":
             for x, span in vec:
                 if not 0.0 <= x <= 1.0:
@@ -256,11 +270,16 @@ class Binder(Evaluator):
                     )
         return BoundArg(tuple(x for x, _ in vec), v.span)
 
-    def coerce_matrix3(self, p: Param, v: Value, what: str) -> BoundArg:
-        """A symmetric positive semi-definite 3x3 matrix (a covariance)."""
+    def coerce_matrix(self, p: Param, v: Value, what: str) -> BoundArg:
+        """A symmetric positive semi-definite square matrix (a covariance)."""
         wanted = PARAM_TYPES[p.type]
-        rows = self.vector(v, 3, wanted, numbers=False)
-        matrix = tuple(tuple(x for x, _ in self.vector(row, 3, wanted)) for row, _ in rows)
+        if v.kind != "list":
+            raise self.type_error(v, wanted)
+        n = len(v.data)
+        if not 1 <= n <= MAX_CHANNELS:
+            raise self.error(f"{wanted} is expected here, got {n} rows", v.span)
+        rows = self.vector(v, n, wanted, numbers=False)
+        matrix = tuple(tuple(x for x, _ in self.vector(row, n, wanted)) for row, _ in rows)
         self.check_psd(matrix, v.span, what)
         return BoundArg(matrix, v.span)
 
@@ -285,6 +304,8 @@ class Binder(Evaluator):
             return ir.Constant(value=float(v.data))
         if v.kind == "distribution":
             return v.data
+        if v.kind in ANCHOR_KINDS:
+            raise _anchor_misplaced(self, v, wanted)
         raise self.type_error(v, wanted)
 
     def vector(self, v: Value, n: int, wanted: str, numbers: bool = True) -> list[tuple[Any, Span]]:
@@ -392,8 +413,8 @@ class Binder(Evaluator):
         """Refuse a matrix that is not symmetric positive semi-definite."""
         a = np.asarray(m, dtype=np.float64)
         scale = max(1.0, float(np.abs(a).max()))
-        for i in range(3):
-            for j in range(i + 1, 3):
+        for i in range(len(a)):
+            for j in range(i + 1, len(a)):
                 if abs(a[i, j] - a[j, i]) > 1e-9 * scale:
                     raise self.error(
                         f"{what} must be symmetric: row {i + 1}, column {j + 1} is "
@@ -412,6 +433,45 @@ class Binder(Evaluator):
             )
 
 
+def _coerce_angle(binder: Binder, p: Param, v: Value, what: str) -> BoundArg:
+    """An angle: a distribution, or ``along(C)`` / ``across(C)`` (drawn where placed)."""
+    if v.kind == "orientation":
+        return BoundArg(v.data, v.span, v.refs)
+    if v.kind == "relative size":
+        raise binder.error(
+            f"{what} is an angle, but relative(...) is a size",
+            v.span,
+            hint="write the size as `scale relative(CATEGORY, f)`; angles relative to a "
+            "layer are along(CATEGORY) or across(CATEGORY)",
+        )
+    return binder.coerce_distribution(p, v, what)
+
+
+def _coerce_size(binder: Binder, p: Param, v: Value, what: str) -> BoundArg:
+    """A size factor: a distribution, or ``relative(C, f)`` (drawn where placed)."""
+    if v.kind == "relative size":
+        return BoundArg(v.data, v.span, v.refs)
+    if v.kind == "orientation":
+        raise binder.error(
+            f"{what} is a size, but {v.data.kind}(...) is an angle",
+            v.span,
+            hint=f"write it as `angle {v.data.kind}(CATEGORY)`; sizes relative to a layer are "
+            "relative(CATEGORY, f)",
+        )
+    return binder.coerce_distribution(p, v, what)
+
+
+def _anchor_misplaced(binder: Binder, v: Value, wanted: str) -> SynthlangError:
+    """The error for ``along(...)`` / ``across(...)`` / ``relative(...)`` where a number goes."""
+    return binder.error(
+        f"{wanted} is expected here, found {v.data.kind}(...), which is drawn where an object "
+        f"is placed",
+        v.span,
+        hint="along(...) and across(...) are the `angle`, relative(...) the `scale` of an "
+        "ellipse or polygon",
+    )
+
+
 _KIND_OF = {"boolean": "boolean", "speed": "speed field", "colour": "colour"}
 
 _COERCERS: dict[str, Coercer] = {
@@ -420,13 +480,15 @@ _COERCERS: dict[str, Coercer] = {
     "distribution": Binder.coerce_distribution,
     "distributions": Binder.coerce_distributions,
     "semi_axes": Binder.coerce_semi_axes,
+    "angle": _coerce_angle,
+    "size": _coerce_size,
     "boolean": Binder.coerce_kind,
     "speed": Binder.coerce_kind,
     "colour": Binder.coerce_kind,
     "path": Binder.coerce_path,
     "numbers": Binder.coerce_numbers,
-    "vector3": Binder.coerce_vector3,
-    "matrix3": Binder.coerce_matrix3,
+    "vector": Binder.coerce_vector,
+    "matrix": Binder.coerce_matrix,
 }
 """How each parameter type of :data:`~synthlang.lang.blocks.PARAM_TYPES` is checked
 (``category`` arguments are names, not values: :meth:`Binder.coerce`)."""

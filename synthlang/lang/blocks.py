@@ -19,7 +19,7 @@ Examples
 >>> SIGNATURES["uniform"].usage()
 'uniform(low, high)'
 >>> [p.name for p in SIGNATURES["ellipse"].params]
-['semi_axes', 'angle']
+['semi_axes', 'angle', 'scale']
 >>> SIGNATURES["grown"].param("from").field
 'source'
 """
@@ -45,6 +45,7 @@ __all__ = [
     "VALUE_KINDS",
     "ValueKind",
     "LAYER_ITEM_KINDS",
+    "ANCHOR_KINDS",
     "PARAM_TYPES",
     "signature_of",
     "reference",
@@ -64,20 +65,26 @@ LAYER_ITEM_KINDS = ("contour", "soft edge", "chromatin")
 """Results of blocks that are layer items (``contour(...)``, ``soft(...)``, ``chromatin(...)``),
 never values: they cannot be bound by ``let``."""
 
+ANCHOR_KINDS = ("orientation", "relative size")
+"""Results of blocks drawn where an object is placed (``along``, ``across``, ``relative``):
+values of a shape's ``angle`` or ``scale`` only, naming a lower layer."""
+
 PARAM_TYPES = {
     "number": "a number",
     "integer": "a whole number",
     "distribution": "a number or a distribution",
     "distributions": "a distribution or a list of distributions",
     "semi_axes": "a distribution or a list of two distributions",
+    "angle": "a number, a distribution, along(CATEGORY) or across(CATEGORY)",
+    "size": "a number, a distribution or relative(CATEGORY, f)",
     "boolean": "true or false",
     "path": "a folder path in double quotes",
     "speed": "a speed field (gaussian_field(...))",
     "colour": "a colour (rgb(...) or mvn(...))",
     "category": "a category (a layer name)",
     "numbers": "a list of numbers",
-    "vector3": "a list of three numbers [r, g, b]",
-    "matrix3": "a 3x3 matrix [[a, b, c], [d, e, f], [g, h, i]]",
+    "vector": "a list of numbers, one per channel ([r, g, b] in an RGB scene)",
+    "matrix": "a square matrix, one row per channel ([[a, b, c], [d, e, f], [g, h, i]] for RGB)",
 }
 """Parameter types the compiler knows how to check, with how messages call them."""
 
@@ -189,8 +196,7 @@ _BY_ANNOTATION: dict[Any, str] = {
     ir.SpeedField: "speed",
     ir.MVNColor: "colour",
     tuple[float, ...]: "numbers",
-    tuple[float, float, float]: "vector3",
-    tuple[tuple[float, float, float], ...]: "matrix3",
+    tuple[tuple[float, ...], ...]: "matrix",
     typing.cast(Any, tuple)[_DISTRIBUTION, ...]: "distributions",
 }
 

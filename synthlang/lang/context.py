@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from synthlang import ir
+from synthlang.common.channels import RGB_CHANNELS
 from synthlang.common.errors import SceneError, Span, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.lang.blocks import ValueKind
@@ -67,11 +68,16 @@ STATEMENT_WORDS = {
 
 @dataclass(frozen=True)
 class CategoryRef:
-    """A category named inside a value (``grown(from C)``, ``concentration(C, ...)``)."""
+    """A category named inside a value (``grown(from C)``, ``concentration(C, ...)``).
+
+    ``lower``: the category must name a layer below the one that uses the value
+    (``along(C)``, ``relative(C, f)``: drawn from objects that exist when it is placed).
+    """
 
     name: str
     span: Span
     role: str
+    lower: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,8 @@ class CompilerBase:
         self.selection_defs: dict[str, RegionsSelection] = {}
         self.selections: dict[str, ir.RegionSelection] = {}
         self.keywords = reserved_words()
+        self.channels: tuple[str, ...] = RGB_CHANNELS
+        self.colour_spans: dict[int, tuple[Any, Span, str]] = {}
 
     def error(
         self,

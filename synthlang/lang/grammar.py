@@ -64,6 +64,13 @@ PLACE_CLAUSES = (
     "attempts",
     "failures",
     "random",
+    "near",
+    "density",
+    "clusters",
+    "around",
+    "along",
+    "distance",
+    "spacing",
 )
 """The words that start a place clause."""
 
@@ -125,14 +132,16 @@ SOFT_KEYWORDS = frozenset(
         "blur", "noise", "gaussian", "poisson", "concentration", "area",
         "stain", "he", "hed", "brightness", "contrast", "gamma", "saturation", "jpeg", "scale",
         "classes", "pixel", "um", "px", "near", "within", "density", "clusters",
+        "around", "along", "distance", "spacing",
+        "channels", "bits",
     }
 )  # fmt: skip
 """Grammar words that are keywords only where a name cannot appear, so they may name things.
 
-`size` in the header, `x` / `of` between numbers, place-clause words after `place` or a
-comma, degradation words inside `degrade { }`, metric words inside a `where` condition,
-`classes` after `mask` (where `mask classes` not followed by `{` is still the rule of a
-layer named `classes`).
+`size`, `channels` and `bits` in the header, `x` / `of` between numbers, place-clause words
+after `place` or a comma, degradation words inside `degrade { }`, metric words inside a
+`where` condition, `classes` after `mask` (where `mask classes` not followed by `{` is still
+the rule of a layer named `classes`).
 """
 
 

@@ -7,9 +7,11 @@ from typing import Any
 from synthlang import ir
 from synthlang.common.errors import Span, SynthlangError
 from synthlang.lang.blocks import object_shape_list, shape_list
+from synthlang.lang.channels import blend_mode, check_colour, check_contour, check_shape
 from synthlang.lang.context import SourceFile, Value, word_span
 from synthlang.lang.feasibility import placement_problem
 from synthlang.lang.nodes import (
+    BlendItem,
     ColorItem,
     ContourItem,
     InItem,
@@ -23,9 +25,15 @@ from synthlang.lang.placement import PlacementCompiler
 
 __all__ = ["LayerCompiler", "PLACE_WORDS", "LAYER_WORDS"]
 
-PLACE_WORDS = ("count", "fill", "inside", "overlap", "probability", "attempts", "failures")
+PLACE_WORDS = (
+    *("count", "fill", "inside", "overlap", "probability", "attempts", "failures"),
+    *("around", "along", "distance", "spacing"),
+)
 """The words that start a place clause."""
-LAYER_WORDS = ("shape", "place", "in", "color", "texture", "contour", "soft", "chromatin")
+LAYER_WORDS = (
+    *("shape", "place", "in", "color", "texture", "contour", "soft", "chromatin"),
+    "blend",
+)
 """The words that start a layer item."""
 
 
@@ -43,8 +51,12 @@ class LayerCompiler(PlacementCompiler):
                 decl.name.span,
             )
         sv = self.eval_shape(shape_item, module)
+        check_shape(self, sv)
         shape = sv.data
         for category in sv.refs:
+            if category.lower:  # along(C), across(C), relative(C, f): drawn from finished objects
+                self.check_category(category, below=index)
+                continue
             # a grown shape may start from an upper layer (cells under their nuclei);
             # cycles are checked once all layers are known
             self.check_category(category)
@@ -64,9 +76,10 @@ class LayerCompiler(PlacementCompiler):
             placement=placement,
             regions=regions,
             color=self.layer_colour(decl, shape, slots.get("color"), module),
-            contour=self.layer_item_value(slots.get("contour"), module),
+            contour=self.layer_contour(slots.get("contour"), name, module),
             soft=self.layer_soft(shape, slots.get("soft"), module),
             chromatin=self.layer_item_value(slots.get("chromatin"), module),
+            blend=blend_mode(self, slots.get("blend")),
             span=ir.SourceSpan.from_span(
                 Span(
                     decl.span.file,
@@ -116,6 +129,8 @@ class LayerCompiler(PlacementCompiler):
             return "color", f"`{item.keyword}`", word_span(item.span, item.keyword)
         if isinstance(item, ModifierItem):
             return item.call.block, f"`{item.call.block}`", item.call.keyword
+        if isinstance(item, BlendItem):
+            return "blend", "`blend`", word_span(item.span, "blend")
         assert isinstance(item, ContourItem)
         return "contour", "`contour`", item.call.keyword
 
@@ -174,6 +189,14 @@ class LayerCompiler(PlacementCompiler):
         problem = placement_problem(shape, placement, place_item, host, self.image_size)
         if problem is not None:
             raise self.error(problem.message, problem.span, hint=problem.hint)
+        if in_item is not None and self.names_layer(in_item.selection, "`in`"):
+            if placement.in_layer is not None:
+                raise self.error(
+                    f"layer `{name}` restricts its centres to a layer twice: here and in `place`",
+                    in_item.span,
+                )
+            cover = self.in_layer(in_item.selection, in_item.invert, index)
+            return placement.model_copy(update={"in_layer": cover}), None
         if in_item is not None:
             if placement.regions is not None:
                 raise self.error(
@@ -205,7 +228,7 @@ class LayerCompiler(PlacementCompiler):
         cv = self.eval(color_item.value, module)
         if cv.kind not in ("colour", "texture"):
             raise self.type_error(cv, "a colour or texture")
-        return cv.data
+        return check_colour(self, cv, decl.name.name)
 
     def layer_soft(self, shape: Any, item: ModifierItem | None, module: SourceFile) -> Any:
         """The layer's soft edges (object shapes only)."""
@@ -217,6 +240,10 @@ class LayerCompiler(PlacementCompiler):
                 hint="area objects tile the image: give the objects placed on them soft edges",
             )
         return self.layer_item_value(item, module)
+
+    def layer_contour(self, item: ContourItem | None, name: str, module: SourceFile) -> Any:
+        """The layer's contour (its colour has one value per channel)."""
+        return check_contour(self, self.layer_item_value(item, module), item, name)
 
     def layer_item_value(self, item: ModifierItem | ContourItem | None, module: SourceFile) -> Any:
         """The IR of a layer item written as a block call (contour, soft, chromatin)."""

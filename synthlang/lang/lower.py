@@ -29,8 +29,11 @@ from lark.tree import Meta
 from synthlang.common.errors import Span
 from synthlang.lang.nodes import (
     Arg,
+    BitsItem,
+    BlendItem,
     Bool,
     Call,
+    ChannelsItem,
     ColorItem,
     Comparison,
     CondAnd,
@@ -59,6 +62,7 @@ from synthlang.lang.nodes import (
     PlaceClusters,
     PlaceCount,
     PlaceDensity,
+    PlaceDistance,
     PlaceFailures,
     PlaceFill,
     PlaceIn,
@@ -68,6 +72,8 @@ from synthlang.lang.nodes import (
     PlaceOverlap,
     PlaceProbability,
     PlaceRandom,
+    PlaceRing,
+    PlaceSpacing,
     Ref,
     RegionsItem,
     RegionsSelection,
@@ -180,6 +186,16 @@ class Lower(Transformer_NonRecursive):
         tok = children[0]
         return PixelItem(self._span(meta), Number(self._tspan(tok), float(tok), str(tok)))
 
+    def channels_item(self, meta: Meta, children: Children) -> ChannelsItem:
+        """``channels [NAME, ...]``."""
+        names = tuple(self._ident(t) for t in children if t is not None)
+        return ChannelsItem(self._span(meta), names)
+
+    def bits_item(self, meta: Meta, children: Children) -> BitsItem:
+        """``bits N``."""
+        tok = children[0]
+        return BitsItem(self._span(meta), Number(self._tspan(tok), float(tok), str(tok)))
+
     def regions_item(self, meta: Meta, children: Children) -> RegionsItem:
         """``regions voronoi(N)`` / ``regions fast_marching(N, ...)`` / ``regions NAME``."""
         return RegionsItem(self._span(meta), children[0])
@@ -261,6 +277,10 @@ class Lower(Transformer_NonRecursive):
         """``soft(ARGS)``."""
         return ModifierItem(self._span(meta), self._call("soft", meta, children))
 
+    def blend_item(self, meta: Meta, children: Children) -> BlendItem:
+        """``blend MODE``."""
+        return BlendItem(self._span(meta), self._ident(children[0]))
+
     def chromatin(self, meta: Meta, children: Children) -> ModifierItem:
         """``chromatin(ARGS)``."""
         return ModifierItem(self._span(meta), self._call("chromatin", meta, children))
@@ -336,6 +356,22 @@ class Lower(Transformer_NonRecursive):
     def place_failures(self, meta: Meta, children: Children) -> PlaceFailures:
         """``failures VALUE``."""
         return PlaceFailures(self._span(meta), children[0])
+
+    def place_around(self, meta: Meta, children: Children) -> PlaceRing:
+        """``around CATEGORY``."""
+        return PlaceRing(self._span(meta), "around", self._ident(children[0]))
+
+    def place_along(self, meta: Meta, children: Children) -> PlaceRing:
+        """``along CATEGORY``."""
+        return PlaceRing(self._span(meta), "along", self._ident(children[0]))
+
+    def place_distance(self, meta: Meta, children: Children) -> PlaceDistance:
+        """``distance VALUE``."""
+        return PlaceDistance(self._span(meta), children[0])
+
+    def place_spacing(self, meta: Meta, children: Children) -> PlaceSpacing:
+        """``spacing VALUE``."""
+        return PlaceSpacing(self._span(meta), children[0])
 
     # -- selections
     def select_regions(self, meta: Meta, children: Children) -> RegionsSelection:

@@ -39,8 +39,15 @@ __all__ = [
     "PlaceProbability",
     "PlaceAttempts",
     "PlaceFailures",
+    "PlaceRing",
+    "PlaceDistance",
+    "PlaceSpacing",
     "PlaceClause",
     "ShapeItem",
+    "BlendItem",
+    "ChannelsItem",
+    "BitsItem",
+    "HeaderItem",
     "PlaceItem",
     "InItem",
     "ColorItem",
@@ -280,6 +287,28 @@ class PlaceFailures(Node):
     value: Expr
 
 
+@dataclass(frozen=True)
+class PlaceRing(Node):
+    """``around CATEGORY`` or ``along CATEGORY`` (``word``): rings of objects on another layer."""
+
+    word: str
+    host: Ident
+
+
+@dataclass(frozen=True)
+class PlaceDistance(Node):
+    """``distance D`` (of ``around``)."""
+
+    value: Expr
+
+
+@dataclass(frozen=True)
+class PlaceSpacing(Node):
+    """``spacing D`` (of ``around`` / ``along``)."""
+
+    value: Expr
+
+
 PlaceClause = (
     PlaceCount
     | PlaceFill
@@ -293,6 +322,9 @@ PlaceClause = (
     | PlaceProbability
     | PlaceAttempts
     | PlaceFailures
+    | PlaceRing
+    | PlaceDistance
+    | PlaceSpacing
 )
 
 
@@ -345,7 +377,14 @@ class ModifierItem(Node):
     call: Call
 
 
-LayerItem = ShapeItem | PlaceItem | InItem | ColorItem | ContourItem | ModifierItem
+@dataclass(frozen=True)
+class BlendItem(Node):
+    """``blend MODE`` (``over`` or ``additive``): how a layer meets what lies below."""
+
+    mode: Ident
+
+
+LayerItem = ShapeItem | PlaceItem | InItem | ColorItem | ContourItem | ModifierItem | BlendItem
 
 
 @dataclass(frozen=True)
@@ -371,11 +410,28 @@ class RegionsItem(Node):
 
 
 @dataclass(frozen=True)
+class ChannelsItem(Node):
+    """``channels [NAME, ...]`` in the header: one name per image channel."""
+
+    names: tuple[Ident, ...]
+
+
+@dataclass(frozen=True)
+class BitsItem(Node):
+    """``bits N`` in the header: the bit depth of the image files."""
+
+    value: Number
+
+
+HeaderItem = SizeItem | RegionsItem | PixelItem | ChannelsItem | BitsItem
+
+
+@dataclass(frozen=True)
 class SceneHeader(Node):
     """``scene NAME { ... }``."""
 
     name: Ident
-    items: tuple[SizeItem | RegionsItem | PixelItem, ...]
+    items: tuple[HeaderItem, ...]
 
 
 @dataclass(frozen=True)

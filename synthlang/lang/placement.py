@@ -12,10 +12,12 @@ from synthlang.lang.context import CategoryRef, SourceFile, word_span
 from synthlang.lang.grammar import did_you_mean
 from synthlang.lang.nodes import (
     Call,
+    NamedSelection,
     PlaceAttempts,
     PlaceClusters,
     PlaceCount,
     PlaceDensity,
+    PlaceDistance,
     PlaceFailures,
     PlaceFill,
     PlaceIn,
@@ -25,6 +27,9 @@ from synthlang.lang.nodes import (
     PlaceOverlap,
     PlaceProbability,
     PlaceRandom,
+    PlaceRing,
+    PlaceSpacing,
+    Selection,
 )
 from synthlang.lang.regions import RegionCompiler
 
@@ -40,6 +45,12 @@ _MODERATE = Signature(
     (Param("fraction", "number", check="unit", field="fraction"),),
 )
 _DEFAULT_MODERATE = 0.2
+
+_MODES = ("count", "fill", "inside", "clusters", "around", "along")
+"""The place clauses that say how many objects go where (one per layer; `inside` may take
+a `count`: objects per host)."""
+_DISTANCE = Param("distance", "distribution", check="nonnegative", limit="max_radius")
+_SPACING = Param("spacing", "distribution", minimum=1.0, limit="max_radius")
 
 
 class PlacementCompiler(RegionCompiler):
@@ -89,12 +100,14 @@ class PlacementCompiler(RegionCompiler):
             PlaceProbability: "probability",
             PlaceAttempts: "attempts",
             PlaceFailures: "failures",
+            PlaceDistance: "distance",
+            PlaceSpacing: "spacing",
         }
         modes: list[Any] = []
         for clause in item.clauses:
             if isinstance(clause, PlaceRandom):
                 continue
-            word = words[type(clause)]
+            word = clause.word if isinstance(clause, PlaceRing) else words[type(clause)]
             if word in seen:
                 raise self.error(
                     f"`{word}` is given twice in `place` (the first at column "
@@ -102,23 +115,29 @@ class PlacementCompiler(RegionCompiler):
                     clause.span,
                 )
             seen[word] = clause
-            if word in ("count", "fill", "inside", "clusters"):
-                if modes:
+            if word in _MODES:
+                if modes and {word, _mode_word(modes[0])} != {"count", "inside"}:
                     raise self.error(
-                        f"`{word}` cannot be combined with `{words[type(modes[0])]}`: a layer "
-                        f"places a count of objects, fills its area, puts one object inside "
-                        f"each object of another layer, or places clusters",
+                        f"`{word}` cannot be combined with `{_mode_word(modes[0])}`: a layer "
+                        f"places a count of objects, fills its area, puts objects inside each "
+                        f"object of another layer (`inside C, count N`: N per host), places "
+                        f"rings `around` or `along` them, or places clusters",
                         word_span(clause.span, word),
                     )
                 modes.append(clause)
         if not modes:
             raise self.error(
-                "`place` needs one of `count N`, `fill`, `inside CATEGORY` or `clusters(...)`",
+                "`place` needs one of `count N`, `fill`, `inside CATEGORY`, `around CATEGORY`, "
+                "`along CATEGORY` or `clusters(...)`",
                 item.keyword,
             )
+        self.check_ring_clauses(seen, modes)
         kw: dict[str, Any] = {}
-        mode = modes[0]
-        if isinstance(mode, PlaceCount):
+        mode = next((m for m in modes if isinstance(m, PlaceInside)), modes[0])
+        if isinstance(mode, PlaceRing):
+            kw["mode"] = mode.word
+            kw["ring"] = self.ring(mode, seen, index, module)
+        elif isinstance(mode, PlaceCount):
             kw["mode"] = "count"
             kw["count"] = self.count(mode, module)
         elif isinstance(mode, PlaceFill):
@@ -131,9 +150,14 @@ class PlacementCompiler(RegionCompiler):
             ref = CategoryRef(mode.host.name, mode.host.span, "`inside`")
             self.check_category(ref, below=index)
             kw["inside"] = mode.host.name
+            if "count" in seen:  # objects per host
+                kw["count"] = self.count(seen["count"], module)
         if "in" in seen:
             clause = seen["in"]
-            kw["regions"] = self.selection(clause.selection, clause.invert, module)
+            if self.names_layer(clause.selection, "`in`"):
+                kw["in_layer"] = self.in_layer(clause.selection, clause.invert, index)
+            else:
+                kw["regions"] = self.selection(clause.selection, clause.invert, module)
         if "near" in seen:
             kw["near"] = self.near(seen["near"], index, module)
         if "density" in seen:
@@ -154,6 +178,72 @@ class PlacementCompiler(RegionCompiler):
                     raise self.error(f"`{word}` must be between 1 and {top}, got {n}", v.span)
                 kw["max_" + word] = n
         return self.build(ir.Placement, item.keyword, **kw)
+
+    def check_ring_clauses(self, seen: dict[str, Any], modes: list[Any]) -> None:
+        """``distance`` only with ``around`` (which needs it), ``spacing`` with around/along."""
+        mode = _mode_word(modes[0])
+        if mode == "around" and "distance" not in seen:
+            raise self.error(
+                "`around` needs `distance D`: how far outside the boundary the centres lie",
+                word_span(modes[0].span, "around"),
+                hint="for example `place around lumen, distance uniform(4, 8), spacing 10`; "
+                "`along lumen` puts the centres on the boundary itself",
+            )
+        if "distance" in seen and mode != "around":
+            raise self.error(
+                f"`distance` is the distance of `around` from its layer's boundary; this layer "
+                f"places with `{mode}`",
+                word_span(seen["distance"].span, "distance"),
+                hint="`along` puts the centres on the boundary (distance 0)"
+                if mode == "along"
+                else None,
+            )
+        if "spacing" in seen and mode not in ("around", "along"):
+            raise self.error(
+                f"`spacing` is the arc length between the objects of `around` or `along`; this "
+                f"layer places with `{mode}`",
+                word_span(seen["spacing"].span, "spacing"),
+            )
+
+    def ring(self, clause: PlaceRing, seen: dict[str, Any], index: int, module: SourceFile) -> Any:
+        """Compile ``around C, distance D [, spacing S]`` / ``along C [, spacing S]``."""
+        word = f"`{clause.word}`"
+        self.check_category(CategoryRef(clause.host.name, clause.host.span, word), below=index)
+        kw: dict[str, Any] = {"category": clause.host.name}
+        for name, param in (("distance", _DISTANCE), ("spacing", _SPACING)):
+            if name in seen:
+                v = self.eval(seen[name].value, module)
+                d = self.distribution(v, f"a {name} (a number of pixels or a distribution)")
+                self.check_dist(param, d, v, f"the {name} of {word}")
+                kw[name] = d
+        return self.build(ir.Ring, clause.span, **kw)
+
+    def names_layer(self, sel: Selection, role: str) -> bool:
+        """Whether a selection written ``in NAME`` names a layer (it is not a region selection).
+
+        A name that is neither a region selection nor a layer is refused here.
+        """
+        if not isinstance(sel, NamedSelection):
+            return False
+        if sel.name in self.selection_defs or sel.name in self.selections:
+            return False
+        if sel.name in self.layer_index:
+            return True
+        guess = did_you_mean(sel.name, [*self.selection_defs, *self.layer_index])
+        raise self.error(
+            f"`{sel.name}` in {role} is neither a region selection nor a layer"
+            + (f"; did you mean `{guess}`?" if guess else ""),
+            sel.span,
+            hint="`in` takes regions (`in regions(k of n) [as NAME]`, a name given with `as`) "
+            "or a lower layer (centres on its objects)",
+        )
+
+    def in_layer(self, sel: Selection, invert: bool, index: int) -> ir.InLayer:
+        """Compile ``[not] in CATEGORY``: centres on (or off) a lower layer's objects."""
+        assert isinstance(sel, NamedSelection)
+        word = "`not in`" if invert else "`in`"
+        self.check_category(CategoryRef(sel.name, sel.span, word), below=index)
+        return ir.InLayer(category=sel.name, invert=invert)
 
     def near(self, clause: PlaceNear, index: int, module: SourceFile) -> ir.Near:
         """Compile ``[not] near CATEGORY within D`` (a lower layer, a distance >= 0)."""
@@ -230,3 +320,15 @@ class PlacementCompiler(RegionCompiler):
             self.check_category(ref, below=index, allow_self=True)
         kw["against"] = tuple(dict.fromkeys(i.name for i in clause.against))
         return self.build(ir.Overlap, clause.span, **kw)
+
+
+def _mode_word(clause: Any) -> str:
+    """The word of a placement-mode clause (``count``, ``inside``, ``around``, ...)."""
+    if isinstance(clause, PlaceRing):
+        return clause.word
+    return {
+        PlaceCount: "count",
+        PlaceFill: "fill",
+        PlaceInside: "inside",
+        PlaceClusters: "clusters",
+    }[type(clause)]

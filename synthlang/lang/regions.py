@@ -54,12 +54,13 @@ class RegionCompiler(Binder):
             and sel.name not in self.selection_defs
         ):
             raise self.error(
-                f"`{sel.name}` is a layer, not a region selection: `in` restricts a layer to "
-                f"regions of the header's decomposition (`in regions(k of n)` or a name given "
+                f"`{sel.name}` is a layer, not a region selection: an area shape is restricted "
+                f"to regions of the header's decomposition (`in regions(k of n)` or a name given "
                 f"with `as`)",
                 sel.span,
-                hint=f"to put objects inside the objects of layer `{sel.name}`, write "
-                f"`place inside {sel.name}`",
+                hint=f"objects placed with `place` can be restricted to the objects of layer "
+                f"`{sel.name}` (`place ..., in {sel.name}`) or put inside them "
+                f"(`place inside {sel.name}`)",
             )
         if self.region_total is None:
             raise self.error(

@@ -13,11 +13,14 @@ from synthlang import ir
 from synthlang.common.errors import Span
 from synthlang.common.limits import SceneLimitError
 from synthlang.ir.budget import RENDER_BYTES_HINT, estimate_render_bytes, render_bytes_message
+from synthlang.lang.channels import check_passes, header_bits, header_channels
 from synthlang.lang.context import CategoryRef, SourceFile, word_span
 from synthlang.lang.feasibility import condition_verdict
 from synthlang.lang.layers import LayerCompiler
 from synthlang.lang.nodes import (
+    BitsItem,
     Call,
+    ChannelsItem,
     Comparison,
     CondAnd,
     Condition,
@@ -73,6 +76,8 @@ class SceneCompiler(LayerCompiler):
         header = headers[0]
         size, regions = self.header(header, main)
         self.image_size = size
+        channels = header_channels(self, [i for i in header.items if isinstance(i, ChannelsItem)])
+        bits = header_bits(self, [i for i in header.items if isinstance(i, BitsItem)])
         if len(degrades) > 1:
             raise self.error(
                 f"`degrade` is given twice (first at {degrades[0].span.location()}); put all "
@@ -116,6 +121,7 @@ class SceneCompiler(LayerCompiler):
         passes: tuple[Any, ...] = ()
         if degrades:
             passes = tuple(self.degrade_pass(call, main) for call in degrades[0].passes)
+            check_passes(self, degrades[0].passes, passes)
             scales = [call for call in degrades[0].passes if call.block == "scale"]
             if len(scales) > 1:
                 raise self.error(
@@ -138,6 +144,8 @@ class SceneCompiler(LayerCompiler):
             degrade=passes,
             masks=rules,
             classes=classes,
+            channels=channels,
+            bits=bits,
             source=main.display,
             sources=tuple(sources),
         )
@@ -185,7 +193,10 @@ class SceneCompiler(LayerCompiler):
         sizes = [i for i in header.items if isinstance(i, SizeItem)]
         regions = [i for i in header.items if isinstance(i, RegionsItem)]
         pixels = [i for i in header.items if isinstance(i, PixelItem)]
-        for items, word in ((sizes, "size"), (regions, "regions"), (pixels, "pixel")):
+        channels = [i for i in header.items if isinstance(i, ChannelsItem)]
+        bits = [i for i in header.items if isinstance(i, BitsItem)]
+        repeated = (sizes, "size"), (regions, "regions"), (pixels, "pixel")
+        for items, word in (*repeated, (channels, "channels"), (bits, "bits")):
             if len(items) > 1:
                 raise self.error(
                     f"`{word}` is given twice in the header (first at line {items[0].span.line})",

@@ -587,7 +587,8 @@ def _inside_blocks(c: _Context) -> _Message | None:
             if _PLACE_WORDS & expected and "COUNT" in expected:
                 return (
                     f"unexpected {found}: a place clause is `count N`, `fill`, "
-                    f"`inside CATEGORY`, `in SELECTION`, `overlap MODE`, `probability P`, "
+                    f"`inside CATEGORY`, `around CATEGORY`, `along CATEGORY`, `in SELECTION`, "
+                    f"`near CATEGORY within D`, `overlap MODE`, `probability P`, "
                     f"`attempts N` or `failures N`",
                     f"did you mean `{guess}`?" if guess else None,
                     span,

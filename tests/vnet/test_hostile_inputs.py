@@ -255,7 +255,8 @@ CRAFTED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown field", _set("model_config.evil", 1), "unknown field 'evil'"),
     ("config list", _set("model_config", [1, 2]), "model_config is a list"),
     ("kind", _set("model_kind", "resnet"), "unknown model kind 'resnet'"),
-    ("grey network", _set("model_config.in_channels", 1), "takes 1-channel images"),
+    # one input channel with weights of three: refused by the weights' shapes
+    ("grey network", _set("model_config.in_channels", 1), "but model_config gives"),
     ("shape", _first_state(lambda t: t.reshape(-1)), "has shape"),
     ("nan weights", _first_state(lambda t: t * float("nan")), "NaN or infinite"),
     ("int weights", _first_state(lambda t: t.to(torch.int32)), "not floating"),

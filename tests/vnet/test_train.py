@@ -74,7 +74,8 @@ def test_run_folder(trained: tuple[Path, object]) -> None:
     out, result = trained
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 25))
-    for key in ("loss", "accuracy", "psnr", "psnr_input", "lr", "seconds", "elapsed", "cpu_seconds"):
+    keys = ("loss", "accuracy", "psnr", "psnr_input", "lr", "seconds", "elapsed", "cpu_seconds")
+    for key in keys:
         assert all(np.isfinite(r[key]) for r in rows), key
     assert (out / "curves.png").stat().st_size > 1000
     config = json.loads((out / "config.json").read_text())

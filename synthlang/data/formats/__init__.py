@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT_NAMES", "parse_formats", "write_exports"]
+__all__ = ["FORMAT_NAMES", "parse_formats", "check_exports", "write_exports"]
 
 FORMAT_NAMES = ("coco", "geojson", "hovernet")
 """The export formats, in the order they are written."""
@@ -57,6 +57,25 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
             "(a comma-separated list, e.g. coco,geojson)"
         )
     return tuple(n for n in FORMAT_NAMES if n in wanted)
+
+
+def check_exports(names: Iterable[str], channels: Iterable[str], bit_depth: int) -> None:
+    """Refuse formats that cannot hold a dataset's images (HoVer-Net: 8-bit RGB only).
+
+    Raises
+    ------
+    DataError
+        ``hovernet`` for images that are not 8-bit RGB.
+    """
+    from synthlang.common.channels import RGB_CHANNELS, describe_channels
+    from synthlang.common.errors import DataError
+
+    channels = tuple(channels)
+    if "hovernet" in names and (channels != RGB_CHANNELS or bit_depth != 8):
+        raise DataError(
+            "--format hovernet stores 8-bit RGB images (HoVer-Net's layout); this dataset has "
+            f"{describe_channels(channels)} of {bit_depth} bits: use coco or geojson"
+        )
 
 
 _NEEDS = {
@@ -166,6 +185,7 @@ def write_exports(
     manifest = read_manifest(root)
     version = int(manifest["format_version"])
     classes = tuple(str(c) for c in manifest["classes"])
+    check_exports(names, manifest["channels"], manifest["bit_depth"])
     folders = [root / name for name in names if name != "coco"]
     for sub in folders:
         sub.mkdir(exist_ok=True)

@@ -120,10 +120,13 @@ def coco_sample(sample: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, 
         ``name``, ``index``, ``instances`` and ``labels``
         (:func:`synthlang.data.sampleio.read_raw_sample`).
     """
+    from synthlang.common.channels import RGB_CHANNELS, image_suffix
+
     inst = sample["instances"]
+    suffix = image_suffix(len(sample.get("channels", RGB_CHANNELS)))
     image = {
         "id": int(sample["index"]) + 1,
-        "file_name": f"noisy/{sample['name']}.png",
+        "file_name": f"noisy/{sample['name']}{suffix}",
         "width": int(inst.shape[1]),
         "height": int(inst.shape[0]),
     }

@@ -18,7 +18,7 @@ def test_blocks_prints_every_block(capsys: pytest.CaptureFixture[str]) -> None:
 def test_blocks_prints_one_with_its_checks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["blocks", "polygon"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("### `polygon(vertices, radius, [irregularity], [angle])`")
+    assert out.startswith("### `polygon(vertices, radius, [irregularity], [angle], [scale])`")
     assert (
         "| `vertices` | a number or a distribution | required | >= 3, <= 64, whole numbers |" in out
     )

@@ -248,3 +248,40 @@ def test_train_picks_k_from_the_classes(tmp_path: Path, capsys: pytest.CaptureFi
     ckpt = load_checkpoint(tmp_path / "s" / "model.pt")
     assert ckpt["classes"] == ["tumor", "immune"] and ckpt["source"]["classes"] == ckpt["classes"]
     assert ckpt["model_state"]["blocks.0.km"].shape[:2] == (2, 2)
+
+
+def test_init_starts_a_new_run_from_a_checkpoints_weights(toy: Path, tmp_path: Path) -> None:
+    import torch
+
+    base = tmp_path / "base"
+    assert _run("--data", str(toy), "--out", str(base), "--preset", "smoke", "--lr", "0.05",
+                "--iterations", "6", "-q") == 0  # fmt: skip
+    start = tmp_path / "start"
+    # the network comes from the checkpoint, whatever the preset says; Adam starts afresh
+    assert _run("--data", str(toy), "--out", str(start), "--init", str(base / "model.pt"),
+                "--preset", "default", "--iterations", "0", "-q") == 0  # fmt: skip
+    a, b = load_checkpoint(base / "model.pt"), load_checkpoint(start / "model.pt")
+    assert b["step"] == 0 and b["model_config"] == a["model_config"]
+    assert all(torch.equal(a["model_state"][k], v) for k, v in b["model_state"].items())
+    assert b["source"]["init"]["path"] == str(base / "model.pt")
+    assert len(b["source"]["init"]["sha256"]) == 64
+    tuned = tmp_path / "tuned"
+    assert _run("--data", str(toy), "--out", str(tuned), "--init", str(base / "model.pt"),
+                "--preset", "smoke", "-q") == 0  # fmt: skip
+    c = load_checkpoint(tuned / "model.pt")
+    assert c["step"] == 4
+    assert not all(torch.equal(a["model_state"][k], v) for k, v in c["model_state"].items())
+
+
+def test_init_refusals(toy: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    assert _run("--data", str(toy), "--out", str(base), "--preset", "smoke", "-q") == 0
+    init = ("--init", str(base / "model.pt"))
+    with pytest.raises(DataError, match="is a vn network, but --model is unet"):
+        _run("--data", str(toy), "--out", str(tmp_path / "u"), *init, "--model", "unet")
+    with pytest.raises(DataError, match="--resume continues"):
+        _run("--data", str(toy), "--out", str(base), *init, "--resume")
+    with pytest.raises(DataError, match="--steps 3, but --init"):
+        _run("--data", str(toy), "--out", str(tmp_path / "s"), *init, "--steps", "3")
+    with pytest.raises(DataError, match="no such checkpoint"):
+        _run("--data", str(toy), "--out", str(tmp_path / "x"), "--init", str(tmp_path / "no.pt"))

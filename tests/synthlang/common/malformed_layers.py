@@ -575,11 +575,11 @@ CASES = [
         scene(
             """
             layer cell { ellipse(semi_axes 5) place count 5 color rgb(1, 0, 0) }
-            layer dot { ellipse(semi_axes 1) place fill, in »cell color rgb(0, 0, 1) }
+            layer tissue { fill in »cell color rgb(0, 0, 1) }
             """
         ),
         E,
-        "`cell` is a layer, not a region selection",
+        "`cell` is a layer, not a region selection: an area shape is restricted to regions",
     ),
     (
         "length-in-um-without-pixel-size",

@@ -144,7 +144,8 @@ CASES = [
             "layer a { ellipse(semi_axes 3, angle »rgb(1, 0, 0)) place count 3 color rgb(1, 0, 0) }"
         ),
         E,
-        "a number or a distribution is expected here, found a colour",
+        "a number, a distribution, along(CATEGORY) or across(CATEGORY) is expected here, "
+        "found a colour",
     ),
     ("reserved-word-let", scene("let »fill = 3"), E, "`fill` is a reserved word"),
     ("reserved-word-layer", scene("layer »place { fill color rgb(1, 0, 0) }"), E, "reserved word"),

@@ -15,7 +15,7 @@ import pytest
 from synthlang.common.errors import SceneError, SceneSyntaxError, SynthlangError
 from synthlang.common.limits import Limits, SceneLimitError
 from synthlang.lang.compile import compile_file, compile_string
-from tests.synthlang.common import malformed_layers, malformed_values
+from tests.synthlang.common import malformed_anchors, malformed_layers, malformed_values
 from tests.synthlang.common.malformed import located, scene
 
 
@@ -25,7 +25,7 @@ def compile_error(text: str, **kwargs) -> SynthlangError:
     return info.value
 
 
-CASES = [*malformed_values.CASES, *malformed_layers.CASES]
+CASES = [*malformed_values.CASES, *malformed_layers.CASES, *malformed_anchors.CASES]
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,9 @@ def test_version_1_folders_are_still_read(classes_dataset: Path, tmp_path: Path)
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 3}, "format version 3 cannot be read"),
+        ({"format_version": 4}, "format version 4 cannot be read"),
+        ({"format_version": 3, "bit_depth": 12}, "'bit_depth' must be 8 or 16"),
+        ({"format_version": 3, "channels": "dapi"}, "'channels' must list channel names"),
         ({"format_version": "2"}, "format version '2' cannot be read"),
         ({"format_version": True}, "cannot be read"),
         ({"classes": "tumor"}, "'classes' must be a list of class names"),

@@ -336,6 +336,42 @@ def test_inside_with_overlap_none_between_nuclei() -> None:
     assert cover.max() <= 1
 
 
+def test_inside_with_a_count_places_that_many_objects_per_host() -> None:
+    """``place inside cell, count randint(1, 2)``: the count is drawn per host."""
+    host = layer(
+        0, "cell", ellipse(10, 12), mode="count", count=ir.Constant(value=20),
+        overlap=ir.Overlap(mode="none"),
+    )  # fmt: skip
+    nucleus = layer(
+        1, "nucleus", ellipse(2, 2.5), mode="inside", inside="cell",
+        count=ir.RandInt(low=1, high=2), overlap=ir.Overlap(mode="none"),
+    )  # fmt: skip
+    per_host = []
+    for seed in range(3):
+        ctx = run(scene_of(host, nucleus, size=(120, 120)), seed)
+        assert ctx.shortfalls == []
+        hosts = {h.id: h for h in ctx.instances_of("cell")}
+        children = [n.parent for n in ctx.instances_of("nucleus")]
+        for nuc in ctx.instances_of("nucleus"):
+            h = hosts[nuc.parent]
+            assert not np.any(full_mask(nuc, (120, 120)) & ~full_mask(h, (120, 120)))
+        per_host.extend(children.count(h) for h in hosts)
+    counts = np.array(per_host)
+    assert counts.size >= 45 and set(counts) <= {1, 2}, counts
+    assert 1.3 <= counts.mean() <= 1.7, counts.mean()
+
+
+def test_inside_with_a_count_too_large_for_the_hosts_is_a_shortfall() -> None:
+    host = layer(0, "cell", ellipse(5, 6), mode="count", count=ir.Constant(value=5))
+    nucleus = layer(
+        1, "nucleus", ellipse(3, 3), mode="inside", inside="cell",
+        count=ir.Constant(value=6), overlap=ir.Overlap(mode="none"),
+    )  # fmt: skip
+    with pytest.warns(PlacementWarning, match="of 30 objects found no room in their hosts"):
+        ctx = run(scene_of(host, nucleus))
+    assert 0 < len(ctx.instances_of("nucleus")) < 15
+
+
 # --------------------------------------------------------------------------- bounds
 
 

@@ -85,10 +85,10 @@ def test_a_shipped_patch_library_is_scaled_from_a_scene_in_another_folder(tmp_pa
             "takes named arguments only",
         ),
         (
-            "let blob = ellipse(semi_axes 4)\nlayer a { blob(scale 2) place count 1 "
+            "let blob = ellipse(semi_axes 4)\nlayer a { blob(rotate 2) place count 1 "
             "color rgb(1, 0, 0) }",
             (4, 16),
-            "ellipse has no argument 'scale'",
+            "ellipse has no argument 'rotate'",
         ),
         (
             "let three = 3\nlayer a { three(angle 2) place count 1 color rgb(1, 0, 0) }",
