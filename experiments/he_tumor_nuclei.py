@@ -74,12 +74,24 @@ def stage_render(force: bool) -> dict:
     return C.stage("render", HERE / "render", fn, force)
 
 
+#: network -> (checkpoint to start from, iterations): fine-tuning (``--init``) instead of training
+#: from scratch, set with ``--init NET=PATH:ITERATIONS``
+INIT: dict[str, tuple[str, int]] = {}
+
+
 def train_command(net: str, resume: bool = False) -> list[str]:
     """``synthlang train`` of one network on the rendered training set."""
     run, _, flags = NETWORKS[net]
-    argv = C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, *flags,
+    if resume:
+        precision = ["--precision", "bf16"] if "bf16" in flags else []
+        return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, "--resume",
+                           *precision, "-q")  # fmt: skip
+    if net in INIT:
+        path, iterations = INIT[net]
+        flags = [*flags[: flags.index("--iterations")], "--iterations", str(iterations),
+                 *flags[flags.index("--iterations") + 2 :], "--init", path]  # fmt: skip
+    return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, *flags,
                        "--n", str(N_TRAIN), "--checkpoint-every", "100", "-q")  # fmt: skip
-    return [*argv, "--resume"] if resume else argv
 
 
 def stage_train(net: str, force: bool) -> None:
@@ -137,7 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                    choices=("all", "render", "train", "export", "evaluate"))  # fmt: skip
     p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     p.add_argument("--force", action="store_true")
+    p.add_argument("--init", nargs="+", default=[], metavar="NET=PATH:ITERATIONS",
+                   help="fine-tune NET from checkpoint PATH for ITERATIONS instead of training "
+                   "it from scratch")  # fmt: skip
     args = p.parse_args(argv)
+    for item in args.init:
+        net, rest = item.split("=", 1)
+        path, iterations = rest.rsplit(":", 1)
+        INIT[net] = (path, int(iterations))
     stages = {"render", "train", "export", "evaluate"} if "all" in args.stage else set(args.stage)
     if "render" in stages:
         stage_render(args.force)

@@ -4,7 +4,8 @@
 
 Reads docs/results/tumor.json and docs/results/immune.json (``experiments/tumor_nuclei.py``,
 ``experiments/immune_areas.py``), models/scenario{1,2,3}.json (``experiments/shipped_models.py``)
-and docs/results/vn_psnr_study.json (``experiments/vn_psnr_study.py``). Every number in the
+docs/results/vn_psnr_study.json (``experiments/vn_psnr_study.py``) and
+docs/results/vn_vs_unet_time.json (``experiments/vn_vs_unet_time.py``). Every number in the
 report comes from one of these files; the command that produced it is written next to it. No
 training, no data access; missing inputs are named in the report instead of numbers.
 """
@@ -232,6 +233,30 @@ def psnr_section(study: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def equal_time_section(res: dict | None) -> list[str]:
+    """VN and U-Net at equal CPU time (``experiments/vn_vs_unet_time.py``)."""
+    if res is None:
+        return ["Not run: `python experiments/vn_vs_unet_time.py --stage all`.", ""]
+    lines = [
+        "Command: `python experiments/vn_vs_unet_time.py --stage all --budget 1800` "
+        "(tables and figure: [results/vn_vs_unet_time.md](results/vn_vs_unet_time.md)).",
+        "",
+        "| CPU time | VN step | VN held-out Dice | VN PUMA EVAL Dice | VN PSNR gain "
+        "| U-Net step | U-Net held-out Dice | U-Net PUMA EVAL Dice |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    vn = {p["cpu_budget"]: p for p in res["points"].get("vn", [])}
+    un = {p["cpu_budget"]: p for p in res["points"].get("unet", [])}
+    for t in sorted(set(vn) & set(un)):
+        a, b = vn[t], un[t]
+        lines.append(
+            f"| {t / 60:g} min | {a['step']} | {a['synthetic_dice']:.3f} | "
+            f"{a['puma_eval_dice']:.3f} | {a['psnr_gain']:+.2f} dB | {b['step']} | "
+            f"{b['synthetic_dice']:.3f} | {b['puma_eval_dice']:.3f} |"
+        )
+    return [*lines, "", "![VN and U-Net at equal CPU time](results/vn_vs_unet_time.png)", ""]
+
+
 def _variant(r: dict[str, Any]) -> str:
     kw = r["vn_config"]
     return f"lambda_init {kw.get('lambda_init', 0.1)}, lr {r['lr']:g}"
@@ -250,6 +275,7 @@ def main() -> int:
         immune="\n".join(real_section("immune", tasks["immune"])),
         comparison="\n".join(comparison(tasks)),
         psnr="\n".join(psnr_section(study)),
+        equal_time="\n".join(equal_time_section(_load(C.RESULTS / "vn_vs_unet_time.json"))),
     )
     REPORT.write_text(prose.format(**parts), encoding="utf-8")
     C.say(f"wrote {C.rel(REPORT)}")
