@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
             nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
             print(
                 f"{r['input']}: {w}x{h}, {colours}, mask {100 * r['mask_fraction']:.2f}%, "
-                f"nuclei: {nuclei} -> {args.out}/{r['name']}_*.png"
+                f"nuclei: {nuclei} -> {args.out}/{r['name']}_*"
             )
     return 0
 
