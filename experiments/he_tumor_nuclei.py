@@ -85,13 +85,14 @@ def train_command(net: str, resume: bool = False) -> list[str]:
     if resume:
         precision = ["--precision", "bf16"] if "bf16" in flags else []
         return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, "--resume",
-                           *precision, "-q")  # fmt: skip
+                           *precision, "--threads", str(C.THREADS), "-q")  # fmt: skip
     if net in INIT:
         path, iterations = INIT[net]
         flags = [*flags[: flags.index("--iterations")], "--iterations", str(iterations),
                  *flags[flags.index("--iterations") + 2 :], "--init", path]  # fmt: skip
     return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, *flags,
-                       "--n", str(N_TRAIN), "--checkpoint-every", "100", "-q")  # fmt: skip
+                       "--n", str(N_TRAIN), "--checkpoint-every", "100",
+                       "--threads", str(C.THREADS), "-q")  # fmt: skip
 
 
 def stage_train(net: str, force: bool) -> None:
