@@ -96,7 +96,9 @@ def card(k: int, res: dict[str, Any]) -> str:
         f"Preset `{_preset_name(tr['command'])}`: N_t = {mc['steps']} steps, kernels "
         f"(K^u {mc['n_fu']} x {mc['k_u']}x{mc['k_u']}, K^m {mc['n_fm']} x {mc['k_m']}x{mc['k_m']}, "
         f"K {mc['n_f']} x {mc['k']}x{mc['k']}, {mc['n_w']} RBFs), zero mean of K^u "
-        f"{'on' if mc['zero_mean'] else 'off'}, lambda_init {mc['lambda_init']}; Adam "
+        f"{'on' if mc['zero_mean'] else 'off'}, lambda_init {mc['lambda_init']}; loss weights "
+        f"(image, mask) {tuple(tc.get('loss_weights', (1 / 6, 1 / 2)))} (docs/vnet.md, "
+        '"Denoising"); Adam '
         f"{tc['lr']:g}, batch {tc['batch_size']}, random {tc['crop']} x {tc['crop']} crops with "
         f"flips of {tc['n_samples']} rendered samples, {tr['iterations']} iterations; "
         f"{tr['train_elapsed'] / 60:.0f} min of training on 2 shared CPU cores (one torch thread).",
