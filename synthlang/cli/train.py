@@ -14,7 +14,18 @@ from synthlang.data.stream import SceneSource
 
 __all__ = ["add_parser", "run", "add_color_stats"]
 
-_CONFIG_FLAGS = ("preset", "model", "batch", "crop", "lr", "steps", "n", "endless", "seed")
+_CONFIG_FLAGS = (
+    "preset",
+    "model",
+    "batch",
+    "crop",
+    "lr",
+    "steps",
+    "n",
+    "endless",
+    "seed",
+    "loss_weights",
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -84,6 +95,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=float, default=None, help="Adam step size")
     p.add_argument("--steps", type=positive_int, default=None, help="VN steps N_t")
+    p.add_argument(
+        "--loss-weights",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("W_IMAGE", "W_MASK"),
+        help="weights of the image and mask terms of Eq. (3) (paper 1/6 1/2; the default "
+        "preset 5 1/2, docs/vnet.md 'Denoising')",
+    )
     p.add_argument(
         "--n",
         type=positive_int,
@@ -246,6 +266,15 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
         changes["vn.steps"] = args.steps
     if args.seed is not None:
         changes["seed"] = args.seed
+    if args.loss_weights is not None:
+        if not all(w >= 0 and w < float("inf") for w in args.loss_weights) or not any(
+            args.loss_weights
+        ):
+            raise DataError(
+                f"--loss-weights must be two finite numbers >= 0, not both 0, got "
+                f"{' '.join(f'{w:g}' for w in args.loss_weights)}"
+            )
+        changes["loss_weights"] = tuple(args.loss_weights)
     if args.workers is not None:
         changes["workers"] = args.workers
     if args.device is not None:
