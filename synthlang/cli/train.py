@@ -345,7 +345,11 @@ def _resumed_config(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[Any
     path = args.out / CHECKPOINT_NAME
     cfg = resumable_config(ckpt, path)
     source, info, size = _source(args, cfg.seed)
-    given = [f"--{f}" for f in _CONFIG_FLAGS if getattr(args, f, None) not in (None, False)]
+    given = [
+        "--" + f.replace("_", "-")
+        for f in _CONFIG_FLAGS
+        if getattr(args, f, None) not in (None, False)
+    ]
     if given:
         differ = resume_conflicts(cfg, _fresh_config(args, info, size))
         if differ:

@@ -285,3 +285,15 @@ def test_init_refusals(toy: Path, tmp_path: Path) -> None:
         _run("--data", str(toy), "--out", str(tmp_path / "s"), *init, "--steps", "3")
     with pytest.raises(DataError, match="no such checkpoint"):
         _run("--data", str(toy), "--out", str(tmp_path / "x"), "--init", str(tmp_path / "no.pt"))
+
+
+def test_loss_weights_are_stored_and_checked(toy: Path, tmp_path: Path) -> None:
+    run = tmp_path / "lw"
+    assert _run("--data", str(toy), "--out", str(run), "--preset", "smoke",
+                "--loss-weights", "20", "0.5", "-q") == 0  # fmt: skip
+    assert load_checkpoint(run / "model.pt")["train_config"]["loss_weights"] == [20.0, 0.5]
+    with pytest.raises(SynthlangError, match="--loss-weights"):
+        _run("--data", str(toy), "--out", str(run), "--resume", "--loss-weights", "1", "1")
+    for bad in (("-1", "0.5"), ("0", "0"), ("inf", "1")):
+        with pytest.raises(DataError, match="finite numbers >= 0"):
+            _run("--data", str(toy), "--out", str(tmp_path / "x"), "--loss-weights", *bad)
