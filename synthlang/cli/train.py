@@ -307,14 +307,16 @@ def _fresh_config(args: argparse.Namespace, info: dict[str, Any], size: int | No
 
 
 def _init_config(
-    args: argparse.Namespace, cfg: Any, info: dict[str, Any]
+    args: argparse.Namespace, cfg: Any, info: dict[str, Any], ckpt: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
-    """A new run's configuration with the network of ``--init``, and the data info noting it."""
+    """A new run's configuration with the network of ``--init`` and the data info noting it.
+
+    ``ckpt`` is the ``--init`` checkpoint, loaded once by :func:`run`.
+    """
     import hashlib
 
-    from vnet.checkpoint import load_checkpoint, stored_model_config
+    from vnet.checkpoint import stored_model_config
 
-    ckpt = load_checkpoint(args.init)
     kind = ckpt["model_kind"]
     if kind != cfg.model:
         raise DataError(f"--init {args.init} is a {kind} network, but --model is {cfg.model}")
@@ -503,8 +505,9 @@ def run(args: argparse.Namespace) -> int:
             "--init starts a new run from a checkpoint's weights; --resume continues "
             "a run: give one of them"
         )
-    if args.init is not None and args.model is None:
-        args.model = load_checkpoint(args.init)["model_kind"]
+    init_ckpt = load_checkpoint(args.init) if args.init is not None else None
+    if init_ckpt is not None and args.model is None:
+        args.model = init_ckpt["model_kind"]
     if args.resume:
         ckpt = load_checkpoint(args.out / CHECKPOINT_NAME)
         cfg, source, info, size = _resumed_config(args, ckpt)
@@ -517,8 +520,8 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed if args.seed is not None else 0
         source, info, size = _source(args, seed)
         cfg = _fresh_config(args, info, size)
-        if args.init is not None:
-            cfg, info = _init_config(args, cfg, info)
+        if init_ckpt is not None:
+            cfg, info = _init_config(args, cfg, info, init_ckpt)
     classes = tuple(info.get("classes") or ())
     if args.scene is not None and cfg.n_samples is not None:
         source = CachedSource(source, max_items=cfg.n_samples)
