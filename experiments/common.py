@@ -118,6 +118,25 @@ def require_realdata() -> None:
         raise SystemExit(0)
 
 
+def psnr(image: Any, reference: Any) -> float:
+    """PSNR (dB) of ``image`` against ``reference``, both in [0, 1]."""
+    import numpy as np
+
+    return float(10 * np.log10(1.0 / np.mean((image - reference) ** 2)))
+
+
+def metrics_rows(run: Path) -> list[dict[str, Any]]:
+    """The lines of ``run/metrics.jsonl`` (one dict per training iteration)."""
+    text = (run / "metrics.jsonl").read_text(encoding="utf-8")
+    return [json.loads(x) for x in text.splitlines() if x.strip()]
+
+
+def precision_flags(args: Sequence[str]) -> list[str]:
+    """The ``--precision P`` of a train command line: a resumed run must repeat it (it is not
+    stored in the checkpoint)."""
+    return list(args[args.index("--precision") :][:2]) if "--precision" in args else []
+
+
 def rel(path: Path | str) -> str:
     """``path`` relative to the repository root when inside it (for printed commands)."""
     p = Path(path).resolve()

@@ -83,9 +83,9 @@ def train_command(net: str, resume: bool = False) -> list[str]:
     """``synthlang train`` of one network on the rendered training set."""
     run, _, flags = NETWORKS[net]
     if resume:
-        precision = ["--precision", "bf16"] if "bf16" in flags else []
         return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, "--resume",
-                           *precision, "--threads", str(C.THREADS), "-q")  # fmt: skip
+                           *C.precision_flags(flags), "--threads", str(C.THREADS),
+                           "-q")  # fmt: skip
     if net in INIT:
         path, iterations = INIT[net]
         flags = [*flags[: flags.index("--iterations")], "--iterations", str(iterations),
@@ -110,10 +110,6 @@ def export(net: str) -> Path:
     return C.export_checkpoint(HERE / run, (C.OUT / "models" if SMOKE else MODELS) / name, source)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
-
-
 def evaluate(net: str) -> dict[str, Any]:
     """Held-out synthetic scores of an exported network."""
     from synthlang.common.imageio import read_image
@@ -131,7 +127,7 @@ def evaluate(net: str) -> dict[str, Any]:
         clean = read_image(HERE / "test" / "clean" / img.name)
         noisy = read_image(img)
         out = read_image(pred / f"{img.stem}_denoised.png")
-        gains.append((_psnr(noisy, clean), _psnr(out, clean)))
+        gains.append((C.psnr(noisy, clean), C.psnr(out, clean)))
     g = np.array(gains)
     return {
         "model": C.rel(model),

@@ -87,11 +87,9 @@ def stage_render(k: int, force: bool) -> None:
 def train_command(k: int, resume: bool = False) -> list[str]:
     base = folder(k)
     if resume:
-        args = PLAN[k]["args"]
-        # the precision is not stored in the checkpoint: a resumed run repeats it
-        precision = args[args.index("--precision") :][:2] if "--precision" in args else []
         return C.synthlang("train", "--data", base / "train", "--out", base / "run", "--resume",
-                           *precision, "--threads", str(C.THREADS), "-q")  # fmt: skip
+                           *C.precision_flags(PLAN[k]["args"]), "--threads", str(C.THREADS),
+                           "-q")  # fmt: skip
     return C.synthlang("train", "--data", base / "train", "--out", base / "run",
                        *PLAN[k]["args"], "--threads", str(C.THREADS))  # fmt: skip
 
@@ -143,7 +141,7 @@ def evaluate(k: int) -> dict[str, Any]:
             bgr = C.all_background(task, set_name, base / "pred" / f"background_{set_name}")
             res["real"][set_name]["background"] = bgr["total"]
     train = json.loads((base / "run" / "DONE.json").read_text(encoding="utf-8"))
-    rows = [json.loads(x) for x in (base / "run" / "metrics.jsonl").read_text().splitlines() if x]
+    rows = C.metrics_rows(base / "run")
     res["train"] = {**train, "iterations": rows[-1]["step"], "train_elapsed": rows[-1]["elapsed"]}
     res["curve"] = curve_summary(rows)
     res["render"] = C.shown_command(C.synthlang("render", scene(k), "--n", str(PLAN[k]["n"]),

@@ -111,15 +111,6 @@ def stage_train(budget: float) -> None:
                 proc.send_signal(signal.SIGTERM)  # stops after this iteration, checkpointed
 
 
-def _rows(run: Path) -> list[dict[str, Any]]:
-    text = (run / "metrics.jsonl").read_text(encoding="utf-8")
-    return [json.loads(x) for x in text.splitlines() if x.strip()]
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
-
-
 def _score(net: str, ckpt: Path, tag: str) -> dict[str, Any]:
     """Held-out synthetic and PUMA EVAL scores of one snapshot."""
     from synthlang.common.imageio import read_image
@@ -139,7 +130,7 @@ def _score(net: str, ckpt: Path, tag: str) -> dict[str, Any]:
     for img in imgs:
         clean = read_image(H.HERE / "test" / "clean" / img.name)
         out = read_image(syn / f"{img.stem}_denoised.png")
-        gains.append(_psnr(out, clean) - _psnr(read_image(img), clean))
+        gains.append(C.psnr(out, clean) - C.psnr(read_image(img), clean))
     real = pred / "puma_eval"
     C.sh(C.synthlang("predict", ckpt, *C.set_images("puma_eval"), "--out", real,
                      "--no-normalize", "--threads", "2", "-q"))  # fmt: skip
@@ -160,7 +151,7 @@ def stage_evaluate() -> dict[str, Any]:
     out: dict[str, Any] = {"points": {}, "flags": FLAGS}
     for net in FLAGS:
         run = HERE / net
-        rows = _rows(run)
+        rows = C.metrics_rows(run)
         snaps = {int(p.stem.split("_")[1]): p for p in (run / "snapshots").glob("step_*.pt")}
         cpu_at = {r["step"]: r["cpu_seconds"] for r in rows}
         points = []
