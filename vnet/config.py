@@ -37,6 +37,7 @@ Per-scene changes of a preset are dotted-key overrides keyed by the scene name
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -73,6 +74,7 @@ __all__ = [
     "BINARY_CLASS",
     "default_classes",
     "class_names",
+    "lr_at",
 ]
 
 ModelKind = Literal["vn", "unet"]
@@ -253,8 +255,9 @@ class UNetConfig(_NetworkConfig):
 class TrainConfig(_Config):
     """Everything a training run needs besides the data source.
 
-    A configuration with the paper's :attr:`loss_weights` dumps no ``loss_weights`` key,
-    so checkpoints written before the field existed and new ones hold the same dict.
+    A configuration with the paper's :attr:`loss_weights` (or the constant
+    :attr:`lr_schedule`) dumps no such key, so checkpoints written before the field
+    existed and new ones hold the same dict.
 
     Examples
     --------
@@ -279,6 +282,11 @@ class TrainConfig(_Config):
         False, description="Random horizontal/vertical flips and transposes (from the seed)."
     )
     lr: float = Field(1e-4, gt=0, le=1000, description="Adam step size.")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant",
+        description="Step size over the run: constant, or cosine (half a cosine from lr at "
+        "the first iteration down to lr / 100 at the last, see lr_at).",
+    )
     betas: tuple[Beta, Beta] = Field(
         (0.9, 0.999), strict=False, description="Adam decay rates (paper: 0.9, 0.999)."
     )
@@ -328,6 +336,8 @@ class TrainConfig(_Config):
         data: dict[str, Any] = handler(self)
         if self.loss_weights == PAPER_LOSS_WEIGHTS:
             data.pop("loss_weights", None)
+        if self.lr_schedule == "constant":  # configurations written before it stay the same
+            data.pop("lr_schedule", None)
         return data
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -361,6 +371,27 @@ class TrainConfig(_Config):
 
 
 # ------------------------------------------------------------------- class names
+
+
+def lr_at(config: TrainConfig, iteration: int) -> float:
+    """The Adam step size of ``iteration`` (1-based) under ``config.lr_schedule``.
+
+    ``cosine`` is half a cosine from ``lr`` at the first iteration to ``lr / 100`` at
+    the last (``config.iterations``); a resume with more iterations stretches what is left.
+
+    Examples
+    --------
+    >>> c = TrainConfig(lr=1.0, iterations=101, lr_schedule="cosine")
+    >>> [round(lr_at(c, i), 3) for i in (1, 51, 101)]
+    [1.0, 0.505, 0.01]
+    >>> lr_at(c.replace(lr_schedule="constant"), 101)
+    1.0
+    """
+    if config.lr_schedule == "constant" or config.iterations <= 1:
+        return config.lr
+    t = min(max(iteration - 1, 0) / (config.iterations - 1), 1.0)
+    floor = 0.01
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def _printable_name(name: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from synthlang.common.errors import SynthlangError
 from vnet import distributed as ddp
-from vnet.config import TrainConfig
+from vnet.config import TrainConfig, lr_at
 from vnet.errors import TrainingError
 from vnet.interrupt import GracefulStop, TrainingInterrupted
 from vnet.runfolder import RunFolder
@@ -128,6 +128,7 @@ class TrainingLoop:
             if isinstance(batch, SynthlangError):
                 raise batch  # a draw failed to load (possibly in a worker process)
             self.iteration += 1
+            self.step.lr = lr_at(cfg, self.iteration)
             try:
                 metrics, stop_all = self.step(batch, stopper.requested)
             except Diverged as exc:

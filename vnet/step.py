@@ -154,6 +154,11 @@ class TrainStep:
         """The optimiser's current step size."""
         return float(self.optimizer.param_groups[0]["lr"])
 
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
     def __call__(self, batch: Any, stop: bool = False) -> tuple[dict[str, float], bool]:
         """Run the step on ``batch = (u0, g_u, g_m)``.
 

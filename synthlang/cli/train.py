@@ -20,6 +20,7 @@ _CONFIG_FLAGS = (
     "batch",
     "crop",
     "lr",
+    "lr_schedule",
     "steps",
     "n",
     "endless",
@@ -94,6 +95,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train on random CROP x CROP windows (0: whole images)",
     )
     p.add_argument("--lr", type=float, default=None, help="Adam step size")
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="step size over the run: constant (default), or cosine from --lr down to "
+        "--lr / 100 at the last iteration",
+    )
     p.add_argument("--steps", type=positive_int, default=None, help="VN steps N_t")
     p.add_argument(
         "--loss-weights",
@@ -260,6 +268,8 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
         if not args.lr > 0:
             raise DataError(f"--lr must be positive, got {args.lr}")
         changes["lr"] = args.lr
+    if args.lr_schedule is not None:
+        changes["lr_schedule"] = args.lr_schedule
     if args.steps is not None:
         if cfg.model != "vn":
             raise DataError("--steps applies to the variational network only (--model vn)")

@@ -285,3 +285,47 @@ def test_presets_and_config() -> None:
         preset("fast")
     with pytest.raises(ValueError):
         TrainConfig(model="resnet")
+
+
+def test_cosine_schedule_is_logged_and_resumes_exactly(toy_dataset: Path, tmp_path: Path) -> None:
+    src = FolderSource(toy_dataset)
+    cfg = TrainConfig(
+        vn=TINY,
+        iterations=5,
+        batch_size=2,
+        crop=24,
+        lr=4e-3,
+        lr_schedule="cosine",
+        n_samples=5,
+        checkpoint_every=2,
+    )
+    train(cfg, src, tmp_path / "straight", source_info=src.info(), progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "straight/metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows]
+    assert lrs[0] == pytest.approx(4e-3) and lrs[-1] == pytest.approx(4e-5)
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    # stopped by a bad batch at iteration 3 (checkpoint of 2 kept), then resumed: the same
+    # schedule and weights as the straight run
+    calls = []
+
+    def poisoned(index: int) -> tuple[np.ndarray, ...]:
+        calls.append(index)  # a first check draw, then two per iteration
+        noisy, clean, mask = src(index)
+        return (np.full_like(noisy, np.nan) if len(calls) > 6 else noisy), clean, mask
+
+    with pytest.raises(TrainingError, match=r"iteration 3.*checkpoint \(iteration 2\)"):
+        train(cfg, poisoned, tmp_path / "resumed", source_info=src.info(), progress=False)
+    assert load_checkpoint(tmp_path / "resumed" / "model.pt")["step"] == 2
+    train(cfg, src, tmp_path / "resumed", source_info=src.info(), resume=True, progress=False)
+    a = load_checkpoint(tmp_path / "straight" / "model.pt")["model_state"]
+    b = load_checkpoint(tmp_path / "resumed" / "model.pt")["model_state"]
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    with pytest.raises(DataError, match="lr_schedule"):
+        train(
+            cfg.replace(lr_schedule="constant", iterations=6),
+            src,
+            tmp_path / "resumed",
+            source_info=src.info(),
+            resume=True,
+            progress=False,
+        )
