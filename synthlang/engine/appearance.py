@@ -22,6 +22,7 @@ from skimage.color import hed_from_rgb, rgb2gray, rgb_from_hed
 
 from synthlang import ir
 from synthlang.engine.base import APPEARANCE, register
+from synthlang.engine.degrade import blur
 from synthlang.engine.sampling import draw
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "contrast",
     "gamma",
     "saturation",
+    "focus",
 ]
 
 OD_EPS = 1e-6
@@ -271,3 +273,20 @@ def saturation(
         grey = _f32(rgb2gray(img))[..., None]
         out.append(grey + f * (img - grey))
     return out
+
+
+@register(APPEARANCE, "focus")
+def focus(
+    images: Sequence[np.ndarray], spec: ir.Focus, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Blur every image with one Gaussian, ``sigma`` drawn once (0: unchanged).
+
+    Examples
+    --------
+    >>> img = np.zeros((9, 9, 3), np.float32); img[4, 4] = 1
+    >>> a, b = focus([img, img], ir.Focus(sigma=ir.Constant(value=1)), np.random.default_rng(0))
+    >>> bool(np.array_equal(a, b)), round(float(a.sum()), 3), float(a.max()) < 0.2
+    (True, 3.0, True)
+    """
+    sigma = float(draw(spec.sigma, rng))
+    return [blur(_f32(image), sigma) if sigma > 0 else _f32(image) for image in images]

@@ -29,6 +29,7 @@ from synthlang.engine.scratch import scratch
 
 __all__ = [
     "gaussian_kernel",
+    "blur",
     "gaussian_blur",
     "gaussian_noise",
     "poisson_noise",
@@ -97,7 +98,7 @@ def _correlate_axis(src: np.ndarray, k: np.ndarray, axis: int, out: np.ndarray) 
     return out
 
 
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur over rows and columns, float32 (a new array).
 
     The boundary is reflected and the kernel truncated at 4 sigma, as in
@@ -126,7 +127,7 @@ def gaussian_blur(image: np.ndarray, spec: ir.GaussianBlur, rng: np.random.Gener
     sigma = draw(spec.sigma, rng)
     if not sigma > 0:
         return image
-    return _blur(np.asarray(image, dtype=np.float32), sigma)
+    return blur(np.asarray(image, dtype=np.float32), sigma)
 
 
 @register(DEGRADATIONS, "gaussian_noise")

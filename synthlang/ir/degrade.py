@@ -18,6 +18,7 @@ __all__ = [
     "Contrast",
     "Gamma",
     "Saturation",
+    "Focus",
     "JPEGCompression",
     "ScaleJitter",
     "APPEARANCE_PASSES",
@@ -152,6 +153,22 @@ class Saturation(IRModel):
     )
 
 
+class Focus(IRModel):
+    """``focus(sigma)``: Gaussian blur of the tissue as the scanner sees it (clean and noisy).
+
+    The same blur as ``blur gaussian`` but an appearance pass: the clean target is
+    blurred too, so the network is not asked to sharpen (deconvolve) the image.
+    """
+
+    blocks = (
+        Block("focus", "degradation", "blur of clean and noisy image alike (scanner focus), px"),
+    )
+    kind: Literal["focus"] = "focus"
+    sigma: Annotated[Distribution, Arg(check="nonnegative", limit="max_radius")] = Field(
+        ..., description="Blur sigma in pixels (>= 0; 0 = unchanged), per sample."
+    )
+
+
 class JPEGCompression(IRModel):
     """``jpeg(quality)``: JPEG encode and decode of the noisy image (Pillow, in memory)."""
 
@@ -178,7 +195,7 @@ class ScaleJitter(IRModel):
     )
 
 
-APPEARANCE_PASSES = ("stain", "brightness", "contrast", "gamma", "saturation")
+APPEARANCE_PASSES = ("stain", "brightness", "contrast", "gamma", "saturation", "focus")
 """Pass kinds that change the tissue's appearance: applied to the clean and the noisy image."""
 
 
@@ -191,6 +208,7 @@ DegradePass = Annotated[
     | Contrast
     | Gamma
     | Saturation
+    | Focus
     | JPEGCompression
     | ScaleJitter,
     Field(discriminator="kind"),

@@ -598,7 +598,8 @@ def _inside_blocks(c: _Context) -> _Message | None:
                 f"unexpected {found} in `degrade`; expected `blur gaussian(sigma)`, "
                 f"`noise gaussian(std)`, `noise poisson(peak)`, `stain he(...)`, "
                 f"`stain hed(...)`, `brightness(factor)`, `contrast(factor)`, "
-                f"`gamma(exponent)`, `saturation(factor)`, `jpeg(quality)`, `scale(factor)` "
+                f"`gamma(exponent)`, `saturation(factor)`, `focus(sigma)`, `jpeg(quality)`, "
+                f"`scale(factor)` "
                 f"or `}}`",
                 None,
                 span,

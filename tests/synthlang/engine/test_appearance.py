@@ -1,4 +1,4 @@
-"""Appearance passes (stain, brightness, contrast, gamma, saturation) and JPEG compression."""
+"""Appearance passes (stain, brightness, contrast, gamma, saturation, focus), JPEG compression."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from synthlang import ir
 from synthlang.engine.appearance import (
     brightness,
     contrast,
+    focus,
     gamma,
     saturation,
     stain_concentrations,
@@ -18,7 +19,7 @@ from synthlang.engine.appearance import (
     tilt_vectors,
 )
 from synthlang.engine.base import APPEARANCE, DEGRADATIONS
-from synthlang.engine.degrade import degrade, degrade_pair, jpeg_compression
+from synthlang.engine.degrade import blur, degrade, degrade_pair, jpeg_compression
 
 
 def RNG() -> np.random.Generator:  # noqa: N802
@@ -55,6 +56,7 @@ def test_registered() -> None:
     assert APPEARANCE["contrast"] is contrast
     assert APPEARANCE["gamma"] is gamma
     assert APPEARANCE["saturation"] is saturation
+    assert APPEARANCE["focus"] is focus
     assert DEGRADATIONS["jpeg"] is jpeg_compression
     assert set(APPEARANCE) == set(ir.APPEARANCE_PASSES)
 
@@ -203,3 +205,27 @@ def test_degrade_pair_without_appearance_returns_the_clean_image_itself() -> Non
         clean, clean, (ir.GaussianNoise(std=const(0.01)),), np.random.default_rng(0)
     )
     assert out_clean is clean
+
+
+def _roughness(image: np.ndarray) -> float:
+    return float(np.diff(image, axis=0).std())
+
+
+def test_focus_blurs_clean_and_noisy_alike_unlike_blur() -> None:
+    clean = he_image(3)
+    passes = (ir.Focus(sigma=ir.Uniform(low=0.5, high=1.5)), ir.GaussianNoise(std=const(0.0)))
+    out_clean, out_noisy = degrade_pair(clean, clean.copy(), passes, np.random.default_rng(4))
+    assert out_clean is not None
+    np.testing.assert_array_equal(out_clean, out_noisy)  # one drawn sigma for both
+    # the drawn sigma is the one of the sample's generator, and the blur is blur()'s
+    sigma = float(np.random.default_rng(4).uniform(0.5, 1.5))
+    np.testing.assert_allclose(out_clean, np.clip(blur(clean, sigma), 0, 1), atol=1e-6)
+    assert _roughness(out_clean) < 0.6 * _roughness(clean)  # he_image's pixel noise smoothed
+    # `blur gaussian` leaves the clean image sharp
+    sharp, blurred = degrade_pair(
+        clean, clean.copy(), (ir.GaussianBlur(sigma=const(1.0)),), np.random.default_rng(4)
+    )
+    assert sharp is clean and _roughness(blurred) < 0.6 * _roughness(clean)
+    # sigma 0 changes nothing
+    (same,) = focus([clean], ir.Focus(sigma=const(0.0)), RNG())
+    np.testing.assert_array_equal(same, clean)
