@@ -585,3 +585,31 @@ def iter_rows(reports: Iterable[tuple[str, dict]]) -> list[dict[str, Any]]:
         t = rep["total"]
         rows.append({"model": label, **{k: t[k] for k in t}})
     return rows
+
+
+def keep_published(path: Path, out_sets: dict[str, Any], now: dict[str, str]) -> dict[str, Any]:
+    """Carry the rows of models measured earlier (JSON ``path``) into ``out_sets``.
+
+    Returns the kept models' entries.
+
+    ``now`` maps the names of the models scored now to their checkpoints' SHA-256. A model of
+    the previous results that is not scored now (its checkpoint may be gone with an earlier
+    session's ``OUT``) keeps its published rows; one whose name is reused by a different
+    checkpoint is kept as ``NAME (sha256[:10])``. Its entry notes the commit it was measured at.
+    Rows are kept only for sets scored on the same images.
+    """
+    if not path.exists():
+        return {}
+    before = json.loads(path.read_text(encoding="utf-8"))
+    kept: dict[str, Any] = {}
+    for name, info in before.get("models", {}).items():
+        if now.get(name) == info["sha256"]:
+            continue  # scored again now
+        new_name = f"{name} ({info['sha256'][:10]})" if name in now else name
+        kept[new_name] = {**info, "measured_at": info.get("measured_at", before["git"]["commit"])}
+        for key, entry in out_sets.items():
+            old = before.get("sets", {}).get(key, {})
+            if name in old.get("rows", {}) and old.get("images") == entry["images"]:
+                entry["rows"][new_name] = old["rows"][name]
+                entry["per_image"][new_name] = old["per_image"][name]
+    return kept

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python experiments/he_tumor_nuclei.py --stage all   # or: render train export evaluate
+    python experiments/he_tumor_nuclei.py --stage all   # or: render train finetune export evaluate
 
 Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` redoes it):
 
@@ -10,6 +10,11 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
   held-out samples (seed 99) into ``OUT/he_tumor_nuclei/{train,test}``;
 * ``train``: the coupled VN (``--preset default``, 1500 iterations, bf16 where the CPU
   supports it) and the U-Net (3000 iterations, 128 x 128 crops) on the same data;
+* ``finetune``: since 2026-12-06 the scene's focus blur is an appearance pass (``focus``,
+  the clean target is blurred too), so the training set is re-rendered and each network
+  fine-tuned on it from its trained run with a heavier image term and a cosine step size
+  (:data:`FINETUNES`, runs ``RUN_ft1``, ``RUN_ft2``); the noisy images and masks are
+  byte-identical to the earlier ``blur gaussian`` data, only the clean images changed;
 * ``export``: ``models/he_tumor_nuclei.pt`` (the U-Net, the better of the two on held-out
   synthetic data and the fit splits; models/he_tumor_nuclei.md) and
   ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
@@ -74,6 +79,51 @@ def stage_render(force: bool) -> dict:
     return C.stage("render", HERE / "render", fn, force)
 
 
+#: network -> fine-tunes in order, each ``synthlang train --init`` from the previous run
+FINETUNES: dict[str, list[list[str]]] = {
+    "unet": [
+        ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
+         "5", "0.5", "--crop", "128", "--precision", "bf16"],
+        ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
+         "20", "0.5", "--crop", "128", "--precision", "bf16"],
+    ],
+    "vn": [
+        ["--iterations", "1000", "--lr", "1e-3", "--lr-schedule", "cosine", "--loss-weights",
+         "20", "0.5", "--precision", "bf16"],
+    ],
+}  # fmt: skip
+if SMOKE:
+    FINETUNES = {k: [["--preset", "smoke", "--iterations", "2", "--lr-schedule", "cosine"]]
+                 for k in FINETUNES}  # fmt: skip
+
+
+def finetune_runs(net: str) -> list[Path]:
+    """Run folders of a network's fine-tunes, in order."""
+    run = NETWORKS[net][0]
+    return [HERE / f"{run}_ft{i + 1}" for i in range(len(FINETUNES.get(net, [])))]
+
+
+def finetune_command(net: str, i: int, resume: bool = False) -> list[str]:
+    """``synthlang train --init`` of fine-tune ``i`` (0-based) of ``net``."""
+    run = finetune_runs(net)[i]
+    if resume:
+        return C.synthlang("train", "--data", HERE / "train", "--out", run, "--resume",
+                           "--precision", "bf16", "--threads", str(C.THREADS),
+                           "-q")  # fmt: skip
+    start = HERE / NETWORKS[net][0] if i == 0 else finetune_runs(net)[i - 1]
+    return C.synthlang("train", "--data", HERE / "train", "--out", run,
+                       "--init", start / "model.pt", *FINETUNES[net][i], "--n", str(N_TRAIN),
+                       "--predict-normalize", "none", "--checkpoint-every", "100",
+                       "--threads", str(C.THREADS), "-q")  # fmt: skip
+
+
+def stage_finetune(net: str, force: bool) -> None:
+    """The fine-tunes of one network, each resumable."""
+    for i, run in enumerate(finetune_runs(net)):
+        C.train_run(run, lambda resume, i=i: finetune_command(net, i, resume), f"{net} ft{i + 1}",
+                    force)  # fmt: skip
+
+
 #: network -> (checkpoint to start from, iterations): fine-tuning (``--init``) instead of training
 #: from scratch, set with ``--init NET=PATH:ITERATIONS``
 INIT: dict[str, tuple[str, int]] = {}
@@ -103,11 +153,13 @@ def stage_train(net: str, force: bool) -> None:
 def export(net: str) -> Path:
     """``models/FILE``: the checkpoint without the optimiser state, predict default ``none``."""
     run, name, _ = NETWORKS[net]
+    done = [r for r in finetune_runs(net) if (r / "DONE.json").exists()]
+    folder = done[-1] if done else HERE / run  # the last finished fine-tune
     source = {
         "path": "experiments/out/he_tumor_nuclei/train",  # not an absolute path of this machine
         "normalize": "none",  # best on the fit splits (docs/vnet.md)
     }
-    return C.export_checkpoint(HERE / run, (C.OUT / "models" if SMOKE else MODELS) / name, source)
+    return C.export_checkpoint(folder, (C.OUT / "models" if SMOKE else MODELS) / name, source)
 
 
 def evaluate(net: str) -> dict[str, Any]:
@@ -143,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", nargs="+", default=["all"],
-                   choices=("all", "render", "train", "export", "evaluate"))  # fmt: skip
+                   choices=("all", "render", "train", "finetune", "export",
+                            "evaluate"))  # fmt: skip
     p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     p.add_argument("--force", action="store_true")
     p.add_argument("--init", nargs="+", default=[], metavar="NET=PATH:ITERATIONS",
@@ -154,17 +207,24 @@ def main(argv: list[str] | None = None) -> int:
         net, rest = item.split("=", 1)
         path, iterations = rest.rsplit(":", 1)
         INIT[net] = (path, int(iterations))
-    stages = {"render", "train", "export", "evaluate"} if "all" in args.stage else set(args.stage)
+    every = {"render", "train", "finetune", "export", "evaluate"}
+    stages = every if "all" in args.stage else set(args.stage)
     if "render" in stages:
         stage_render(args.force)
     for net in args.networks:
         if "train" in stages:
             stage_train(net, args.force)
+        if "finetune" in stages:
+            stage_finetune(net, args.force)
         if "export" in stages:
             export(net)
     if "evaluate" in stages:
         res = {net: evaluate(net) for net in args.networks}
-        res["commands"] = {net: C.shown_command(train_command(net)) for net in args.networks}
+        res["commands"] = {
+            net: [C.shown_command(train_command(net))]
+            + [C.shown_command(finetune_command(net, i)) for i in range(len(finetune_runs(net)))]
+            for net in args.networks
+        }
         target = (C.OUT / "models" if SMOKE else MODELS) / "he_tumor_nuclei.json"
         C.write_json(target, res)
         C.say(f"wrote {C.rel(target)}")

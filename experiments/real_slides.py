@@ -578,6 +578,8 @@ def markdown(result: dict) -> str:
     for name, m in result["models"].items():
         flags = " ".join(m["flags"]) or "(default)"
         sets = ", ".join(m["families"])
+        if "measured_at" in m:
+            sets += f" (measured at `{m['measured_at'][:10]}`)"
         lines.append(f"| {name} | `{m['checkpoint']}` ({m['sha256'][:10]}) | {sets} | `{flags}` |")
     lines.append("")
     for fam in FAMILIES:
@@ -599,7 +601,11 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {model} | " + " | ".join(_cell(t, rs)) + " |")
             lines.append("")
             if entry.get("overlay") and not rs.points:
-                names = [k for k in entry["rows"] if k != "all background"]
+                names = [
+                    k
+                    for k in entry["rows"]
+                    if k != "all background" and "measured_at" not in result["models"].get(k, {})
+                ]
                 cols = ", ".join(["input", "truth", *names])
                 lines += [f"Overlay (columns: {cols}; mask tinted red, outline yellow):", ""]
                 lines += [f"![{rs.key}]({Path(entry['overlay']).name})", ""]
@@ -645,11 +651,17 @@ def stage_evaluate(models: list[ModelSpec], sets: list[RealSet], args: argparse.
             if pic is not None and not rs.points:
                 entry["overlay"] = C.rel(pic)
         out_sets[rs.key] = entry
+    now = {m.name: sha256(m.path) for m in models}
+    previous = C.RESULTS / "real_slides.json"
+    keep = args.keep_previous and not args.fit_only
+    kept = C.keep_published(previous, out_sets, now) if keep else {}
     references = {}
     for fam in FAMILIES:
         marker = ref_run(fam) / "DONE.json"
         if marker.exists():
             references[fam] = json.loads(marker.read_text(encoding="utf-8"))
+    if kept:  # references trained in earlier sessions
+        references = {**json.loads(previous.read_text("utf-8")).get("references", {}), **references}
     result = {
         "script": "experiments/real_slides.py",
         "git": _git_state(),
@@ -657,7 +669,7 @@ def stage_evaluate(models: list[ModelSpec], sets: list[RealSet], args: argparse.
         "radius_nuclei_px_20x": RADIUS_NUCLEI,
         "radius_crchp_px": RADIUS_CRCHP,
         "balanced_definition": "(epithelial_inside + (1 - inflammatory_inside)) / 2",
-        "models": {m.name: model_info(m) for m in models},
+        "models": {**{m.name: model_info(m) for m in models}, **kept},
         "sets": out_sets,
         "references": references,
     }
@@ -708,6 +720,8 @@ HELP = {
     "crchp_fit": "CRCHP train tiles scored for the fit-split row, evenly spaced (0: all 70)",
     "fit_only": "score only the fit splits (tuning); tables go to OUT/real_slides/, not docs/",
     "max_images": "score at most this many images per set (0: all; smoke default 2)",
+    "keep_previous": "keep the published rows of models not scored now (earlier checkpoints, "
+    "runs of earlier sessions), noting the commit they were measured at",
 }
 
 
@@ -734,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--max-images", type=int, default=2 if SMOKE else 0, help=HELP["max_images"])
     add("--force", action="store_true", help="redo the named stages")
     add("--fit-only", action="store_true", help=HELP["fit_only"])
+    add("--keep-previous", action="store_true", help=HELP["keep_previous"])
     args = p.parse_args(argv)
     C.require_realdata()
     if "all" in args.stage:
