@@ -36,7 +36,12 @@ import numpy as np
 from synthlang.common.channels import FALSE_COLOURS, MAX_CHANNELS, TIFF_SUFFIXES
 from synthlang.common.errors import DataError, ResourceLimitError
 from synthlang.common.fileio import open_regular_file, read_error, read_input_file
-from synthlang.common.imageio import DEFAULT_MAX_PIXELS, read_raw_image, to_uint8
+from synthlang.common.imageio import (
+    DEFAULT_MAX_PIXELS,
+    check_image_size,
+    read_raw_image,
+    to_uint8,
+)
 
 __all__ = [
     "quantize",
@@ -110,17 +115,6 @@ def encode_image(pixels: np.ndarray, names: Sequence[str] | None = None) -> byte
     return buf.getvalue()
 
 
-def _check_size(path: Path, rows: int, cols: int, max_pixels: int) -> None:
-    pixels = int(rows) * int(cols)
-    if pixels > max_pixels:
-        raise ResourceLimitError(
-            f"{path}: image is {rows} x {cols} = {pixels:,} pixels; the limit is "
-            f"{max_pixels:,} pixels (max_pixels); crop or tile it first"
-        )
-    if rows == 0 or cols == 0:
-        raise DataError(f"{path}: image is empty ({rows} x {cols})")
-
-
 def _tiff_layout(path: Path, shape: tuple[int, ...], axes: str) -> tuple[int, int, int, bool]:
     """``(rows, cols, channels, channels_last)`` of a TIFF series, or an error."""
     if len(shape) == 2:
@@ -146,7 +140,7 @@ def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
         with tifffile.TiffFile(fh, name=path.name) as tif:
             series = tif.series[0]
             rows, cols, c, last = _tiff_layout(path, tuple(series.shape), str(series.axes))
-            _check_size(path, rows, cols, max_pixels)
+            check_image_size(str(path), rows, cols, max_pixels)
             if not 1 <= c <= MAX_CHANNELS:
                 raise DataError(f"{path}: {c} channels; at most {MAX_CHANNELS} are read")
             data = np.asarray(series.asarray())
@@ -177,7 +171,7 @@ def _png_header(path: Path) -> tuple[int, int, int, int] | None:
 def _read_png16(path: Path, rows: int, cols: int, max_pixels: int) -> np.ndarray:
     import imagecodecs
 
-    _check_size(path, rows, cols, max_pixels)
+    check_image_size(str(path), rows, cols, max_pixels)
     data = read_input_file(path, max_bytes=_MAX_FILE_BYTES, what="the image")
     try:
         out = np.asarray(imagecodecs.png_decode(data))

@@ -47,6 +47,7 @@ __all__ = [
     "write_png",
     "to_uint8",
     "DECODE_ERRORS",
+    "check_image_size",
     # re-exported for their existing importers; they live in synthlang.common.fileio
 ]
 
@@ -76,6 +77,26 @@ _GRAY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA", "La"
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
+def check_image_size(name: str, rows: int, cols: int, max_pixels: int) -> None:
+    """Refuse an image of ``rows x cols`` above ``max_pixels`` or without pixels.
+
+    Raises
+    ------
+    ResourceLimitError
+        More than ``max_pixels`` pixels (``name`` and the limit in the message).
+    DataError
+        No rows or no columns.
+    """
+    pixels = int(rows) * int(cols)
+    if pixels > max_pixels:
+        raise ResourceLimitError(
+            f"{name}: image is {rows} x {cols} = {pixels:,} pixels; "
+            f"the limit is {max_pixels:,} pixels (max_pixels); crop or tile it first"
+        )
+    if rows == 0 or cols == 0:
+        raise DataError(f"{name}: image is empty ({rows} x {cols})")
+
+
 def _describe(path: Path) -> str:
     return str(path)
 
@@ -103,14 +124,7 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Iterator[Image.Image
         raise
     try:
         cols, rows = im.size
-        pixels = int(rows) * int(cols)
-        if pixels > max_pixels:
-            raise ResourceLimitError(
-                f"{_describe(p)}: image is {rows} x {cols} = {pixels:,} pixels; "
-                f"the limit is {max_pixels:,} pixels (max_pixels); crop or tile it first"
-            )
-        if rows == 0 or cols == 0:
-            raise DataError(f"{_describe(p)}: image is empty ({rows} x {cols})")
+        check_image_size(_describe(p), rows, cols, max_pixels)
         yield im
     finally:
         im.close()
