@@ -587,8 +587,10 @@ def iter_rows(reports: Iterable[tuple[str, dict]]) -> list[dict[str, Any]]:
     return rows
 
 
-def keep_published(path: Path, out_sets: dict[str, Any], now: dict[str, str]) -> dict[str, Any]:
-    """Carry the rows of models measured earlier (JSON ``path``) into ``out_sets``.
+def keep_published(
+    before: dict[str, Any], out_sets: dict[str, Any], now: dict[str, str]
+) -> dict[str, Any]:
+    """Carry the rows of models measured earlier (results JSON ``before``) into ``out_sets``.
 
     Returns the kept models' entries.
 
@@ -598,9 +600,6 @@ def keep_published(path: Path, out_sets: dict[str, Any], now: dict[str, str]) ->
     checkpoint is kept as ``NAME (sha256[:10])``. Its entry notes the commit it was measured at.
     Rows are kept only for sets scored on the same images.
     """
-    if not path.exists():
-        return {}
-    before = json.loads(path.read_text(encoding="utf-8"))
     kept: dict[str, Any] = {}
     for name, info in before.get("models", {}).items():
         if now.get(name) == info["sha256"]:

@@ -107,9 +107,7 @@ def finetune_command(net: str, i: int, resume: bool = False) -> list[str]:
     """``synthlang train --init`` of fine-tune ``i`` (0-based) of ``net``."""
     run = finetune_runs(net)[i]
     if resume:
-        return C.synthlang("train", "--data", HERE / "train", "--out", run, "--resume",
-                           "--precision", "bf16", "--threads", str(C.THREADS),
-                           "-q")  # fmt: skip
+        return resume_command(run, FINETUNES[net][i])
     start = HERE / NETWORKS[net][0] if i == 0 else finetune_runs(net)[i - 1]
     return C.synthlang("train", "--data", HERE / "train", "--out", run,
                        "--init", start / "model.pt", *FINETUNES[net][i], "--n", str(N_TRAIN),
@@ -129,13 +127,17 @@ def stage_finetune(net: str, force: bool) -> None:
 INIT: dict[str, tuple[str, int]] = {}
 
 
+def resume_command(run: Path, flags: list[str]) -> list[str]:
+    """``synthlang train --resume`` of ``run`` (started with ``flags``)."""
+    return C.synthlang("train", "--data", HERE / "train", "--out", run, "--resume",
+                       *C.precision_flags(flags), "--threads", str(C.THREADS), "-q")  # fmt: skip
+
+
 def train_command(net: str, resume: bool = False) -> list[str]:
     """``synthlang train`` of one network on the rendered training set."""
     run, _, flags = NETWORKS[net]
     if resume:
-        return C.synthlang("train", "--data", HERE / "train", "--out", HERE / run, "--resume",
-                           *C.precision_flags(flags), "--threads", str(C.THREADS),
-                           "-q")  # fmt: skip
+        return resume_command(HERE / run, flags)
     if net in INIT:
         path, iterations = INIT[net]
         flags = [*flags[: flags.index("--iterations")], "--iterations", str(iterations),

@@ -651,17 +651,19 @@ def stage_evaluate(models: list[ModelSpec], sets: list[RealSet], args: argparse.
             if pic is not None and not rs.points:
                 entry["overlay"] = C.rel(pic)
         out_sets[rs.key] = entry
-    now = {m.name: sha256(m.path) for m in models}
-    previous = C.RESULTS / "real_slides.json"
-    keep = args.keep_previous and not args.fit_only
-    kept = C.keep_published(previous, out_sets, now) if keep else {}
+    infos = {m.name: model_info(m) for m in models}
+    now = {name: info["sha256"] for name, info in infos.items()}
+    path = C.RESULTS / "real_slides.json"
+    keep = args.keep_previous and not args.fit_only and path.exists()
+    previous = json.loads(path.read_text(encoding="utf-8")) if keep else {}
+    kept = C.keep_published(previous, out_sets, now)
     references = {}
     for fam in FAMILIES:
         marker = ref_run(fam) / "DONE.json"
         if marker.exists():
             references[fam] = json.loads(marker.read_text(encoding="utf-8"))
     if kept:  # references trained in earlier sessions
-        references = {**json.loads(previous.read_text("utf-8")).get("references", {}), **references}
+        references = {**previous.get("references", {}), **references}
     result = {
         "script": "experiments/real_slides.py",
         "git": _git_state(),
@@ -669,7 +671,7 @@ def stage_evaluate(models: list[ModelSpec], sets: list[RealSet], args: argparse.
         "radius_nuclei_px_20x": RADIUS_NUCLEI,
         "radius_crchp_px": RADIUS_CRCHP,
         "balanced_definition": "(epithelial_inside + (1 - inflammatory_inside)) / 2",
-        "models": {**{m.name: model_info(m) for m in models}, **kept},
+        "models": {**infos, **kept},
         "sets": out_sets,
         "references": references,
     }

@@ -38,7 +38,8 @@ class TrainingLoop:
     folder : RunFolder
         Where checkpoints and metrics go.
     config : TrainConfig
-        ``iterations``, ``checkpoint_every`` and ``lr`` (for messages) are used.
+        ``iterations``, ``checkpoint_every``, ``lr`` and ``lr_schedule`` (the step size of
+        each iteration, :func:`vnet.config.lr_at`) are used.
     progress : bool
         Show a tqdm progress bar on stderr (main process only).
     """
