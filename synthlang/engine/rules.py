@@ -535,13 +535,7 @@ def apply_classes(classes: Sequence[ir.MaskClass], table: ObjectTable) -> RuleRe
     instances = np.zeros(table.shape, dtype=np.int32)
     if table.visible_boxes is not None:
         # visible pixels may lie under an (additive) object above: everything in z-order
-        rows = np.flatnonzero(label > 0)
-        for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
-            r0, c0, m = table.boxes[k]
-            m = m if full[k] else table.visible_boxes[k]
-            box = (slice(r0, r0 + m.shape[0]), slice(c0, c0 + m.shape[1]))
-            np.copyto(labels[box], label[k], where=m)
-            np.copyto(instances[box], table.ids[k], where=m)
+        _paint(labels, instances, table, label, np.flatnonzero(label > 0), full)
         return RuleResult(
             mask=(labels > 0).astype(np.float32),
             classified=label > 0,
@@ -549,12 +543,7 @@ def apply_classes(classes: Sequence[ir.MaskClass], table: ObjectTable) -> RuleRe
             label_instances=instances,
             label=label,
         )
-    rows = np.flatnonzero(full)
-    for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
-        r0, c0, m = table.boxes[k]
-        box = (slice(r0, r0 + m.shape[0]), slice(c0, c0 + m.shape[1]))
-        np.copyto(labels[box], label[k], where=m)
-        np.copyto(instances[box], table.ids[k], where=m)
+    _paint(labels, instances, table, label, np.flatnonzero(full), full)
     # visible pixels last: no object above covers them, so this is the z-order result too
     rows = np.flatnonzero((label > 0) & ~full)
     if rows.size:
@@ -572,3 +561,26 @@ def apply_classes(classes: Sequence[ir.MaskClass], table: ObjectTable) -> RuleRe
         label_instances=instances,
         label=label,
     )
+
+
+def _paint(
+    labels: np.ndarray,
+    instances: np.ndarray,
+    table: ObjectTable,
+    label: np.ndarray,
+    rows: np.ndarray,
+    full: np.ndarray,
+) -> None:
+    """Paint the objects of ``rows`` in z-order (layer, then table order), in place.
+
+    An object paints its full shape where ``full`` is set, else its visible pixels
+    (``table.visible_boxes``, which must then be known).
+    """
+    for k in rows[np.argsort(table.layers[rows], kind="stable")].tolist():
+        r0, c0, m = table.boxes[k]
+        if not full[k]:
+            assert table.visible_boxes is not None
+            m = table.visible_boxes[k]
+        box = (slice(r0, r0 + m.shape[0]), slice(c0, c0 + m.shape[1]))
+        np.copyto(labels[box], label[k], where=m)
+        np.copyto(instances[box], table.ids[k], where=m)
