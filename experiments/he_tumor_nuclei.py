@@ -14,7 +14,13 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
   the clean target is blurred too), so the training set is re-rendered and each network
   fine-tuned on it from its trained run with a heavier image term and a cosine step size
   (:data:`FINETUNES`, runs ``RUN_ft1``, ``RUN_ft2``); the noisy images and masks are
-  byte-identical to the earlier ``blur gaussian`` data, only the clean images changed;
+  byte-identical to the earlier ``blur gaussian`` data, only the clean images changed.
+  Later the scene gained glands (drawn elongated, vesicular tumour nuclei around lumens) and
+  drawn lymphocytes; the training set was re-rendered again and the U-Net fine-tuned twice
+  more from ``unet_ft2`` (``unet_ft3``, ``unet_ft4``; the VN was not: on the fit splits its
+  fine-tunes on the new data scored lower, experiments/README.md). A run of ``--stage all``
+  from scratch renders the current scene for every stage, so it follows the same steps on
+  today's data, not the exact history (the model cards name the scene versions);
 * ``export``: ``models/he_tumor_nuclei.pt`` (the U-Net, the better of the two on held-out
   synthetic data and the fit splits; models/he_tumor_nuclei.md) and
   ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
@@ -86,6 +92,12 @@ FINETUNES: dict[str, list[list[str]]] = {
          "5", "0.5", "--crop", "128", "--precision", "bf16"],
         ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
          "20", "0.5", "--crop", "128", "--precision", "bf16"],
+        # ft3, ft4: on the scene with glands and drawn lymphocytes (2026-12-06, fifth stop);
+        # ft4's heavier image term keeps the held-out PSNR gain above 2 dB
+        ["--iterations", "2000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
+         "20", "0.5", "--crop", "128", "--precision", "bf16"],
+        ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
+         "40", "0.5", "--crop", "128", "--precision", "bf16"],
     ],
     "vn": [
         ["--iterations", "1000", "--lr", "1e-3", "--lr-schedule", "cosine", "--loss-weights",

@@ -153,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     if report.shortfall_samples:
         layers = ", ".join(f"{name!r} in {c}" for name, c in sorted(report.shortfalls.items()))
+        noun = "sample" if report.shortfall_samples == 1 else "samples"
         print(
-            f"warning: {report.shortfall_samples} samples placed fewer objects than asked "
+            f"warning: {report.shortfall_samples} {noun} placed fewer objects than asked "
             f"({layers}); see the shortfalls in {out}/manifest.json",
             file=sys.stderr,
         )
