@@ -282,7 +282,12 @@ def sha256(path: Path) -> str:
 
 
 #: the code behind ``synthlang predict``'s defaults (part of the prediction cache key)
-PREDICT_CODE = ("synthlang/cli/predict.py", "vnet/predict.py", "synthlang/colornorm.py")
+PREDICT_CODE = (
+    "synthlang/cli/predict.py",
+    "vnet/predict.py",
+    "vnet/instances.py",
+    "synthlang/colornorm.py",
+)
 
 
 def predict_code_hash() -> str:

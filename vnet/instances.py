@@ -43,6 +43,8 @@ MIN_DISTANCE = 6
 """Default least distance (px) between two watershed markers; suits 20x (0.5 um/px)."""
 MAX_INSTANCES = 65535
 """Most instances an instance map holds (a 16-bit PNG)."""
+MIN_AREA_UM2 = 4.0
+"""Default least area (square micrometres) of a predicted region; as whole-slide prediction."""
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -79,6 +81,45 @@ def label_map(probabilities: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     top = m.max(axis=2)
     ids = m.argmax(axis=2) + 1
     return np.where(top >= threshold, ids, 0).astype(np.uint8)
+
+
+def remove_small_regions(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """The class map without its 8-connected regions (per class) of fewer than ``min_area`` px.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` integer class ids, 0 = background.
+    min_area : int
+        Least area in pixels of a region that is kept (0 or 1: keep everything).
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``labels`` (same dtype) with the small regions set to 0.
+
+    Examples
+    --------
+    >>> lab = np.zeros((5, 8), np.uint8)
+    >>> lab[1:4, 1:4] = 1         # 9 px
+    >>> lab[0, 7] = 2             # a one-pixel speck
+    >>> int(remove_small_regions(lab, 4).sum()), int(remove_small_regions(lab, 10).sum())
+    (9, 0)
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {lab.shape}")
+    out = lab.copy()
+    if min_area <= 1:
+        return out
+    for k in np.unique(lab):
+        if k == 0:
+            continue
+        regions, _ = ndi.label(lab == k, structure=_EIGHT)
+        small = np.bincount(regions.ravel()) < min_area
+        small[0] = False
+        out[small[regions]] = 0
+    return out
 
 
 def _split_component_mask(mask: np.ndarray, min_distance: int) -> tuple[np.ndarray, int]:

@@ -18,7 +18,9 @@ channels (classes; ``K = 1``: a binary network)::
     NAME_prob.png       m_T, the mask probability, 16-bit gray (value / 65535); K > 1: the
                         largest class probability of each pixel
     NAME_prob_K.png     K > 1 only: the probability of class id K (1 .. K), 16-bit gray
-    NAME_mask.png       pixels of any class, 8-bit gray (0 / 255); K = 1: m_T >= threshold
+    NAME_mask.png       pixels of any class, 8-bit gray (0 / 255); K = 1: m_T >= threshold;
+                        in every output below, regions of a class smaller than min_area_um2
+                        are background (vnet.instances.remove_small_regions, --min-area)
     NAME_labels.png     the class map, 8-bit gray: argmax_k m_k + 1 where max_k m_k >=
                         threshold, else 0 (vnet.instances.label_map)
     NAME_instances.png  nucleus instances, 16-bit gray (0 = none): each class's connected
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +52,17 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from vnet.checkpoint import check_state_dict, load_checkpoint, stored_classes, stored_model_config
 from vnet.hardware import PRECISIONS, autocast, check_precision, resolve_device
-from vnet.instances import MIN_DISTANCE, instance_means, label_map, split_instances
+from vnet.instances import (
+    MIN_AREA_UM2,
+    MIN_DISTANCE,
+    instance_means,
+    label_map,
+    remove_small_regions,
+    split_instances,
+)
 from vnet.networks import build_model
 
 MAX_TILE = 4096
@@ -60,6 +71,8 @@ MAX_MARGIN = 512
 """Largest ``--margin`` (context around each tile)."""
 MAX_MIN_DISTANCE = 1000
 """Largest ``--min-distance`` of the instance split."""
+MAX_MIN_AREA_UM2 = 10000.0
+"""Largest ``--min-area`` (square micrometres; a nucleus is far smaller)."""
 SUMMARY_NAME = "predict.json"
 """The file in the output folder naming the classes of the predicted class maps."""
 
@@ -67,6 +80,7 @@ __all__ = [
     "MAX_TILE",
     "MAX_MARGIN",
     "MAX_MIN_DISTANCE",
+    "MAX_MIN_AREA_UM2",
     "SUMMARY_NAME",
     "PredictOptions",
     "load_model",
@@ -109,6 +123,11 @@ class PredictOptions:
     min_distance : int
         Least distance in pixels between two watershed markers of the instance split
         (:func:`vnet.instances.split_instances`; default suits 20x).
+    min_area_um2 : float
+        Connected regions of a class smaller than this many square micrometres
+        (at the model's pixel size, stored in the checkpoint, else 0.5 um) are
+        background in the mask, class map, instances and GeoJSON (0: keep all;
+        default :data:`vnet.instances.MIN_AREA_UM2`, as for whole slides).
     geojson : bool
         Also write ``NAME.geojson`` (QuPath detections of the instances).
     """
@@ -122,6 +141,7 @@ class PredictOptions:
     normalize: str = "default"
     precision: str = "fp32"
     min_distance: int = MIN_DISTANCE
+    min_area_um2: float = MIN_AREA_UM2
     geojson: bool = False
 
     def __post_init__(self) -> None:
@@ -144,6 +164,10 @@ class PredictOptions:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 <= self.min_area_um2 <= MAX_MIN_AREA_UM2:
+            raise ValueError(
+                f"min_area_um2 must be in [0, {MAX_MIN_AREA_UM2:g}], got {self.min_area_um2}"
+            )
         if not 1 <= self.min_distance <= MAX_MIN_DISTANCE:
             raise ValueError(
                 f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
@@ -428,6 +452,8 @@ def predict_files(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    mpp = float(dict(ckpt.get("source") or {}).get("pixel_size_um") or DEFAULT_PIXEL_SIZE_UM)
+    min_area = math.ceil(opts.min_area_um2 / mpp**2)
     records = []
     for path, name in zip(paths, names, strict=True):
         image = _read_input(path, checkpoint, channels)
@@ -445,7 +471,7 @@ def predict_files(
             device=device,
             precision=opts.precision,
         )
-        labels = label_map(m, opts.threshold)
+        labels = remove_small_regions(label_map(m, opts.threshold), min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
         files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
         if opts.geojson:
@@ -485,6 +511,7 @@ def _write_summary(
         "classes": list(classes),
         "threshold": opts.threshold,
         "min_distance": opts.min_distance,
+        "min_area_um2": opts.min_area_um2,
         "images": records,
     }
     target = out_dir / SUMMARY_NAME

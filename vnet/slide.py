@@ -21,6 +21,7 @@ from torch import nn
 from synthlang.common.errors import DataError
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from vnet.hardware import autocast
+from vnet.instances import MIN_AREA_UM2
 
 __all__ = [
     "SLIDE_SUFFIXES",
@@ -105,6 +106,7 @@ def predict_slide_file(
     region: tuple[int, int, int, int] | None = None,
     workers: int = 1,
     label_mask: bool = False,
+    min_area_um2: float = MIN_AREA_UM2,
     normalize: str = "default",
     device: str = "auto",
     precision: str = "fp32",
@@ -116,6 +118,7 @@ def predict_slide_file(
 
     ``normalize``: ``"default"`` (what the checkpoint asks for, else Macenko), ``"none"``,
     ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail).
+    ``min_area_um2``: smaller nuclei are dropped.
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
     mm² of tissue and the model and slide pixel sizes.
@@ -159,6 +162,7 @@ def predict_slide_file(
             class_names=classes,
             label_mask=label_mask,
             model_mpp=scale,
+            min_area_um2=min_area_um2,
             tile=tile,
             overlap=64,
             batch=batch,

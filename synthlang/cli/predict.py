@@ -26,7 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "threshold, 0/255; any class), NAME_labels.png (class map, 8-bit: argmax of the "
             "class probabilities where the largest is >= threshold, else 0), "
             "NAME_instances.png (16-bit nucleus ids: each class's connected components split "
-            "by a distance-transform watershed) and NAME_overlay.png (mask tinted red, "
+            "by a distance-transform watershed; regions under --min-area are background in "
+            "every output) and NAME_overlay.png (mask tinted red, "
             "outline yellow; with classes one colour per class, instance outlines yellow) "
             "into --out, and predict.json naming the classes (class id k is the k-th). "
             "--geojson adds NAME.geojson for QuPath. Every input is "
@@ -88,6 +89,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="least distance between two nuclei centres of the instance split (watershed "
         "markers), in pixels (default 6, for 20x at 0.5 um/px)",
+    )
+    p.add_argument(
+        "--min-area",
+        type=_non_negative_float,
+        default=None,
+        metavar="UM2",
+        help="regions of the mask (per class) smaller than this many square micrometres "
+        "are background, in every output (default 4, about 16 px at 20x; 0 keeps "
+        "everything); whole slides: the least nucleus area",
     )
     p.add_argument(
         "--geojson",
@@ -160,6 +170,16 @@ def _positive_float(value: str) -> float:
     return x
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
+    if not x >= 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return x
+
+
 def _region(value: str) -> tuple[int, int, int, int]:
     parts = value.split(",")
     try:
@@ -176,9 +196,10 @@ def _region(value: str) -> tuple[int, int, int, int]:
 def run(args: argparse.Namespace) -> int:
     """Predict every image."""
     from vnet.hardware import configure_threads
-    from vnet.instances import MIN_DISTANCE
+    from vnet.instances import MIN_AREA_UM2, MIN_DISTANCE
     from vnet.predict import (
         MAX_MARGIN,
+        MAX_MIN_AREA_UM2,
         MAX_MIN_DISTANCE,
         MAX_TILE,
         PredictOptions,
@@ -194,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
     min_distance = args.min_distance if args.min_distance is not None else MIN_DISTANCE
     if min_distance > MAX_MIN_DISTANCE:
         raise DataError(f"--min-distance must be at most {MAX_MIN_DISTANCE}, got {min_distance}")
+    min_area = args.min_area if args.min_area is not None else MIN_AREA_UM2
+    if min_area > MAX_MIN_AREA_UM2:
+        raise DataError(f"--min-area must be at most {MAX_MIN_AREA_UM2:g} um2, got {min_area:g}")
     if args.no_normalize and (args.reference is not None or args.normalize is not None):
         given = "--reference" if args.reference is not None else "--normalize"
         raise DataError(f"--no-normalize contradicts {given}; give one of them")
@@ -209,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         normalize="none" if args.no_normalize else (args.normalize or "default"),
         precision=args.precision,
         min_distance=min_distance,
+        min_area_um2=min_area,
         geojson=args.geojson,
     )
     configure_threads(args.threads)
@@ -220,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     if not slides and (args.mpp or args.region or args.label_mask):
         raise DataError("--mpp, --region and --label-mask are for whole-slide images")
     for path in slides:
-        _predict_slide(args, path, notes)
+        _predict_slide(args, path, min_area, notes)
     records = (
         predict_files(args.checkpoint, images, args.out, options, notes=notes) if images else []
     )
@@ -243,7 +268,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_slide(args: argparse.Namespace, path: Path, notes: list[str]) -> None:
+def _predict_slide(
+    args: argparse.Namespace, path: Path, min_area_um2: float, notes: list[str]
+) -> None:
     """Predict one whole-slide image and report what was written."""
     from vnet.slide import predict_slide_file
 
@@ -258,6 +285,7 @@ def _predict_slide(args: argparse.Namespace, path: Path, notes: list[str]) -> No
         region=args.region,
         workers=args.workers,
         label_mask=args.label_mask,
+        min_area_um2=min_area_um2,
         normalize="none" if args.no_normalize else (args.normalize or "default"),
         device=args.device,
         precision=args.precision,

@@ -7,7 +7,13 @@ import pytest
 
 from synthlang.common.errors import DataError
 from vnet import instances as I
-from vnet.instances import centroids, instance_means, label_map, split_instances
+from vnet.instances import (
+    centroids,
+    instance_means,
+    label_map,
+    remove_small_regions,
+    split_instances,
+)
 
 
 def _disc(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
@@ -46,6 +52,25 @@ def test_touching_nuclei_are_split_and_classes_kept() -> None:
     merged, _ = split_instances(lab, 2, min_distance=20)  # markers too close: one nucleus
     assert int(merged.max()) == 2
     assert np.array_equal(split_instances(lab, 2)[0], inst)  # deterministic
+
+
+def test_remove_small_regions_per_class_and_eight_connected() -> None:
+    lab = np.zeros((12, 12), np.uint16)
+    lab[1:5, 1:5] = 1  # 16 px
+    lab[8, 8] = lab[9, 9] = lab[10, 10] = 1  # a diagonal line: one region of 3 px
+    lab[1:4, 5:8] = 2  # 9 px touching the class-1 square: a region of its own
+    out = remove_small_regions(lab, 4)
+    assert out.dtype == lab.dtype and out is not lab
+    assert int((out == 1).sum()) == 16 and int((out == 2).sum()) == 9
+    assert not out[8:11, 8:11].any()  # the 3-px line went
+    only_big = remove_small_regions(lab, 10)
+    assert set(np.unique(only_big).tolist()) == {0, 1}  # the 9-px class-2 region went too
+    assert np.array_equal(remove_small_regions(lab, 3), lab)  # 3 px is enough
+    for keep_all in (0, 1):
+        assert np.array_equal(remove_small_regions(lab, keep_all), lab)
+    assert np.array_equal(lab[8:11, 8:11].diagonal(), [1, 1, 1])  # the input is untouched
+    with pytest.raises(ValueError, match="shape"):
+        remove_small_regions(np.zeros((2, 2, 2)), 4)
 
 
 def test_every_component_is_an_instance() -> None:

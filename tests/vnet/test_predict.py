@@ -374,3 +374,46 @@ def test_binary_model_also_writes_class_and_instance_maps(tmp_path: Path) -> Non
     assert not (tmp_path / "o" / "a_prob_1.png").exists()
     with pytest.raises(ValueError, match="min_distance"):
         PredictOptions(min_distance=0)
+
+
+def test_min_area_drops_specks_from_every_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import vnet.predict as vp
+    from vnet.train import load_checkpoint
+
+    yy, xx = np.mgrid[:30, :40]
+    probs = np.full((30, 40), 0.1, np.float32)
+    probs[(yy - 12) ** 2 + (xx - 12) ** 2 <= 16] = 0.9  # a nucleus of 49 px
+    probs[25, 30:33] = 0.9  # a speck of 3 px
+    monkeypatch.setattr(vp, "predict_array", lambda model, image, **kw: (image, probs))
+    img = _save(tmp_path / "a.png", _image(30, 40))
+
+    def run(ckpt: Path, out: str, **kw: Any) -> dict[str, Any]:
+        opts = PredictOptions(normalize="none", geojson=True, **kw)
+        (rec,) = predict_files(ckpt, [img], tmp_path / out, opts)
+        return rec
+
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    rec = run(ckpt, "default")  # 4 um2 at 0.5 um/px: 16 px
+    _, _, mask = _load(tmp_path / "default" / "a_mask.png")
+    _, _, labels = _load(tmp_path / "default" / "a_labels.png")
+    _, _, inst = _load(tmp_path / "default" / "a_instances.png")
+    assert int((mask == 255).sum()) == 49 and not mask[25, 30:33].any()
+    assert np.array_equal(labels > 0, mask == 255) and np.array_equal(inst > 0, mask == 255)
+    assert rec["instances"] == {"mask": 1}
+    features = json.loads((tmp_path / "default" / "a.geojson").read_text())["features"]
+    assert len(features) == 1
+    summary = json.loads((tmp_path / "default" / "predict.json").read_text())
+    assert summary["min_area_um2"] == 4.0
+    assert run(ckpt, "all", min_area_um2=0)["instances"] == {"mask": 2}
+    # at the checkpoint's pixel size: 4 um2 at 0.25 um/px are 64 px, more than the nucleus
+    fine = load_checkpoint(ckpt)
+    fine["source"] = {"kind": "folder", "pixel_size_um": 0.25}
+    save_checkpoint(tmp_path / "fine.pt", fine)
+    assert run(tmp_path / "fine.pt", "fine")["instances"] == {"mask": 0}
+    for bad in (-1.0, 1e6):
+        with pytest.raises(ValueError, match="min_area_um2"):
+            PredictOptions(min_area_um2=bad)

@@ -193,3 +193,10 @@ def test_predict_classes_instances_and_geojson(tmp_path: Path) -> None:
     assert json.loads((out / "predict.json").read_text())["classes"] == ["tumor", "immune", "other"]
     with pytest.raises(DataError, match="--min-distance"):
         _run(str(path), str(img), "--out", str(out), "--min-distance", "5000")
+    with pytest.raises(DataError, match="--min-area"):
+        _run(str(path), str(img), "--out", str(out), "--min-area", "20000")
+    for bad in ("-1", "nan", "x"):
+        with pytest.raises(SystemExit):
+            _run(str(path), str(img), "--out", str(out), "--min-area", bad)
+    assert _run(str(path), str(img), "--out", str(out), "--min-area", "0") == 0
+    assert json.loads((out / "predict.json").read_text())["min_area_um2"] == 0.0
