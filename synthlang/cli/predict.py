@@ -160,24 +160,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _positive_float(value: str) -> float:
+def _finite_float(value: str, zero_allowed: bool) -> float:
+    """A finite number above 0 (or at least 0), else an argparse error naming it."""
+    what = "a number >= 0" if zero_allowed else "a positive number"
     try:
         x = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not x > 0 or x != x or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+    if not (x >= 0 if zero_allowed else x > 0) or x == float("inf"):  # NaN fails both
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
     return x
+
+
+def _positive_float(value: str) -> float:
+    return _finite_float(value, zero_allowed=False)
 
 
 def _non_negative_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
-    if not x >= 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return x
+    return _finite_float(value, zero_allowed=True)
 
 
 def _region(value: str) -> tuple[int, int, int, int]:
