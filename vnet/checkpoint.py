@@ -52,6 +52,7 @@ from synthlang.common.fileio import (
     read_regular_file,
 )
 from synthlang.common.limits import Limits, format_bytes
+from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from vnet.config import (
     MAX_ITERATIONS,
     MODEL_KINDS,
@@ -83,6 +84,7 @@ __all__ = [
     "check_state_dict",
     "check_optimizer_state",
     "color_stats",
+    "stored_pixel_size",
 ]
 
 CHECKPOINT_FORMAT = "vnet-checkpoint"
@@ -417,6 +419,20 @@ def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
         allowed = list(NORMALIZE_CHOICES)
         raise DataError(f"{Path(path)}: source.normalize must be one of {allowed}, got {value!r}")
     return str(value)
+
+
+def stored_pixel_size(data: Mapping[str, Any]) -> float:
+    """The pixel size (um) of a checkpoint's training images, else the paper's 0.5 (20x).
+
+    ``synthlang train --pixel-size`` (or the scene's ``pixel``) stores it as
+    ``source["pixel_size_um"]``; prediction converts micrometre settings with it.
+
+    Examples
+    --------
+    >>> stored_pixel_size({"source": {"pixel_size_um": 0.25}}), stored_pixel_size({})
+    (0.25, 0.5)
+    """
+    return float(dict(data.get("source") or {}).get("pixel_size_um") or DEFAULT_PIXEL_SIZE_UM)
 
 
 def color_stats(data: Mapping[str, Any], path: str | Path) -> ColorStats | None:

@@ -52,8 +52,13 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
-from vnet.checkpoint import check_state_dict, load_checkpoint, stored_classes, stored_model_config
+from vnet.checkpoint import (
+    check_state_dict,
+    load_checkpoint,
+    stored_classes,
+    stored_model_config,
+    stored_pixel_size,
+)
 from vnet.hardware import PRECISIONS, autocast, check_precision, resolve_device
 from vnet.instances import (
     MIN_AREA_UM2,
@@ -452,8 +457,7 @@ def predict_files(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
-    mpp = float(dict(ckpt.get("source") or {}).get("pixel_size_um") or DEFAULT_PIXEL_SIZE_UM)
-    min_area = math.ceil(opts.min_area_um2 / mpp**2)
+    min_area = math.ceil(opts.min_area_um2 / stored_pixel_size(ckpt) ** 2)
     records = []
     for path, name in zip(paths, names, strict=True):
         image = _read_input(path, checkpoint, channels)

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from vnet.hardware import autocast
 from vnet.instances import MIN_AREA_UM2
 
@@ -125,7 +124,7 @@ def predict_slide_file(
     """
     from synthlang.slides.outputs import predict_to_folder
     from synthlang.slides.reader import open_slide
-    from vnet.checkpoint import color_stats, stored_classes
+    from vnet.checkpoint import color_stats, stored_classes, stored_pixel_size
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
 
@@ -138,8 +137,7 @@ def predict_slide_file(
             f"{checkpoint} takes {channels}-channel images; whole-slide prediction reads RGB "
             "slides (predict tiles or crops of a multi-channel image as TIFFs instead)"
         )
-    stored = dict(ckpt.get("source") or {}).get("pixel_size_um")
-    scale = float(model_mpp or stored or DEFAULT_PIXEL_SIZE_UM)
+    scale = float(model_mpp or stored_pixel_size(ckpt))
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
     method = normalize
