@@ -359,6 +359,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
             raise DataError(f"{p}: {key} is a {type(data[key]).__name__}, not a dict")
     color_stats(data, p)
     default_normalize(data, p)
+    default_tta(data, p)
     return data
 
 
@@ -419,6 +420,45 @@ def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
         allowed = list(NORMALIZE_CHOICES)
         raise DataError(f"{Path(path)}: source.normalize must be one of {allowed}, got {value!r}")
     return str(value)
+
+
+def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
+    """Whether a checkpoint asks ``synthlang predict`` for test-time augmentation by default.
+
+    Set with ``synthlang train --predict-tta`` (or :func:`synthlang.cli.train.set_predict_tta`)
+    for a model whose predictions were measured to gain from averaging over the 8 rotations
+    and flips of the input (:func:`vnet.predict.predict_array`, ``tta``). Checkpoints
+    without it predict without augmentation unless asked.
+
+    Parameters
+    ----------
+    data : Mapping
+        The checkpoint dict.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    bool or None
+        The stored choice, or None when the checkpoint names none.
+
+    Raises
+    ------
+    DataError
+        A value that is not true or false.
+
+    Examples
+    --------
+    >>> default_tta({"source": {"tta": True}}, "m.pt"), default_tta({}, "m.pt")
+    (True, None)
+    """
+    source = data.get("source")
+    value = source.get("tta") if isinstance(source, Mapping) else None
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise DataError(f"{Path(path)}: source.tta must be true or false, got {_show(value)}")
+    return value
 
 
 def stored_pixel_size(data: Mapping[str, Any]) -> float:

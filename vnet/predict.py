@@ -8,7 +8,10 @@ minimum size are mirrored up to it and cropped back. Before that, every input is
 colour-normalised (:mod:`synthlang.colornorm`) to the colour statistics of the training
 inputs that the checkpoint stores, or to a reference image (:class:`PredictOptions`).
 A network trained on images that are not RGB (``channels [...]`` scenes) reads TIFFs (or
-PNGs) with its channel count and is not colour-normalised.
+PNGs) with its channel count and is not colour-normalised. With test-time augmentation
+(``tta``, or the checkpoint's ``source["tta"]``) every tile is run 8 times, rotated by
+0, 90, 180 and 270 degrees with and without a left-right flip, and the outputs, turned
+back, are averaged (:func:`predict_array`).
 
 Outputs per input ``NAME.ext`` (:func:`predict_files`) of a network with ``K`` mask
 channels (classes; ``K = 1``: a binary network)::
@@ -33,8 +36,8 @@ channels (classes; ``K = 1``: a binary network)::
                         instance with its class name and mean class probability
 
 and ``predict.json``: the class names (class id ``k`` is ``classes[k - 1]``), the settings
-and the records of the images. For ``K = 1`` the first four are the same bytes as before
-the class map existed.
+(``tta``: whether test-time augmentation was used, among them) and the records of the
+images. For ``K = 1`` the first four are the same bytes as before the class map existed.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from torch import nn
 from synthlang.common.errors import DataError
 from vnet.checkpoint import (
     check_state_dict,
+    default_tta,
     load_checkpoint,
     stored_classes,
     stored_model_config,
@@ -69,6 +73,7 @@ from vnet.instances import (
     split_instances,
 )
 from vnet.networks import build_model
+from vnet.tta import dihedral_mean
 
 MAX_TILE = 4096
 """Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
@@ -135,6 +140,11 @@ class PredictOptions:
         default :data:`vnet.instances.MIN_AREA_UM2`, as for whole slides).
     geojson : bool
         Also write ``NAME.geojson`` (QuPath detections of the instances).
+    tta : bool or None
+        Test-time augmentation: average every tile's outputs over the 8 rotations and
+        flips of its input (:func:`predict_array`; 8 network passes per tile). None: what
+        the checkpoint stores (``source["tta"]``, :func:`vnet.checkpoint.default_tta`),
+        else False; :func:`predict_files` resolves it when it loads the checkpoint.
     """
 
     tile: int = 512
@@ -148,6 +158,7 @@ class PredictOptions:
     min_distance: int = MIN_DISTANCE
     min_area_um2: float = MIN_AREA_UM2
     geojson: bool = False
+    tta: bool | None = None
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -177,6 +188,8 @@ class PredictOptions:
             raise ValueError(
                 f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
             )
+        if self.tta is not None and not isinstance(self.tta, bool):
+            raise ValueError(f"tta must be True, False or None, got {self.tta!r}")
 
 
 def load_model(
@@ -259,6 +272,42 @@ def _run(
     return u_np, m_np
 
 
+def _run_tta(
+    model: nn.Module, patch: np.ndarray, device: torch.device, precision: str = "fp32"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the network on the 8 dihedral variants of a patch and average the outputs.
+
+    Every transform of :data:`vnet.tta.DIHEDRAL` is applied to the patch, the network is
+    run on it (:func:`_run`, which mirrors it up to the model's minimum size), both outputs
+    are turned back and averaged (:func:`vnet.tta.dihedral_mean`). For a network that commutes with
+    rotations and flips this is the plain pass; otherwise it is the plain pass averaged
+    with the passes of the rotated and mirrored patch (test-time augmentation).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A fully convolutional network (any patch shape, rotated ones included).
+    patch : numpy.ndarray
+        ``(h, w, C)`` float32.
+    device : torch.device
+        Device of ``model``.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the network.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The mean ``u`` ``(h, w, C)`` and ``m`` ``(h, w, K)``, float32.
+
+    Raises
+    ------
+    DataError
+        If a pass gives NaN or infinite values.
+    """
+    u, m = dihedral_mean(lambda p: _run(model, p, device, precision), patch)
+    return u, m
+
+
 def predict_array(
     model: nn.Module,
     image: np.ndarray,
@@ -268,6 +317,7 @@ def predict_array(
     margin: int = 32,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    tta: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Denoise and segment one image of any size.
 
@@ -283,6 +333,11 @@ def predict_array(
         Device of ``model``.
     precision : {"fp32", "bf16"}
         Arithmetic of the network (bf16: autocast).
+    tta : bool
+        Test-time augmentation: every network pass (the whole image, or each tile with
+        its margin) becomes the mean of 8 passes over the patch turned by 0, 90, 180 and
+        270 degrees, each with and without a left-right flip, with the outputs turned back
+        (:func:`_run_tta`). Tiling and blending are unchanged; it costs 8 times the time.
 
     Returns
     -------
@@ -297,8 +352,9 @@ def predict_array(
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     h, w = img.shape[:2]
     k = int(getattr(model, "mask_channels", 1))
+    run = _run_tta if tta else _run
     if h <= tile and w <= tile:
-        u, m = _run(model, img, dev, precision)
+        u, m = run(model, img, dev, precision)
         return u.astype(np.float32), _squeezed(m.astype(np.float32))
     acc_u = np.zeros((h, w, c), np.float64)
     acc_m = np.zeros((h, w, k), np.float64)
@@ -308,7 +364,7 @@ def predict_array(
             th, tw = min(tile, h - r), min(tile, w - c)
             r0, c0 = max(0, r - margin), max(0, c - margin)
             r1, c1 = min(h, r + th + margin), min(w, c + tw + margin)
-            u, m = _run(model, img[r0:r1, c0:c1], dev, precision)
+            u, m = run(model, img[r0:r1, c0:c1], dev, precision)
             u = u[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             m = m[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             wt = np.outer(_ramp(th, overlap), _ramp(tw, overlap))
@@ -427,7 +483,8 @@ def predict_files(
     out : str or Path
         Output folder (created).
     options : PredictOptions, optional
-        Tiling, threshold, device, colour normalisation, instances, GeoJSON.
+        Tiling, threshold, device, colour normalisation, instances, GeoJSON,
+        test-time augmentation.
     notes : list of str, optional
         Receives one line for the user when the inputs are not colour-normalised
         because the checkpoint stores no colour statistics.
@@ -436,9 +493,10 @@ def predict_files(
     -------
     list of dict
         Per image: ``name``, ``input``, ``size``, ``mask_fraction`` (pixels of any
-        class), ``instances`` (count per class name), the written ``files`` and
+        class), ``instances`` (count per class name), the written ``files``,
         ``normalization`` (``method``, as done, and ``target``: what the colours
-        were mapped to, or None). ``out/predict.json`` holds them with the classes.
+        were mapped to, or None) and ``tta`` (whether test-time augmentation was used).
+        ``out/predict.json`` holds them with the classes and settings.
     """
     opts = options if options is not None else PredictOptions()
     paths = [Path(p) for p in images]
@@ -451,6 +509,7 @@ def predict_files(
     if channels != ("r", "g", "b"):  # markers, not RGB: nothing to colour-normalise
         opts = _without_normalization(opts, checkpoint, channels, notes)
     opts = _resolve_normalize(opts, checkpoint, ckpt)
+    opts = _resolve_tta(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
@@ -474,6 +533,7 @@ def predict_files(
             margin=opts.margin,
             device=device,
             precision=opts.precision,
+            tta=bool(opts.tta),
         )
         labels = remove_small_regions(label_map(m, opts.threshold), min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
@@ -492,6 +552,7 @@ def predict_files(
                 "instances": {c: int(counts[k]) for k, c in enumerate(classes, start=1)},
                 "files": {k: str(v) for k, v in files.items()},
                 "normalization": {"method": method, "target": target_name},
+                "tta": bool(opts.tta),
             }
         )
     _write_summary(out_dir, checkpoint, classes, opts, records)
@@ -516,6 +577,7 @@ def _write_summary(
         "threshold": opts.threshold,
         "min_distance": opts.min_distance,
         "min_area_um2": opts.min_area_um2,
+        "tta": bool(opts.tta),
         "images": records,
     }
     target = out_dir / SUMMARY_NAME
@@ -684,6 +746,15 @@ def _resolve_normalize(
     return dataclasses.replace(
         opts, normalize=default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
     )
+
+
+def _resolve_tta(
+    opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
+) -> PredictOptions:
+    """Replace ``tta=None`` by the checkpoint's choice (:func:`default_tta`), else False."""
+    if opts.tta is not None:
+        return opts
+    return dataclasses.replace(opts, tta=bool(default_tta(ckpt, checkpoint)))
 
 
 def _normalization_target(

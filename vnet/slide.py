@@ -2,7 +2,8 @@
 
 ``synthlang.slides`` reads the slide level nearest the model's pixel size, skips background,
 cuts tiles, and streams the nuclei it finds to GeoJSON, an overlay and a summary; it calls a
-*predictor* on batches of tiles. :func:`tile_predictor` makes one from a network, and
+*predictor* on batches of tiles. :func:`tile_predictor` makes one from a network (optionally
+with test-time augmentation: the mean over the 8 rotations and flips of every tile), and
 :func:`predict_slide_file` runs a checkpoint on one slide.
 """
 
@@ -56,16 +57,38 @@ def tile_predictor(
     device: torch.device,
     precision: str = "fp32",
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    tta: bool = False,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A predictor for :func:`synthlang.slides.predict_slide`.
 
     It takes a float32 batch ``(N, h, w, 3)`` in [0, 1], colour-normalises each tile with
     ``normalize``, and returns the mask channels ``(N, K, h, w)`` of the network's last step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, in eval mode on ``device``.
+    device : torch.device
+        Device of ``model``.
+    precision : {"fp32", "bf16"}
+        Arithmetic of the network.
+    normalize : callable, optional
+        Colour normalisation of one ``(h, w, 3)`` tile.
+    tta : bool
+        Test-time augmentation: run every batch 8 times, turned by 0, 90, 180 and 270
+        degrees with and without a left-right flip (:data:`vnet.tta.DIHEDRAL`), and
+        return the mean of the outputs turned back; 8 times the network's time.
+
+    Returns
+    -------
+    callable
+        ``(N, h, w, 3)`` float32 -> ``(N, K, h, w)`` float32.
     """
+    from vnet.tta import dihedral_mean
+
     k = int(getattr(model, "mask_channels", 1))
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        tiles = batch if normalize is None else np.stack([normalize(t) for t in batch])
+    def run(tiles: np.ndarray) -> np.ndarray:
         u0 = torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))).to(device)
         with torch.inference_mode(), autocast(precision, device):
             _, m = model(u0, u0.new_zeros(u0.shape[0], k, *u0.shape[-2:]))
@@ -73,6 +96,13 @@ def tile_predictor(
         if not np.all(np.isfinite(out)):
             raise DataError("the network produced NaN or infinite values; its weights are unusable")
         return out
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        tiles = batch if normalize is None else np.stack([normalize(t) for t in batch])
+        if not tta:
+            return run(tiles)
+        (mean,) = dihedral_mean(lambda t: (run(t),), tiles, in_axes=(1, 2), out_axes=(2, 3))
+        return mean
 
     return predict
 
@@ -107,6 +137,7 @@ def predict_slide_file(
     label_mask: bool = False,
     min_area_um2: float = MIN_AREA_UM2,
     normalize: str = "default",
+    tta: bool | None = None,
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -117,17 +148,22 @@ def predict_slide_file(
 
     ``normalize``: ``"default"`` (what the checkpoint asks for, else Macenko), ``"none"``,
     ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail).
-    ``min_area_um2``: smaller nuclei are dropped.
+    ``min_area_um2``: smaller nuclei are dropped. ``tta``: test-time augmentation
+    (:func:`tile_predictor`); None: what the checkpoint stores
+    (:func:`vnet.checkpoint.default_tta`), else off.
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
-    mm² of tissue and the model and slide pixel sizes.
+    mm² of tissue, the model and slide pixel sizes, whether the colours were normalised
+    and whether test-time augmentation was used.
     """
     from synthlang.slides.outputs import predict_to_folder
     from synthlang.slides.reader import open_slide
-    from vnet.checkpoint import color_stats, stored_classes, stored_pixel_size
+    from vnet.checkpoint import color_stats, default_tta, stored_classes, stored_pixel_size
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
 
+    if tta is not None and not isinstance(tta, bool):
+        raise ValueError(f"tta must be True, False or None, got {tta!r}")
     notes = notes if notes is not None else []
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
@@ -146,12 +182,15 @@ def predict_slide_file(
         from vnet.checkpoint import default_normalize
 
         method = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
+    use_tta = bool(default_tta(ckpt, checkpoint)) if tta is None else tta
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:
         target = color_stats(ckpt, checkpoint) if method != "none" else None
         norm = _normalizer(slide, target, notes)
-        predictor = tile_predictor(model, device=dev, precision=precision, normalize=norm)
+        predictor = tile_predictor(
+            model, device=dev, precision=precision, normalize=norm, tta=use_tta
+        )
         tile = max(int(getattr(model, "min_size", 1)), 256)
         result, paths = predict_to_folder(
             slide,
@@ -180,4 +219,5 @@ def predict_slide_file(
         "seconds": seconds,
         "seconds_per_mm2": seconds / area if area > 0 else None,
         "normalized": norm is not None,
+        "tta": use_tta,
     }

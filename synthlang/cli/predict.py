@@ -37,11 +37,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--no-normalize not at all. A network trained on images that are not RGB (a scene "
             "with `channels [...]`) reads images of its channel count (multi-channel TIFFs, 8 or "
             "16 bit), is not colour-normalised, writes u_T as NAME_denoised.tif (16 bit) and "
-            "the overlay on a false-colour view; an image of another channel count is refused."
+            "the overlay on a false-colour view; an image of another channel count is refused. "
+            "--tta averages the network's outputs over the 8 rotations and flips of every "
+            "tile (8 network passes, 8x slower); a checkpoint can ask for it by default "
+            "(`synthlang train --predict-tta`), --no-tta turns it off."
         ),
         epilog="examples:\n  synthlang predict runs/s2/model.pt real/*.png --out pred/\n"
         "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --reference real/ref.png\n"
-        "  synthlang predict runs/classes/model.pt slide.png --out pred/ --geojson",
+        "  synthlang predict runs/classes/model.pt slide.png --out pred/ --geojson\n"
+        "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --tta",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="RUN/model.pt")
@@ -104,6 +108,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write NAME.geojson: a QuPath FeatureCollection with one detection per "
         "predicted nucleus (class name, mean class probability)",
+    )
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="test-time augmentation: run every tile (and every slide tile) 8 times, turned "
+        "by 0, 90, 180 and 270 degrees with and without a left-right flip, and average the "
+        "outputs turned back; 8x slower. Default: what the checkpoint stores "
+        "(`synthlang train --predict-tta`), else off; --no-tta turns it off",
     )
     p.add_argument(
         "--device",
@@ -235,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         min_distance=min_distance,
         min_area_um2=min_area,
         geojson=args.geojson,
+        tta=args.tta,
     )
     configure_threads(args.threads)
     notes: list[str] = []
@@ -261,8 +275,9 @@ def run(args: argparse.Namespace) -> int:
                 else "colours as given"
             )
             nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
+            tta = "test-time augmentation (8 passes), " if r["tta"] else ""
             print(
-                f"{r['input']}: {w}x{h}, {colours}, mask {100 * r['mask_fraction']:.2f}%, "
+                f"{r['input']}: {w}x{h}, {colours}, {tta}mask {100 * r['mask_fraction']:.2f}%, "
                 f"nuclei: {nuclei} -> {args.out}/{r['name']}_*"
             )
     return 0
@@ -287,6 +302,7 @@ def _predict_slide(
         label_mask=args.label_mask,
         min_area_um2=min_area_um2,
         normalize="none" if args.no_normalize else (args.normalize or "default"),
+        tta=args.tta,
         device=args.device,
         precision=args.precision,
         progress=not args.quiet,
@@ -298,7 +314,8 @@ def _predict_slide(
         print(
             f"{path}: slide at {record['slide_mpp']:.3g} um/px, model at "
             f"{record['model_mpp']:.3g} um/px, tissue {record['tissue_mm2']:.2f} mm2, "
-            f"nuclei: {nuclei}, {record['seconds']:.1f} s"
+            + ("test-time augmentation (8 passes), " if record["tta"] else "")
+            + f"nuclei: {nuclei}, {record['seconds']:.1f} s"
             + (f" ({rate:.1f} s/mm2)" if rate is not None else "")
             + f" -> {', '.join(record['files'].values())}"
         )

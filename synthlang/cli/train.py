@@ -160,6 +160,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "it on real images of the fit split, e.g. none for a scene with stain variation",
     )
     p.add_argument(
+        "--predict-tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store in the checkpoint that `synthlang predict` uses test-time augmentation "
+        "(the mean over the 8 rotations and flips of every tile, 8x slower) for this model "
+        "by default (`synthlang predict --no-tta` still turns it off); measure it on real "
+        "images of the fit split. --resume keeps the stored choice unless one is given",
+    )
+    p.add_argument(
         "--pixel-size",
         type=float,
         default=None,
@@ -501,6 +510,36 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
     save_checkpoint(out, ckpt)
 
 
+def set_predict_tta(checkpoint: str | Path, enabled: bool, out: str | Path) -> None:
+    """Store whether ``synthlang predict`` uses test-time augmentation by default for a model.
+
+    The counterpart of ``synthlang train --predict-tta`` (``--no-predict-tta``) for a
+    checkpoint that is already trained; the weights and everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    enabled : bool
+        Whether predict averages over the 8 rotations and flips of every tile by default
+        (stored as ``source["tta"]``, read by :func:`vnet.checkpoint.default_tta`).
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+
+    Raises
+    ------
+    DataError
+        ``enabled`` not a bool, or an unusable checkpoint.
+    """
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    if not isinstance(enabled, bool):
+        raise DataError(f"enabled must be True or False, got {enabled!r}")
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {**dict(ckpt.get("source", {})), "tta": enabled}
+    save_checkpoint(out, ckpt)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
@@ -540,6 +579,9 @@ def run(args: argparse.Namespace) -> int:
     kept = dict(ckpt.get("source", {})).get("normalize") if args.resume else None
     if args.predict_normalize is not None or kept is not None:
         info = {**info, "normalize": args.predict_normalize or kept}
+    kept_tta = dict(ckpt.get("source", {})).get("tta") if args.resume else None
+    if args.predict_tta is not None or kept_tta is not None:
+        info = {**info, "tta": args.predict_tta if args.predict_tta is not None else kept_tta}
     try:
         result = train(
             cfg,

@@ -124,3 +124,21 @@ def test_old_binary_checkpoint_has_the_binary_class(tmp_path: Path) -> None:
     net, ckpt = load_model(tmp_path / "k3.pt")
     assert tuple(net.state_dict()["blocks.0.km"].shape) == (2, 3, 3, 3)
     assert np.array_equal(np.array(ckpt["classes"]), np.array(["a", "b", "c"]))
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_default_tta_is_read_from_the_source(tmp_path: Path, stored: bool) -> None:
+    from vnet.checkpoint import default_tta
+
+    save_checkpoint(tmp_path / "m.pt", _payload(1, source={"kind": "folder", "tta": stored}))
+    assert default_tta(load_checkpoint(tmp_path / "m.pt"), tmp_path / "m.pt") is stored
+    save_checkpoint(tmp_path / "old.pt", _payload(1, source={"kind": "folder"}))
+    assert default_tta(load_checkpoint(tmp_path / "old.pt"), tmp_path / "old.pt") is None
+    assert default_tta({}, "x.pt") is None
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, 0.0, [True]])
+def test_a_stored_tta_that_is_not_a_bool_is_refused(tmp_path: Path, bad: object) -> None:
+    save_checkpoint(tmp_path / "m.pt", _payload(1, source={"tta": bad}))
+    with pytest.raises(DataError, match=r"m\.pt: source\.tta must be true or false, got"):
+        load_checkpoint(tmp_path / "m.pt")

@@ -417,3 +417,159 @@ def test_min_area_drops_specks_from_every_output(
     for bad in (-1.0, 1e6):
         with pytest.raises(ValueError, match="min_area_um2"):
             PredictOptions(min_area_um2=bad)
+
+
+# ------------------------------------------------------------------ test-time augmentation
+
+
+class _Conv(torch.nn.Module):
+    """``u = conv(u0)``, ``m = conv(u0)`` with fixed 3 x 3 kernels and zero padding.
+
+    A network of the shape predict expects (``model(u0, m0) -> (u, m)``); zero padding
+    commutes with rotations and flips, so averaging its passes over the 8 dihedral
+    transforms of the input is exactly the convolution with the kernels averaged over
+    the 8 transforms of the kernel.
+    """
+
+    mask_channels = 1
+
+    def __init__(self, wu: torch.Tensor, wm: torch.Tensor) -> None:
+        super().__init__()
+        self.wu, self.wm = wu, wm
+
+    def forward(self, u0: torch.Tensor, m0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        conv = torch.nn.functional.conv2d
+        return conv(u0, self.wu, padding=1), conv(u0, self.wm, padding=1)
+
+
+class _Grid(torch.nn.Module):
+    """``u`` = the column index of every pixel, ``m`` = its row index (not equivariant)."""
+
+    mask_channels = 1
+
+    def forward(self, u0: torch.Tensor, m0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = u0.shape[-2:]
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        u = cols.to(u0.dtype).expand_as(u0)
+        return u, rows.to(u0.dtype)[None, None]
+
+
+def _symmetrised(weight: torch.Tensor) -> torch.Tensor:
+    """The mean of a kernel over its 4 rotations, each with and without a mirror."""
+    turned = [torch.rot90(weight, k, dims=(2, 3)) for k in range(4)]
+    return torch.stack([*turned, *(t.flip(3) for t in turned)]).mean(0)
+
+
+def _kernels(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(3, 3, 3, 3, generator=g), torch.randn(1, 3, 3, 3, generator=g)
+
+
+def test_tta_of_an_equivariant_network_is_the_plain_pass() -> None:
+    wu, wm = (_symmetrised(w) for w in _kernels(0))  # kernels with all 8 symmetries
+    model = _Conv(wu, wm)
+    img = _image(21, 34, 4)  # not square: the turned patches are 34 x 21
+    for tiling in ({"tile": 512}, {"tile": 16, "overlap": 4, "margin": 4}):
+        u, m = predict_array(model, img, **tiling)
+        u_tta, m_tta = predict_array(model, img, tta=True, **tiling)
+        assert u_tta.shape == (21, 34, 3) and m_tta.shape == (21, 34)
+        assert u_tta.dtype == np.float32 and m_tta.dtype == np.float32
+        np.testing.assert_allclose(u_tta, u, atol=1e-5)
+        np.testing.assert_allclose(m_tta, m, atol=1e-5)
+
+
+def test_tta_is_the_mean_of_the_eight_passes() -> None:
+    """A fixed asymmetric convolution: TTA is the convolution with the symmetrised kernel."""
+    wu, wm = _kernels(1)
+    img = _image(21, 34, 5)
+    plain_u, plain_m = predict_array(_Conv(wu, wm), img)
+    want_u, want_m = predict_array(_Conv(_symmetrised(wu), _symmetrised(wm)), img)
+    got_u, got_m = predict_array(_Conv(wu, wm), img, tta=True)
+    np.testing.assert_allclose(got_u, want_u, atol=1e-5)
+    np.testing.assert_allclose(got_m, want_m, atol=1e-5)
+    assert np.abs(got_u - plain_u).max() > 0.1 and np.abs(got_m - plain_m).max() > 0.1
+    # tiled (margin beyond the receptive radius of 1): every tile's TTA is the same mean
+    tiled_u, tiled_m = predict_array(_Conv(wu, wm), img, tile=16, overlap=4, margin=2, tta=True)
+    np.testing.assert_allclose(tiled_u, want_u, atol=1e-5)
+    np.testing.assert_allclose(tiled_m, want_m, atol=1e-5)
+
+
+def test_tta_turns_each_output_back() -> None:
+    """Row and column indices, averaged over the 8 views, are (h + w - 2) / 4 everywhere."""
+    h, w = 5, 8
+    u, m = predict_array(_Grid(), _image(h, w), tta=True)
+    np.testing.assert_allclose(u, np.full((h, w, 3), (h + w - 2) / 4), atol=1e-6)
+    np.testing.assert_allclose(m, np.full((h, w), (h + w - 2) / 4), atol=1e-6)
+    plain_u, plain_m = predict_array(_Grid(), _image(h, w))
+    assert np.array_equal(plain_u[..., 0], np.tile(np.arange(w), (h, 1)))  # not the mean
+    assert np.array_equal(plain_m, np.tile(np.arange(h)[:, None], (1, w)))
+
+
+@pytest.mark.parametrize("kind", ["vn", "unet"])
+def test_tta_runs_real_networks_whole_and_tiled(kind: str) -> None:
+    model = (
+        CoupledVN(SMALL.replace(mask_channels=2))
+        if kind == "vn"
+        else UNet(UNetConfig(channels=8, mask_channels=2))
+    )
+    img = _image(30, 45, 6)
+    u, m = predict_array(model, img, tta=True)
+    assert u.shape == (30, 45, 3) and m.shape == (30, 45, 2) and m.dtype == np.float32
+    assert 0 <= m.min() and m.max() <= 1
+    tiled_u, tiled_m = predict_array(model, img, tile=24, overlap=6, margin=4, tta=True)
+    assert tiled_u.shape == u.shape and tiled_m.shape == m.shape
+    if kind == "vn":  # margin beyond the receptive field: tiles reproduce the whole pass
+        _, tiled = predict_array(model, img, tile=24, overlap=6, margin=8, tta=True)
+        np.testing.assert_allclose(tiled, m, atol=1e-5)
+
+
+def test_checkpoint_chooses_tta_and_options_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``source.tta`` (train --predict-tta) is predict's default; ``tta=False`` overrides it."""
+    import json
+
+    import vnet.predict as vp
+    from synthlang.cli.train import set_predict_tta
+
+    asked: list[bool] = []
+    real = vp.predict_array
+
+    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        asked.append(kw["tta"])
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(vp, "predict_array", spy)
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    img = _save(tmp_path / "a.png", _image(20, 24))
+
+    def run(out: str, **kw: Any) -> bool:
+        (rec,) = predict_files(ckpt, [img], tmp_path / out, PredictOptions(**kw))
+        summary = json.loads((tmp_path / out / "predict.json").read_text())
+        assert summary["tta"] is rec["tta"] is asked[-1]
+        return asked[-1]
+
+    assert run("o1") is False  # no stored choice: off
+    assert run("o2", tta=True) is True
+    set_predict_tta(ckpt, True, ckpt)
+    assert run("o3") is True
+    assert run("o4", tta=False) is False
+    set_predict_tta(ckpt, False, ckpt)
+    assert run("o5") is False
+    with pytest.raises(DataError, match="enabled must be True or False"):
+        set_predict_tta(ckpt, "yes", ckpt)  # type: ignore[arg-type]
+    for bad in ("yes", 1):
+        with pytest.raises(ValueError, match="tta must be True, False or None"):
+            PredictOptions(tta=bad)  # type: ignore[arg-type]
+
+
+def test_invalid_stored_tta_is_refused(tmp_path: Path) -> None:
+    from vnet.train import load_checkpoint
+
+    ckpt = _checkpoint(tmp_path / "m.pt")
+    data = load_checkpoint(ckpt)
+    data["source"] = {"kind": "folder", "tta": "yes"}
+    save_checkpoint(ckpt, data)
+    img = _save(tmp_path / "a.png", _image(8, 8))
+    with pytest.raises(DataError, match="source.tta must be true or false, got 'yes'"):
+        predict_files(ckpt, [img], tmp_path / "o")

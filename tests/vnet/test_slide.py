@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from synthlang.cli.main import main
@@ -114,3 +116,91 @@ def test_the_scene_pixel_size_reaches_the_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert main(["train", "--data", str(data), "--out", str(run), "--preset", "smoke", "-q"]) == 0
     assert torch.load(run / "model.pt", weights_only=True)["source"]["pixel_size_um"] == 0.25
+
+
+class _Conv(torch.nn.Module):
+    """``m`` = a fixed 3 x 3 convolution of the tile with zero padding (``u`` unused)."""
+
+    mask_channels = 1
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, u0: torch.Tensor, m0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return u0, torch.nn.functional.conv2d(u0, self.weight, padding=1)
+
+
+def test_tile_predictor_tta_is_the_mean_of_the_eight_passes() -> None:
+    """TTA of a convolution is the convolution with the kernel averaged over its 8 views."""
+    weight = torch.randn(1, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    turned = [torch.rot90(weight, k, dims=(2, 3)) for k in range(4)]
+    symmetric = torch.stack([*turned, *(t.flip(3) for t in turned)]).mean(0)
+    batch = np.random.default_rng(1).random((2, 12, 20, 3), dtype=np.float32)  # not square
+    cpu = torch.device("cpu")
+    plain = tile_predictor(_Conv(weight), device=cpu)(batch)
+    got = tile_predictor(_Conv(weight), device=cpu, tta=True)(batch)
+    want = tile_predictor(_Conv(symmetric), device=cpu)(batch)
+    assert got.shape == (2, 1, 12, 20) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got - plain).max() > 0.1
+    same = tile_predictor(_Conv(symmetric), device=cpu, tta=True)(batch)
+    np.testing.assert_allclose(same, want, atol=1e-5)  # an equivariant network: unchanged
+
+
+def _tiny_checkpoint(path: Path, tta: object = None) -> Path:
+    from vnet import CoupledVN, VNConfig
+    from vnet.train import save_checkpoint
+
+    cfg = VNConfig(steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3, seed=2)
+    save_checkpoint(
+        path,
+        {
+            "format": "vnet-checkpoint",
+            "version": 1,
+            "model_kind": "vn",
+            "model_config": cfg.model_dump(mode="json"),
+            "model_state": CoupledVN(cfg).state_dict(),
+            "source": {"kind": "folder"} if tta is None else {"kind": "folder", "tta": tta},
+        },
+    )
+    return path
+
+
+def test_slide_tta_follows_the_checkpoint_and_the_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vnet.slide as vs
+
+    asked: list[bool] = []
+    real = vs.tile_predictor
+
+    def spy(model: torch.nn.Module, **kw: Any) -> Any:
+        asked.append(kw["tta"])
+        return real(model, **kw)
+
+    monkeypatch.setattr(vs, "tile_predictor", spy)
+    rng = np.random.default_rng(0)
+    img = np.full((400, 400, 3), 240, np.uint8)
+    img[100:300, 80:320] = rng.integers(0, 60, (200, 240, 3)) + np.array([150, 60, 140])
+    slide = write_tiff(tmp_path / "s.tif", img, mpp=0.5, levels=2, tile=64)
+    plain = _tiny_checkpoint(tmp_path / "plain.pt")
+    tta = _tiny_checkpoint(tmp_path / "tta.pt", True)
+
+    def run(ckpt: Path, *flags: str) -> bool:
+        out = str(tmp_path / "o")
+        assert main(["predict", str(ckpt), str(slide), "--out", out, "--no-normalize", *flags]) == 0
+        said = "test-time augmentation (8 passes)" in capsys.readouterr().out
+        assert said is asked[-1]
+        return asked[-1]
+
+    assert run(plain) is False
+    assert run(plain, "--tta") is True
+    assert run(tta) is True
+    assert run(tta, "--no-tta") is False
+
+    bad = _tiny_checkpoint(tmp_path / "bad.pt", "sometimes")
+    assert main(["predict", str(bad), str(slide), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "source.tta must be true or false, got 'sometimes'" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -200,3 +200,51 @@ def test_predict_classes_instances_and_geojson(tmp_path: Path) -> None:
             _run(str(path), str(img), "--out", str(out), "--min-area", bad)
     assert _run(str(path), str(img), "--out", str(out), "--min-area", "0") == 0
     assert json.loads((out / "predict.json").read_text())["min_area_um2"] == 0.0
+
+
+def test_predict_tta_flags_and_checkpoint_default(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tta / --no-tta; a checkpoint's ``source.tta`` is the default; a bad one exits 2."""
+    import json
+
+    from synthlang.cli.main import main
+    from synthlang.cli.train import set_predict_tta
+    from vnet.train import load_checkpoint
+
+    with pytest.raises(SystemExit):
+        _run("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--tta, --no-tta" in text and "8x slower" in text and "--predict-tta" in text
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), np.uint8)).save(img)
+    out = tmp_path / "o"
+    said = "test-time augmentation (8 passes)"
+
+    def run(ckpt: Path, *flags: str) -> bool:
+        status = _run(
+            str(ckpt), str(img), "--out", str(out), "--tile", "16", "--overlap", "4", *flags
+        )
+        assert status == 0
+        used = json.loads((out / "predict.json").read_text())["tta"]
+        assert (said in capsys.readouterr().out) is used
+        return bool(used)
+
+    assert run(checkpoint) is False  # no stored choice: off
+    assert run(checkpoint, "--tta") is True  # tiled (40 x 30 > --tile 16) with TTA
+    with Image.open(out / "a_prob.png") as im:
+        assert im.size == (30, 40)
+    default_on = tmp_path / "tta.pt"
+    set_predict_tta(checkpoint, True, default_on)
+    assert run(default_on) is True
+    assert run(default_on, "--no-tta") is False
+    assert run(default_on, "--tta") is True
+
+    bad = load_checkpoint(checkpoint)
+    bad["source"] = {"tta": "often"}
+    save_checkpoint(tmp_path / "bad.pt", bad)
+    assert main(["predict", str(tmp_path / "bad.pt"), str(img), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pt: source.tta must be true or false, got 'often'" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

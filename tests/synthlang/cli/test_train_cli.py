@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from synthlang.cli import train as train_cmd
 from synthlang.common.errors import DataError, SynthlangError
@@ -313,3 +314,27 @@ def test_lr_schedule_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
     # the constant default is not written: configurations from before the option are equal
     _run("--data", str(toy), "--out", str(tmp_path / "c"), "--preset", "smoke", "-q")
     assert "lr_schedule" not in load_checkpoint(tmp_path / "c" / "model.pt")["train_config"]
+
+
+def test_predict_tta_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> None:
+    """--predict-tta stores ``source.tta`` (predict's default); --resume keeps it."""
+    from vnet.checkpoint import default_tta
+
+    run = tmp_path / "run"
+    argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
+    assert _run(*argv) == 0
+    assert "tta" not in load_checkpoint(run / "model.pt")["source"]  # predict's own default
+    assert _run(*argv, "--overwrite", "--predict-tta") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["source"]["tta"] is True and default_tta(ckpt, run / "model.pt") is True
+    assert _run("--data", str(toy), "--out", str(run), "--resume", "--iterations", "5", "-q") == 0
+    assert load_checkpoint(run / "model.pt")["source"]["tta"] is True  # kept
+    resume = ("--data", str(toy), "--out", str(run), "--resume", "--iterations", "6", "-q")
+    assert _run(*resume, "--no-predict-tta") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["step"] == 6 and ckpt["source"]["tta"] is False
+    # an already trained checkpoint: the weights are kept, the default changes
+    train_cmd.set_predict_tta(run / "model.pt", True, tmp_path / "tta.pt")
+    updated = load_checkpoint(tmp_path / "tta.pt")
+    assert updated["source"]["tta"] is True
+    assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
