@@ -6,8 +6,9 @@ Usage::
     python experiments/threshold_sweep.py NAME [NAME ...] --thresholds 0.3 0.5 0.7
 
 Re-thresholds the probability maps (``NAME_prob.png``) that ``real_slides.py`` wrote for the fit
-splits (PUMA FIT half, NuCLS train, CRCHP train) and scores them with its rules; the measured
-splits are never read. Prints one line per model, threshold and set, and the mean of the three
+splits (PUMA FIT half, NuCLS train, CRCHP train), drops regions under the predict run's
+``--min-area`` as predict does, and scores them with its rules; the measured splits are never
+read. Prints one line per model, threshold and set, and the mean of the three
 scores (Dice, Dice, balanced).
 """
 
@@ -24,11 +25,31 @@ import common as C  # noqa: E402
 import real_slides as R  # noqa: E402
 
 
+def predict_min_area(pred: Path) -> int:
+    """``--min-area`` in pixels of the predict run that wrote ``pred`` (its ``predict.json``).
+
+    Regions under it are dropped after re-thresholding, as ``synthlang predict`` does, so the
+    row at predict's threshold reproduces its masks.
+    """
+    import json
+    import math
+
+    from vnet.checkpoint import load_checkpoint, stored_pixel_size
+
+    summary = json.loads((pred / "predict.json").read_text(encoding="utf-8"))
+    um2 = float(summary.get("min_area_um2", 0.0))
+    if um2 <= 0:
+        return 0
+    pixel = stored_pixel_size(load_checkpoint(summary["checkpoint"]))
+    return math.ceil(um2 / pixel**2)
+
+
 def sweep(model: str, thresholds: list[float]) -> dict[float, dict[str, float]]:
     """Scores per threshold and fit split (and their ``mean``) of one model's predictions."""
     from PIL import Image
 
     from vnet.data import read_gray
+    from vnet.instances import remove_small_regions
 
     opts = argparse.Namespace(crchp_fit_images=20, max_images=0)
     out: dict[float, dict[str, float]] = {}
@@ -39,10 +60,13 @@ def sweep(model: str, thresholds: list[float]) -> dict[float, dict[str, float]]:
             src = R.HERE / "pred" / model / rs.key
             tmp = R.HERE / "threshold_sweep" / model / f"{t:g}" / rs.key
             tmp.mkdir(parents=True, exist_ok=True)
+            min_area = predict_min_area(src)
             for p in images:
                 prob = read_gray(src / f"{p.stem}_prob.png")
-                mask = ((prob >= t) * 255).astype(np.uint8)
-                Image.fromarray(mask).save(tmp / f"{p.stem}_mask.png")
+                labels = remove_small_regions((prob >= t).astype(np.int64), min_area)
+                Image.fromarray(((labels > 0) * 255).astype(np.uint8)).save(
+                    tmp / f"{p.stem}_mask.png"
+                )
             total = R.score_set(rs, images, tmp, 0)["total"]
             scores[rs.key] = float(total["balanced"] if rs.points else total["dice"])
         scores["mean"] = float(np.mean(list(scores.values())))
