@@ -17,10 +17,10 @@ from synthlang.cli.main import main
 from synthlang.common.channelio import encode_image, quantize, read_channels, read_raw_channels
 from synthlang.data.dataset import render_dataset
 from synthlang.lang.compile import compile_string
+from tests.vnet.helpers import write_tiny_vn
 from vnet import CoupledVN, VNConfig
 from vnet.data import FolderSource, TrainingSamples
 from vnet.predict import load_model, predict_array
-from vnet.train import save_checkpoint
 
 SCENE = """
 scene four { size 32 x 40 channels [dapi, cd45, gp100, ki67] }
@@ -34,19 +34,7 @@ NAMES = ["dapi", "cd45", "gp100", "ki67"]
 
 
 def checkpoint(path: Path, channels: int, source: dict | None = None) -> Path:
-    cfg = VNConfig(steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3, in_channels=channels)
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "vn",
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": CoupledVN(cfg).state_dict(),
-            "source": source or {},
-        },
-    )
-    return path
+    return write_tiny_vn(path, source, in_channels=channels)
 
 
 @pytest.fixture(scope="module")

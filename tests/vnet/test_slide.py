@@ -13,6 +13,7 @@ from PIL import Image
 
 from synthlang.cli.main import main
 from tests.synthlang.slides.helpers import write_tiff
+from tests.vnet.helpers import write_tiny_vn
 from vnet.slide import is_slide, tile_predictor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,27 +149,10 @@ def test_tile_predictor_tta_is_the_mean_of_the_eight_passes() -> None:
     np.testing.assert_allclose(same, want, atol=1e-5)  # an equivariant network: unchanged
 
 
-def _tiny_checkpoint(path: Path, tta: object = None) -> Path:
-    from vnet import CoupledVN, VNConfig
-    from vnet.train import save_checkpoint
-
-    cfg = VNConfig(steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3, seed=2)
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "vn",
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": CoupledVN(cfg).state_dict(),
-            "source": {"kind": "folder"} if tta is None else {"kind": "folder", "tta": tta},
-        },
-    )
-    return path
-
-
 def test_slide_tta_follows_the_checkpoint_and_the_flags(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import vnet.slide as vs
 
@@ -184,8 +168,8 @@ def test_slide_tta_follows_the_checkpoint_and_the_flags(
     img = np.full((400, 400, 3), 240, np.uint8)
     img[100:300, 80:320] = rng.integers(0, 60, (200, 240, 3)) + np.array([150, 60, 140])
     slide = write_tiff(tmp_path / "s.tif", img, mpp=0.5, levels=2, tile=64)
-    plain = _tiny_checkpoint(tmp_path / "plain.pt")
-    tta = _tiny_checkpoint(tmp_path / "tta.pt", True)
+    plain = write_tiny_vn(tmp_path / "plain.pt", {"kind": "folder"}, seed=2)
+    tta = write_tiny_vn(tmp_path / "tta.pt", {"kind": "folder", "tta": True}, seed=2)
 
     def run(ckpt: Path, *flags: str) -> bool:
         out = str(tmp_path / "o")
@@ -199,7 +183,7 @@ def test_slide_tta_follows_the_checkpoint_and_the_flags(
     assert run(tta) is True
     assert run(tta, "--no-tta") is False
 
-    bad = _tiny_checkpoint(tmp_path / "bad.pt", "sometimes")
+    bad = write_tiny_vn(tmp_path / "bad.pt", {"kind": "folder", "tta": "sometimes"}, seed=2)
     assert main(["predict", str(bad), str(slide), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "source.tta must be true or false, got 'sometimes'" in err
