@@ -383,6 +383,12 @@ def _check_weights(state: Any, needed: int, p: Path) -> None:
         )
 
 
+def _source_entry(data: Mapping[str, Any], key: str) -> Any:
+    """``data["source"][key]``, or None when the checkpoint has no source dict or no such key."""
+    source = data.get("source")
+    return source.get(key) if isinstance(source, Mapping) else None
+
+
 #: what ``source["normalize"]`` may say (the method ``synthlang predict`` uses by default)
 NORMALIZE_CHOICES = ("macenko", "reinhard", "none")
 
@@ -412,8 +418,7 @@ def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
     DataError
         A value that is not one of :data:`NORMALIZE_CHOICES`.
     """
-    source = data.get("source")
-    value = source.get("normalize") if isinstance(source, Mapping) else None
+    value = _source_entry(data, "normalize")
     if value is None:
         return None
     if value not in NORMALIZE_CHOICES:
@@ -452,8 +457,7 @@ def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
     >>> default_tta({"source": {"tta": True}}, "m.pt"), default_tta({}, "m.pt")
     (True, None)
     """
-    source = data.get("source")
-    value = source.get("tta") if isinstance(source, Mapping) else None
+    value = _source_entry(data, "tta")
     if value is None:
         return None
     if not isinstance(value, bool):
@@ -499,8 +503,7 @@ def color_stats(data: Mapping[str, Any], path: str | Path) -> ColorStats | None:
     DataError
         Statistics of the wrong structure, shape or range.
     """
-    source = data.get("source")
-    stored = source.get("color_stats") if isinstance(source, Mapping) else None
+    stored = _source_entry(data, "color_stats")
     if stored is None:
         return None
     from synthlang.colornorm import ColorStats  # scikit-image: only when there are statistics

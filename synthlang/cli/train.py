@@ -480,6 +480,15 @@ def add_color_stats(
     return stats
 
 
+def _store_in_source(checkpoint: str | Path, key: str, value: Any, out: str | Path) -> None:
+    """Write ``checkpoint`` to ``out`` with ``source[key] = value``; all else unchanged."""
+    from vnet.train import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    ckpt["source"] = {**dict(ckpt.get("source", {})), key: value}
+    save_checkpoint(out, ckpt)
+
+
 def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) -> None:
     """Store the colour normalisation ``synthlang predict`` uses by default for a model.
 
@@ -501,13 +510,10 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
         Unknown method or unusable checkpoint.
     """
     from vnet.checkpoint import NORMALIZE_CHOICES
-    from vnet.train import load_checkpoint, save_checkpoint
 
     if method not in NORMALIZE_CHOICES:
         raise DataError(f"method must be one of {list(NORMALIZE_CHOICES)}, got {method!r}")
-    ckpt = load_checkpoint(checkpoint)
-    ckpt["source"] = {**dict(ckpt.get("source", {})), "normalize": method}
-    save_checkpoint(out, ckpt)
+    _store_in_source(checkpoint, "normalize", method, out)
 
 
 def set_predict_tta(checkpoint: str | Path, enabled: bool, out: str | Path) -> None:
@@ -531,13 +537,9 @@ def set_predict_tta(checkpoint: str | Path, enabled: bool, out: str | Path) -> N
     DataError
         ``enabled`` not a bool, or an unusable checkpoint.
     """
-    from vnet.train import load_checkpoint, save_checkpoint
-
     if not isinstance(enabled, bool):
         raise DataError(f"enabled must be True or False, got {enabled!r}")
-    ckpt = load_checkpoint(checkpoint)
-    ckpt["source"] = {**dict(ckpt.get("source", {})), "tta": enabled}
-    save_checkpoint(out, ckpt)
+    _store_in_source(checkpoint, "tta", enabled, out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -576,12 +578,12 @@ def run(args: argparse.Namespace) -> int:
         source = CachedSource(source, max_items=cfg.n_samples)
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
     info = _with_color_stats(info, source, cfg.n_samples, stored)
-    kept = dict(ckpt.get("source", {})).get("normalize") if args.resume else None
-    if args.predict_normalize is not None or kept is not None:
-        info = {**info, "normalize": args.predict_normalize or kept}
-    kept_tta = dict(ckpt.get("source", {})).get("tta") if args.resume else None
-    if args.predict_tta is not None or kept_tta is not None:
-        info = {**info, "tta": args.predict_tta if args.predict_tta is not None else kept_tta}
+    # predict's defaults: the flag, else (on --resume) what the checkpoint stores
+    for key, given in (("normalize", args.predict_normalize), ("tta", args.predict_tta)):
+        kept = dict(ckpt.get("source", {})).get(key) if args.resume else None
+        value = given if given is not None else kept
+        if value is not None:
+            info = {**info, key: value}
     try:
         result = train(
             cfg,
