@@ -22,6 +22,8 @@ _CONFIG_FLAGS = (
     "lr",
     "lr_schedule",
     "steps",
+    "unet_scales",
+    "unet_channels",
     "n",
     "endless",
     "seed",
@@ -103,6 +105,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--lr / 100 at the last iteration",
     )
     p.add_argument("--steps", type=positive_int, default=None, help="VN steps N_t")
+    p.add_argument(
+        "--unet-scales",
+        type=positive_int,
+        default=None,
+        metavar="S",
+        help="U-Net resolutions: the input and S - 1 max-pooled ones (default 3, the paper's); "
+        "each one more doubles the receptive field (about 44 px at 3, 92 px at 4)",
+    )
+    p.add_argument(
+        "--unet-channels",
+        type=positive_int,
+        default=None,
+        metavar="C",
+        help="U-Net feature channels of every convolution (default 32, the paper's)",
+    )
     p.add_argument(
         "--loss-weights",
         type=float,
@@ -283,6 +300,13 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
         if cfg.model != "vn":
             raise DataError("--steps applies to the variational network only (--model vn)")
         changes["vn.steps"] = args.steps
+    for flag, field in (("unet_scales", "scales"), ("unet_channels", "channels")):
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if cfg.model != "unet":
+            raise DataError(f"--unet-{field} applies to the U-Net only (--model unet)")
+        changes[f"unet.{field}"] = value
     if args.seed is not None:
         changes["seed"] = args.seed
     if args.loss_weights is not None:
@@ -350,6 +374,13 @@ def _init_config(
     steps = getattr(theirs, "steps", None)
     if args.steps is not None and steps is not None and steps != args.steps:
         raise DataError(f"--steps {args.steps}, but --init {args.init} has {steps} steps")
+    for field in ("scales", "channels"):
+        given, stored = getattr(args, f"unet_{field}", None), getattr(theirs, field, None)
+        if given is not None and stored is not None and given != stored:
+            raise DataError(
+                f"--unet-{field} {given}, but --init {args.init} has {stored} {field}: "
+                "fine-tuning keeps the checkpoint's network"
+            )
     digest = hashlib.sha256(args.init.read_bytes()).hexdigest()
     init = {"path": str(args.init), "sha256": digest}
     return cfg.replace(**{cfg.model: theirs}), {**info, "init": init}

@@ -338,3 +338,30 @@ def test_predict_tta_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> 
     updated = load_checkpoint(tmp_path / "tta.pt")
     assert updated["source"]["tta"] is True
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
+
+
+def test_unet_architecture_flags(toy: Path, tmp_path: Path) -> None:
+    from vnet.errors import ConfigError
+
+    run = tmp_path / "deep"
+    flags = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "--model", "unet")
+    assert _run(*flags, "--unet-scales", "2", "--unet-channels", "4", "-q") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert (ckpt["model_config"]["scales"], ckpt["model_config"]["channels"]) == (2, 4)
+    convs = [k for k in ckpt["model_state"] if k.startswith("down.") and k.endswith(".0.weight")]
+    assert len(convs) == 2 and ckpt["model_state"]["down.0.0.weight"].shape[0] == 4
+    # the same command plus --resume continues; another value is refused
+    assert _run(*flags, "--unet-scales", "2", "--unet-channels", "4", "--resume",
+                "--iterations", "5", "-q") == 0  # fmt: skip
+    assert load_checkpoint(run / "model.pt")["step"] == 5
+    with pytest.raises(SynthlangError, match="--unet-channels cannot be changed"):
+        _run(*flags, "--unet-scales", "2", "--unet-channels", "8", "--resume")
+    # fine-tuning keeps the checkpoint's network
+    with pytest.raises(DataError, match="--unet-scales 3, but --init .* has 2 scales"):
+        _run("--data", str(toy), "--out", str(tmp_path / "i"), "--init", str(run / "model.pt"),
+             "--unet-scales", "3")  # fmt: skip
+    with pytest.raises(DataError, match="U-Net only"):
+        _run("--data", str(toy), "--out", str(tmp_path / "v"), "--unet-scales", "4")
+    with pytest.raises(ConfigError, match="scales"):
+        _run("--data", str(toy), "--out", str(tmp_path / "x"), "--model", "unet",
+             "--unet-scales", "17")  # fmt: skip
