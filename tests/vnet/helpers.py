@@ -1,12 +1,35 @@
-"""Helpers of the vnet tests: a tiny untrained checkpoint."""
+"""Helpers of the vnet tests: checkpoints of networks built in a test."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from vnet import CoupledVN, VNConfig
 from vnet.train import save_checkpoint
+from vnet.unet import UNet
+
+
+def write_model_checkpoint(path: Path, model: nn.Module, **extra: Any) -> Path:
+    """Save ``model`` (a :class:`CoupledVN` or :class:`UNet`) as a minimal checkpoint.
+
+    ``extra`` adds top-level entries (``source``, ``classes``, ...).
+    """
+    assert isinstance(model, (CoupledVN, UNet)), type(model)
+    save_checkpoint(
+        path,
+        {
+            "format": "vnet-checkpoint",
+            "version": 1,
+            "model_kind": "vn" if isinstance(model, CoupledVN) else "unet",
+            "model_config": model.config.model_dump(mode="json"),
+            "model_state": model.state_dict(),
+            **extra,
+        },
+    )
+    return path
 
 
 def write_tiny_vn(
@@ -16,15 +39,4 @@ def write_tiny_vn(
     cfg = VNConfig(
         steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3, in_channels=in_channels, seed=seed
     )
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "vn",
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": CoupledVN(cfg).state_dict(),
-            "source": source or {},
-        },
-    )
-    return path
+    return write_model_checkpoint(path, CoupledVN(cfg), source=source or {})

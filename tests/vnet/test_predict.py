@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from synthlang.common.errors import DataError
+from tests.vnet.helpers import write_model_checkpoint
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
 from vnet.predict import PredictOptions, overlay, predict_array, predict_files, tile_starts
 from vnet.train import save_checkpoint
@@ -27,26 +28,21 @@ def _load(path: Path) -> tuple[str, tuple[int, int], np.ndarray]:
         return im.mode, im.size, np.asarray(im)
 
 
+def _small_net(kind: str, k: int = 1) -> CoupledVN | UNet:
+    """A small untrained network of ``kind`` with ``k`` mask channels."""
+    if kind == "vn":
+        return CoupledVN(SMALL.replace(mask_channels=k))
+    return UNet(UNetConfig(channels=8, mask_channels=k))
+
+
 def _checkpoint(path: Path, kind: str = "vn") -> Path:
-    model = CoupledVN(SMALL) if kind == "vn" else UNet(UNetConfig(channels=8))
-    cfg = SMALL if kind == "vn" else UNetConfig(channels=8)
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": kind,
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": model.state_dict(),
-        },
-    )
-    return path
+    return write_model_checkpoint(path, _small_net(kind))
 
 
 @pytest.mark.parametrize("size", [(37, 53), (3, 4), (1, 1)])
 @pytest.mark.parametrize("kind", ["vn", "unet"])
 def test_odd_sizes(size: tuple[int, int], kind: str, device: torch.device) -> None:
-    model = (CoupledVN(SMALL) if kind == "vn" else UNet(UNetConfig(channels=8))).to(device)
+    model = _small_net(kind).to(device)
     u, m = predict_array(model, _image(*size), device=device)
     assert u.shape == (*size, 3) and m.shape == size
     assert u.dtype == np.float32 and m.dtype == np.float32
@@ -279,19 +275,7 @@ CLASSES = ["tumor", "immune", "other"]
 
 
 def _class_checkpoint(path: Path) -> Path:
-    cfg = UNetConfig(channels=8, mask_channels=3)
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "unet",
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": UNet(cfg).state_dict(),
-            "classes": CLASSES,
-        },
-    )
-    return path
+    return write_model_checkpoint(path, _small_net("unet", 3), classes=CLASSES)
 
 
 def _nuclei_probabilities(h: int, w: int) -> np.ndarray:
@@ -307,11 +291,7 @@ def _nuclei_probabilities(h: int, w: int) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["vn", "unet"])
 def test_k_channel_arrays_whole_and_tiled(kind: str) -> None:
-    model = (
-        CoupledVN(SMALL.replace(mask_channels=3))
-        if kind == "vn"
-        else UNet(UNetConfig(channels=8, mask_channels=3))
-    )
+    model = _small_net(kind, 3)
     img = _image(50, 61, 3)
     u, m = predict_array(model, img, tile=512)
     assert u.shape == (50, 61, 3) and m.shape == (50, 61, 3) and m.dtype == np.float32
@@ -507,11 +487,7 @@ def test_tta_turns_each_output_back() -> None:
 
 @pytest.mark.parametrize("kind", ["vn", "unet"])
 def test_tta_runs_real_networks_whole_and_tiled(kind: str) -> None:
-    model = (
-        CoupledVN(SMALL.replace(mask_channels=2))
-        if kind == "vn"
-        else UNet(UNetConfig(channels=8, mask_channels=2))
-    )
+    model = _small_net(kind, 2)
     img = _image(30, 45, 6)
     u, m = predict_array(model, img, tta=True)
     assert u.shape == (30, 45, 3) and m.shape == (30, 45, 2) and m.dtype == np.float32

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from synthlang.common.errors import DataError, SynthlangError
+from tests.vnet.helpers import write_model_checkpoint
 from vnet.config import PRESETS, TrainConfig, UNetConfig, VNConfig, preset
 from vnet.data import CachedSource, FolderSource, TrainingSamples, make_loader
 from vnet.predict import load_model
@@ -18,7 +19,6 @@ from vnet.train import (
     build_model,
     load_checkpoint,
     loss_and_metrics,
-    save_checkpoint,
     train,
 )
 
@@ -99,14 +99,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.01)
-        payload = {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": kind,
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": model.state_dict(),
-        }
-        save_checkpoint(tmp_path / f"{kind}.pt", payload)
+        write_model_checkpoint(tmp_path / f"{kind}.pt", model)
         loaded, _ = load_model(tmp_path / f"{kind}.pt")
         x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():

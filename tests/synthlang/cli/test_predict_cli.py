@@ -12,6 +12,7 @@ from PIL import Image
 
 from synthlang.cli import predict as predict_cmd
 from synthlang.common.errors import DataError
+from tests.vnet.helpers import write_model_checkpoint
 from vnet import CoupledVN, VNConfig
 from vnet.train import save_checkpoint
 
@@ -28,18 +29,7 @@ def _run(*argv: str) -> int:
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    path = tmp_path / "model.pt"
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "vn",
-            "model_config": CFG.model_dump(mode="json"),
-            "model_state": CoupledVN(CFG).state_dict(),
-        },
-    )
-    return path
+    return write_model_checkpoint(tmp_path / "model.pt", CoupledVN(CFG))
 
 
 def test_predict_odd_and_tiled_sizes(
@@ -165,18 +155,7 @@ def test_predict_classes_instances_and_geojson(tmp_path: Path) -> None:
     with torch.no_grad():  # every pixel: class 2 with probability sigmoid(2)
         net.head.weight.zero_()
         net.head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, -2.0, 2.0, -2.0]))  # type: ignore[union-attr]
-    path = tmp_path / "k3.pt"
-    save_checkpoint(
-        path,
-        {
-            "format": "vnet-checkpoint",
-            "version": 1,
-            "model_kind": "unet",
-            "model_config": cfg.model_dump(mode="json"),
-            "model_state": net.state_dict(),
-            "classes": ["tumor", "immune", "other"],
-        },
-    )
+    path = write_model_checkpoint(tmp_path / "k3.pt", net, classes=["tumor", "immune", "other"])
     img = tmp_path / "x.png"
     Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(img)
     out = tmp_path / "o"

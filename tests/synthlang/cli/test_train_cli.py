@@ -13,6 +13,7 @@ import torch
 
 from synthlang.cli import train as train_cmd
 from synthlang.common.errors import DataError, SynthlangError
+from tests.vnet.helpers import write_model_checkpoint
 from vnet.data import write_toy_dataset
 from vnet.train import load_checkpoint
 
@@ -190,20 +191,12 @@ def test_add_color_stats(tiny_scene_file: Path, tmp_path: Path) -> None:
     """Statistics rendered from a scene are added to a checkpoint that has none."""
     from vnet import CoupledVN, VNConfig
     from vnet.checkpoint import color_stats
-    from vnet.train import save_checkpoint
 
     cfg = VNConfig(steps=1, n_fu=2, k_u=3, n_fm=1, k_m=3, n_f=2, k=3)
     old = tmp_path / "old.pt"
-    weights = CoupledVN(cfg).state_dict()
-    payload = {
-        "format": "vnet-checkpoint",
-        "version": 1,
-        "model_kind": "vn",
-        "model_config": cfg.model_dump(mode="json"),
-        "model_state": weights,
-        "source": {"kind": "folder", "hash": "x"},
-    }
-    save_checkpoint(old, payload)
+    net = CoupledVN(cfg)
+    weights = net.state_dict()
+    write_model_checkpoint(old, net, source={"kind": "folder", "hash": "x"})
     assert color_stats(load_checkpoint(old), old) is None
     new = tmp_path / "new.pt"
     stats = train_cmd.add_color_stats(old, tiny_scene_file, new, n=2, seed=1)
