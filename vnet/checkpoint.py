@@ -360,6 +360,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     color_stats(data, p)
     default_normalize(data, p)
     default_tta(data, p)
+    default_fill_holes(data, p)
     return data
 
 
@@ -427,6 +428,16 @@ def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:
     return str(value)
 
 
+def _stored_flag(data: Mapping[str, Any], path: str | Path, key: str) -> bool | None:
+    """``source[key]`` as a bool, None when absent; anything else is refused."""
+    value = _source_entry(data, key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise DataError(f"{Path(path)}: source.{key} must be true or false, got {_show(value)}")
+    return value
+
+
 def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
     """Whether a checkpoint asks ``synthlang predict`` for test-time augmentation by default.
 
@@ -457,12 +468,41 @@ def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
     >>> default_tta({"source": {"tta": True}}, "m.pt"), default_tta({}, "m.pt")
     (True, None)
     """
-    value = _source_entry(data, "tta")
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise DataError(f"{Path(path)}: source.tta must be true or false, got {_show(value)}")
-    return value
+    return _stored_flag(data, path, "tta")
+
+
+def default_fill_holes(data: Mapping[str, Any], path: str | Path) -> bool | None:
+    """Whether a checkpoint asks ``synthlang predict`` to fill its regions by default.
+
+    Set with ``synthlang train --predict-fill-holes`` (or
+    :func:`synthlang.cli.train.set_predict_fill_holes`) for a model whose masks were
+    measured to gain from closing cracks up to two pixels wide and filling holes in each class's
+    regions (:func:`vnet.instances.fill_regions`). Checkpoints without it keep the
+    thresholded regions as they are unless asked.
+
+    Parameters
+    ----------
+    data : Mapping
+        The checkpoint dict.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    bool or None
+        The stored choice (``source["fill_holes"]``), or None when the checkpoint names none.
+
+    Raises
+    ------
+    DataError
+        A value that is not true or false.
+
+    Examples
+    --------
+    >>> default_fill_holes({"source": {"fill_holes": False}}, "m.pt")
+    False
+    """
+    return _stored_flag(data, path, "fill_holes")
 
 
 def stored_pixel_size(data: Mapping[str, Any]) -> float:

@@ -6,6 +6,10 @@
   ``max_k m_k >= threshold`` (1/2 by default, the paper's threshold), else 0
   (background); ties go to the lower class id. For ``K = 1`` this is the paper's
   mask ``m_T >= 1/2``.
+* **filled regions** (:func:`fill_regions`, from :mod:`synthlang.common.regions`, where
+  asked): each class's cracks up to two pixels wide closed (a binary closing with the
+  4-neighbour cross) and its holes filled, on background pixels only, so that a nucleus
+  predicted as a ring or in fragments is one region.
 * **instances** (:func:`split_instances`): the 8-connected components of each class,
   each split by a distance-transform watershed: markers are the local maxima of the
   Euclidean distance to the background (``skimage.feature.peak_local_max``, at least
@@ -28,11 +32,14 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
+from synthlang.common.regions import fill_regions
 
 __all__ = [
     "MIN_DISTANCE",
     "MAX_INSTANCES",
     "label_map",
+    "fill_regions",
+    "remove_small_regions",
     "split_instances",
     "instance_classes",
     "instance_means",

@@ -22,8 +22,10 @@ channels (classes; ``K = 1``: a binary network)::
                         largest class probability of each pixel
     NAME_prob_K.png     K > 1 only: the probability of class id K (1 .. K), 16-bit gray
     NAME_mask.png       pixels of any class, 8-bit gray (0 / 255); K = 1: m_T >= threshold;
-                        in every output below, regions of a class smaller than min_area_um2
-                        are background (vnet.instances.remove_small_regions, --min-area)
+                        with fill_holes, each class's cracks up to two pixels wide closed and
+                        holes filled (vnet.instances.fill_regions, --fill-holes); in every
+                        output below, regions of a class smaller than min_area_um2 are
+                        background (vnet.instances.remove_small_regions, --min-area)
     NAME_labels.png     the class map, 8-bit gray: argmax_k m_k + 1 where max_k m_k >=
                         threshold, else 0 (vnet.instances.label_map)
     NAME_instances.png  nucleus instances, 16-bit gray (0 = none): each class's connected
@@ -57,6 +59,7 @@ from torch import nn
 from synthlang.common.errors import DataError
 from vnet.checkpoint import (
     check_state_dict,
+    default_fill_holes,
     default_tta,
     load_checkpoint,
     stored_classes,
@@ -67,6 +70,7 @@ from vnet.hardware import PRECISIONS, autocast, check_precision, resolve_device
 from vnet.instances import (
     MIN_AREA_UM2,
     MIN_DISTANCE,
+    fill_regions,
     instance_means,
     label_map,
     remove_small_regions,
@@ -145,6 +149,11 @@ class PredictOptions:
         flips of its input (:func:`predict_array`; 8 network passes per tile). None: what
         the checkpoint stores (``source["tta"]``, :func:`vnet.checkpoint.default_tta`),
         else False; :func:`predict_files` resolves it when it loads the checkpoint.
+    fill_holes : bool or None
+        Close cracks up to two pixels wide and fill holes in each class's regions before the
+        small ones are dropped (:func:`vnet.instances.fill_regions`). None: what the
+        checkpoint stores (``source["fill_holes"]``, :func:`vnet.checkpoint.default_fill_holes`),
+        else False.
     """
 
     tile: int = 512
@@ -159,6 +168,7 @@ class PredictOptions:
     min_area_um2: float = MIN_AREA_UM2
     geojson: bool = False
     tta: bool | None = None
+    fill_holes: bool | None = None
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -188,8 +198,10 @@ class PredictOptions:
             raise ValueError(
                 f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
             )
-        if self.tta is not None and not isinstance(self.tta, bool):
-            raise ValueError(f"tta must be True, False or None, got {self.tta!r}")
+        for name in ("tta", "fill_holes"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(f"{name} must be True, False or None, got {value!r}")
 
 
 def load_model(
@@ -484,7 +496,7 @@ def predict_files(
         Output folder (created).
     options : PredictOptions, optional
         Tiling, threshold, device, colour normalisation, instances, GeoJSON,
-        test-time augmentation.
+        test-time augmentation, filled regions.
     notes : list of str, optional
         Receives one line for the user when the inputs are not colour-normalised
         because the checkpoint stores no colour statistics.
@@ -495,7 +507,8 @@ def predict_files(
         Per image: ``name``, ``input``, ``size``, ``mask_fraction`` (pixels of any
         class), ``instances`` (count per class name), the written ``files``,
         ``normalization`` (``method``, as done, and ``target``: what the colours
-        were mapped to, or None) and ``tta`` (whether test-time augmentation was used).
+        were mapped to, or None), ``tta`` (whether test-time augmentation was used) and
+        ``fill_holes`` (whether the regions were filled).
         ``out/predict.json`` holds them with the classes and settings.
     """
     opts = options if options is not None else PredictOptions()
@@ -509,7 +522,7 @@ def predict_files(
     if channels != ("r", "g", "b"):  # markers, not RGB: nothing to colour-normalise
         opts = _without_normalization(opts, checkpoint, channels, notes)
     opts = _resolve_normalize(opts, checkpoint, ckpt)
-    opts = _resolve_tta(opts, checkpoint, ckpt)
+    opts = _resolve_flags(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
@@ -535,7 +548,10 @@ def predict_files(
             precision=opts.precision,
             tta=bool(opts.tta),
         )
-        labels = remove_small_regions(label_map(m, opts.threshold), min_area)
+        labels = label_map(m, opts.threshold)
+        if opts.fill_holes:
+            labels = fill_regions(labels)
+        labels = remove_small_regions(labels, min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
         files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
         if opts.geojson:
@@ -553,6 +569,7 @@ def predict_files(
                 "files": {k: str(v) for k, v in files.items()},
                 "normalization": {"method": method, "target": target_name},
                 "tta": bool(opts.tta),
+                "fill_holes": bool(opts.fill_holes),
             }
         )
     _write_summary(out_dir, checkpoint, classes, opts, records)
@@ -578,6 +595,7 @@ def _write_summary(
         "min_distance": opts.min_distance,
         "min_area_um2": opts.min_area_um2,
         "tta": bool(opts.tta),
+        "fill_holes": bool(opts.fill_holes),
         "images": records,
     }
     target = out_dir / SUMMARY_NAME
@@ -748,13 +766,15 @@ def _resolve_normalize(
     )
 
 
-def _resolve_tta(
+def _resolve_flags(
     opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
 ) -> PredictOptions:
-    """Replace ``tta=None`` by the checkpoint's choice (:func:`default_tta`), else False."""
-    if opts.tta is not None:
-        return opts
-    return dataclasses.replace(opts, tta=bool(default_tta(ckpt, checkpoint)))
+    """Replace ``tta`` / ``fill_holes`` None by the checkpoint's choice, else False."""
+    tta = opts.tta if opts.tta is not None else bool(default_tta(ckpt, checkpoint))
+    fill = opts.fill_holes
+    if fill is None:
+        fill = bool(default_fill_holes(ckpt, checkpoint))
+    return dataclasses.replace(opts, tta=tta, fill_holes=fill)
 
 
 def _normalization_target(

@@ -138,6 +138,7 @@ def predict_slide_file(
     min_area_um2: float = MIN_AREA_UM2,
     normalize: str = "default",
     tta: bool | None = None,
+    fill_holes: bool | None = None,
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -150,20 +151,29 @@ def predict_slide_file(
     ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail).
     ``min_area_um2``: smaller nuclei are dropped. ``tta``: test-time augmentation
     (:func:`tile_predictor`); None: what the checkpoint stores
-    (:func:`vnet.checkpoint.default_tta`), else off.
+    (:func:`vnet.checkpoint.default_tta`), else off. ``fill_holes``: close cracks up to two
+    pixels wide and fill holes in each tile's regions (:func:`vnet.instances.fill_regions`);
+    None: what the checkpoint stores (:func:`vnet.checkpoint.default_fill_holes`), else off.
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
     mm² of tissue, the model and slide pixel sizes, whether the colours were normalised
-    and whether test-time augmentation was used.
+    and whether test-time augmentation was used and the regions filled.
     """
     from synthlang.slides.outputs import predict_to_folder
     from synthlang.slides.reader import open_slide
-    from vnet.checkpoint import color_stats, default_tta, stored_classes, stored_pixel_size
+    from vnet.checkpoint import (
+        color_stats,
+        default_fill_holes,
+        default_tta,
+        stored_classes,
+        stored_pixel_size,
+    )
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
 
-    if tta is not None and not isinstance(tta, bool):
-        raise ValueError(f"tta must be True, False or None, got {tta!r}")
+    for name, flag in (("tta", tta), ("fill_holes", fill_holes)):
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True, False or None, got {flag!r}")
     notes = notes if notes is not None else []
     dev = resolve_device(device)
     model, ckpt = load_model(checkpoint, dev)
@@ -183,6 +193,7 @@ def predict_slide_file(
 
         method = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
     use_tta = bool(default_tta(ckpt, checkpoint)) if tta is None else tta
+    fill = bool(default_fill_holes(ckpt, checkpoint)) if fill_holes is None else fill_holes
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:
@@ -200,6 +211,7 @@ def predict_slide_file(
             label_mask=label_mask,
             model_mpp=scale,
             min_area_um2=min_area_um2,
+            fill_holes=fill,
             tile=tile,
             overlap=64,
             batch=batch,
@@ -220,4 +232,5 @@ def predict_slide_file(
         "seconds_per_mm2": seconds / area if area > 0 else None,
         "normalized": norm is not None,
         "tta": use_tta,
+        "fill_holes": fill,
     }

@@ -186,6 +186,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "images of the fit split. --resume keeps the stored choice unless one is given",
     )
     p.add_argument(
+        "--predict-fill-holes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store in the checkpoint that `synthlang predict` closes cracks up to two pixels "
+        "wide and fills holes in the predicted regions of this model by default "
+        "(`synthlang predict --no-fill-holes` still turns it off); measure it on real "
+        "images of the fit split. --resume keeps the stored choice unless one is given",
+    )
+    p.add_argument(
         "--pixel-size",
         type=float,
         default=None,
@@ -573,6 +582,33 @@ def set_predict_tta(checkpoint: str | Path, enabled: bool, out: str | Path) -> N
     _store_in_source(checkpoint, "tta", enabled, out)
 
 
+def set_predict_fill_holes(checkpoint: str | Path, enabled: bool, out: str | Path) -> None:
+    """Store whether ``synthlang predict`` fills the predicted regions by default for a model.
+
+    The counterpart of ``synthlang train --predict-fill-holes`` (``--no-predict-fill-holes``)
+    for a checkpoint that is already trained; the weights and everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    enabled : bool
+        Whether predict closes cracks up to two pixels wide and fills holes in each class's
+        regions by default (stored as ``source["fill_holes"]``, read by
+        :func:`vnet.checkpoint.default_fill_holes`).
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+
+    Raises
+    ------
+    DataError
+        ``enabled`` not a bool, or an unusable checkpoint.
+    """
+    if not isinstance(enabled, bool):
+        raise DataError(f"enabled must be True or False, got {enabled!r}")
+    _store_in_source(checkpoint, "fill_holes", enabled, out)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
@@ -610,7 +646,12 @@ def run(args: argparse.Namespace) -> int:
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
     info = _with_color_stats(info, source, cfg.n_samples, stored)
     # predict's defaults: the flag, else (on --resume) what the checkpoint stores
-    for key, given in (("normalize", args.predict_normalize), ("tta", args.predict_tta)):
+    given_defaults = (
+        ("normalize", args.predict_normalize),
+        ("tta", args.predict_tta),
+        ("fill_holes", args.predict_fill_holes),
+    )
+    for key, given in given_defaults:
         kept = dict(ckpt.get("source", {})).get(key) if args.resume else None
         value = given if given is not None else kept
         if value is not None:

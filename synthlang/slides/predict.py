@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
+from synthlang.common.regions import fill_regions
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.slides.reader import Slide, open_slide
 from synthlang.slides.tiles import Region, Tile, TilePlan, iter_batches, plan_tiles
@@ -193,9 +194,17 @@ class TileSegmentation:
 
 
 def segment_tile(
-    probs: np.ndarray, *, threshold: float = 0.5, split_distance: float = 5.0
+    probs: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    split_distance: float = 5.0,
+    fill_holes: bool = False,
 ) -> TileSegmentation:
     """Label map and watershed-split instances of one tile's ``(K, h, w)`` probabilities.
+
+    With ``fill_holes`` each class's cracks up to two pixels wide are closed and its holes
+    filled first
+    (:func:`synthlang.common.regions.fill_regions`).
 
     Examples
     --------
@@ -217,6 +226,8 @@ def segment_tile(
         arg = np.argmax(probs, axis=0)
         prob = np.take_along_axis(probs, arg[None], axis=0)[0].astype(np.float32, copy=False)
         labels = np.where(prob >= threshold, arg + 1, 0).astype(np.uint8)
+    if fill_holes:
+        labels = fill_regions(labels)
     instances = np.zeros(labels.shape, np.int32)
     next_id = 0
     md = max(1, int(round(split_distance)))
@@ -409,6 +420,7 @@ def predict_slide(
     threshold: float = 0.5,
     min_area_um2: float = 4.0,
     split_distance_um: float = 2.5,
+    fill_holes: bool = False,
     tissue: TissueMask | bool = True,
     workers: int = 1,
     sinks: Sequence[SlideSink] = (),
@@ -444,6 +456,9 @@ def predict_slide(
         Smaller instances are dropped.
     split_distance_um : float
         Least distance between the seeds of two touching nuclei.
+    fill_holes : bool
+        Close cracks up to two pixels wide and fill holes in each class's regions of every tile
+        (:func:`synthlang.common.regions.fill_regions`) before the nuclei are split.
     tissue : TissueMask or bool
         A mask to use, ``True`` to compute one (:func:`~synthlang.slides.tissue.tissue_mask`),
         ``False`` to run every tile of the region.
@@ -480,6 +495,7 @@ def predict_slide(
                 threshold=threshold,
                 min_area_um2=min_area_um2,
                 split_distance_um=split_distance_um,
+                fill_holes=fill_holes,
                 tissue=tissue,
                 workers=workers,
                 sinks=sinks,
@@ -534,7 +550,9 @@ def predict_slide(
                 counts = np.zeros(k, np.int64)
                 density = np.zeros((k, *mask.mask.shape), np.int32)
             for t, p in zip(tiles, probs, strict=True):
-                seg = segment_tile(p, threshold=threshold, split_distance=split)
+                seg = segment_tile(
+                    p, threshold=threshold, split_distance=split, fill_holes=fill_holes
+                )
                 r0, c0, r1, c1 = t.core
                 core_labels = seg.labels[r0:r1, c0:c1]
                 for sink in sinks:

@@ -549,3 +549,52 @@ def test_invalid_stored_tta_is_refused(tmp_path: Path) -> None:
     img = _save(tmp_path / "a.png", _image(8, 8))
     with pytest.raises(DataError, match="source.tta must be true or false, got 'yes'"):
         predict_files(ckpt, [img], tmp_path / "o")
+
+
+def test_fill_holes_from_the_checkpoint_or_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ring of probability becomes a filled nucleus with ``fill_holes`` (stored or given)."""
+    import json
+
+    import vnet.predict as vp
+    from synthlang.cli.train import set_predict_fill_holes
+    from vnet.train import load_checkpoint
+
+    yy, xx = np.mgrid[:40, :40]
+    d = np.hypot(yy - 20, xx - 20)
+    ring = ((d >= 4) & (d <= 9)).astype(np.float32)
+
+    def ring_net(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        return image, ring
+
+    monkeypatch.setattr(vp, "predict_array", ring_net)
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    img = _save(tmp_path / "a.png", _image(40, 40))
+
+    def centre(out: str, **kw: Any) -> bool:
+        (rec,) = predict_files(ckpt, [img], tmp_path / out, PredictOptions(**kw))
+        summary = json.loads((tmp_path / out / "predict.json").read_text())
+        assert summary["fill_holes"] is rec["fill_holes"]
+        _, _, mask = _load(tmp_path / out / "a_mask.png")
+        _, _, inst = _load(tmp_path / out / "a_instances.png")
+        assert (mask > 0).sum() >= ring.sum()
+        # filled: one nucleus; as it is: a ring that the watershed cuts into pieces
+        one = len(np.unique(inst[mask > 0])) == 1
+        assert rec["fill_holes"] is bool(mask[20, 20] == 255) is one
+        return bool(rec["fill_holes"])
+
+    assert centre("o1") is False  # no stored choice: the ring as it is
+    assert centre("o2", fill_holes=True) is True
+    set_predict_fill_holes(ckpt, True, ckpt)
+    assert centre("o3") is True
+    assert centre("o4", fill_holes=False) is False
+    with pytest.raises(DataError, match="enabled must be True or False"):
+        set_predict_fill_holes(ckpt, 1, ckpt)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fill_holes must be True, False or None"):
+        PredictOptions(fill_holes="yes")  # type: ignore[arg-type]
+    data = load_checkpoint(ckpt)
+    data["source"] = {"kind": "folder", "fill_holes": "always"}
+    save_checkpoint(ckpt, data)
+    with pytest.raises(DataError, match="source.fill_holes must be true or false, got 'always'"):
+        predict_files(ckpt, [img], tmp_path / "o5")

@@ -188,3 +188,37 @@ def test_slide_tta_follows_the_checkpoint_and_the_flags(
     err = capsys.readouterr().err
     assert "source.tta must be true or false, got 'sometimes'" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_slide_fill_holes_follows_the_checkpoint_and_the_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import synthlang.slides.predict as sp
+    from vnet.slide import predict_slide_file
+
+    asked: list[bool] = []
+    real = sp.segment_tile
+
+    def spy(probs: np.ndarray, **kw: Any) -> Any:
+        asked.append(kw["fill_holes"])
+        return real(probs, **kw)
+
+    monkeypatch.setattr(sp, "segment_tile", spy)
+    img = np.full((300, 300, 3), 240, np.uint8)
+    img[100:200, 80:220] = np.array([150, 60, 140], np.uint8)
+    slide = write_tiff(tmp_path / "s.tif", img, mpp=0.5, levels=1, tile=64)
+    plain = write_tiny_vn(tmp_path / "plain.pt", {"kind": "folder"}, seed=2)
+    filled = write_tiny_vn(tmp_path / "fill.pt", {"kind": "folder", "fill_holes": True}, seed=2)
+
+    def run(ckpt: Path, flag: bool | None = None) -> bool:
+        asked.clear()
+        rec = predict_slide_file(
+            ckpt, slide, tmp_path / "o", normalize="none", fill_holes=flag, progress=False
+        )
+        assert asked and set(asked) == {rec["fill_holes"]}
+        return bool(rec["fill_holes"])
+
+    assert run(plain) is False
+    assert run(plain, True) is True
+    assert run(filled) is True
+    assert run(filled, False) is False

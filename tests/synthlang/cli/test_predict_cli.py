@@ -195,6 +195,7 @@ def test_predict_tta_flags_and_checkpoint_default(
         _run("--help")
     text = " ".join(capsys.readouterr().out.split())
     assert "--tta, --no-tta" in text and "8x slower" in text and "--predict-tta" in text
+    assert "--fill-holes, --no-fill-holes" in text and "--predict-fill-holes" in text
 
     img = tmp_path / "a.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), np.uint8)).save(img)

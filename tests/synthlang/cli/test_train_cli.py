@@ -333,6 +333,27 @@ def test_predict_tta_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> 
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
 
 
+def test_predict_fill_holes_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> None:
+    """--predict-fill-holes stores ``source.fill_holes``; --resume keeps it unless given."""
+    from vnet.checkpoint import default_fill_holes
+
+    run = tmp_path / "run"
+    argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
+    assert _run(*argv, "--predict-fill-holes") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert default_fill_holes(ckpt, run / "model.pt") is True and "tta" not in ckpt["source"]
+    resume = ("--data", str(toy), "--out", str(run), "--resume", "-q")
+    assert _run(*resume, "--iterations", "5") == 0
+    assert load_checkpoint(run / "model.pt")["source"]["fill_holes"] is True  # kept
+    assert _run(*resume, "--iterations", "6", "--no-predict-fill-holes") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["step"] == 6 and ckpt["source"]["fill_holes"] is False
+    train_cmd.set_predict_fill_holes(run / "model.pt", True, tmp_path / "fill.pt")
+    updated = load_checkpoint(tmp_path / "fill.pt")
+    assert updated["source"]["fill_holes"] is True
+    assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
+
+
 def test_unet_architecture_flags(toy: Path, tmp_path: Path) -> None:
     from vnet.errors import ConfigError
 

@@ -165,6 +165,16 @@ def test_segment_tile_background_only() -> None:
     assert s.instances.max() == 0 and s.labels.max() == 0
 
 
+def test_segment_tile_fills_a_ring_when_asked() -> None:
+    yy, xx = np.mgrid[:32, :32]
+    d = np.hypot(yy - 16, xx - 16)
+    p = ((d >= 3) & (d <= 8)).astype(np.float32)[None]
+    ring = segment_tile(p, split_distance=3)
+    filled = segment_tile(p, split_distance=3, fill_holes=True)
+    assert ring.labels[16, 16] == 0 and filled.labels[16, 16] == 1
+    assert ring.instances.max() > 1 and filled.instances.max() == 1
+
+
 def test_threads_give_the_same_nuclei() -> None:
     img = _field(150, 180)
     for x, y in ((30, 30), (90, 47), (150, 120), (47.5, 96)):
