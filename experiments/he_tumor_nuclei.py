@@ -174,7 +174,10 @@ def stage_train(net: str, force: bool) -> None:
 
 
 def export(net: str) -> Path:
-    """``models/FILE``: the checkpoint without the optimiser state, predict defaults none + TTA."""
+    """``models/FILE``: the checkpoint without the optimiser state and predict's defaults.
+
+    Both networks: colour normalisation none, TTA; the U-Net also filled regions.
+    """
     run, name, _ = NETWORKS[net]
     done = [r for r in finetune_runs(net) if (r / "DONE.json").exists()]
     folder = done[-1] if done else HERE / run  # the last finished fine-tune
@@ -183,6 +186,8 @@ def export(net: str) -> Path:
         "normalize": "none",  # best on the fit splits (docs/vnet.md)
         "tta": True,  # predict averages 8 rotations / flips: better on the fit splits
     }
+    if net == "unet":  # filled regions: better on the fit splits (the VN was not measured)
+        source["fill_holes"] = True
     return C.export_checkpoint(folder, (C.OUT / "models" if SMOKE else MODELS) / name, source)
 
 

@@ -12,8 +12,9 @@ split (the latter reported as a validation row, "fit split (tuning allowed)"):
 
 * **PUMA** (melanoma, ``puma_eval`` = rows 512-1023 of the 40x region, ``puma_fit`` = rows
   0-511, both downsampled by 2 to 20x): tumour-nucleus pixel Dice and accuracy, and detection
-  F1 of tumour nuclei (:func:`match_count`: predicted components' centroids matched one-to-one
-  to truth nucleus centroids within 7.5 px at 20x, the PUMA challenge's 15 px at 40x);
+  F1 of tumour nuclei (:func:`real_scores.match_count`: predicted components' centroids
+  matched one-to-one to truth nucleus centroids within 7.5 px at 20x, the PUMA challenge's
+  15 px at 40x; the nuclei that ``predict`` wrote, its watershed split, the same way);
 * **NuCLS** (breast, ``nucls_test`` / ``nucls_train`` tiles rescaled by 0.4 to 20x): Dice,
   accuracy and detection F1 of class 0 ``tumor_any``, the same rule;
 * **CRCHP** (colorectal, ``crchp_validation`` / ``crchp_train``, 20x, points only): share of
@@ -55,6 +56,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as B  # noqa: E402
 import common as C  # noqa: E402
+from real_scores import (  # noqa: E402
+    EPI,
+    FIB,
+    INFL,
+    OTHERS,
+    RADIUS_CRCHP,
+    RADIUS_NUCLEI,
+    score_mask_image,
+    score_point_image,
+    total,
+)
 
 STAGES = ("real", "trainsets", "train", "predict", "evaluate")
 SCORE_STAGES = ("real", "predict", "evaluate")
@@ -62,11 +74,6 @@ FAMILIES = ("puma", "nucls", "crchp")
 
 HERE = C.OUT / "real_slides"
 CRCHP_DIR = C.REALDATA / "crchp"
-#: CRCHP point classes as the CSV names them
-EPI, INFL, FIB, OTHERS = "epithelial", "inflammatory", "fibroblast", "others"
-#: centre-matching radii at 20x: PUMA challenge 15 px at 40x; CRCHP README's 6 px
-RADIUS_NUCLEI = 7.5
-RADIUS_CRCHP = 6.0
 #: disk radius (px) around the CRCHP train split's epithelial points for the reference's mask
 CRCHP_DISK = 4
 #: colours of the CRCHP truth points in the (git-ignored) overlay sheet
@@ -331,121 +338,6 @@ def stage_predict(models: list[ModelSpec], sets: list[RealSet], args: argparse.N
 # ---------------------------------------------------------------------- scoring
 
 
-def components(mask: np.ndarray, min_area: int = 0) -> np.ndarray:
-    """Centroids ``(n, 2)`` (row, col) of the 8-connected components of ``mask``.
-
-    Components smaller than ``min_area`` pixels are dropped.
-
-    Examples
-    --------
-    >>> m = np.zeros((5, 6), bool); m[1:3, 1:3] = True; m[4, 5] = True
-    >>> components(m).tolist(), components(m, min_area=2).tolist()
-    ([[1.5, 1.5], [4.0, 5.0]], [[1.5, 1.5]])
-    """
-    from scipy import ndimage as ndi
-
-    labels, n = ndi.label(mask, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return np.zeros((0, 2))
-    ids = np.arange(1, n + 1)
-    if min_area > 0:
-        ids = ids[np.bincount(labels.ravel(), minlength=n + 1)[1:] >= min_area]
-    if ids.size == 0:
-        return np.zeros((0, 2))
-    return np.asarray(ndi.center_of_mass(mask, labels, ids), float).reshape(-1, 2)
-
-
-def match_count(pred: np.ndarray, truth: np.ndarray, radius: float) -> int:
-    """Number of one-to-one pairs of ``pred`` and ``truth`` points within ``radius``.
-
-    A maximum-cardinality matching (ties broken by the smallest summed distance):
-    :func:`scipy.optimize.linear_sum_assignment` on the distances, with pairs farther
-    than ``radius`` priced above any sum of allowed distances.
-
-    Examples
-    --------
-    >>> p = np.array([[0.0, 0.0], [0.0, 5.0]]); t = np.array([[0.0, 3.0], [9.0, 9.0]])
-    >>> match_count(p, t, 3.5), match_count(p, t, 1.0)
-    (1, 0)
-    """
-    from scipy.optimize import linear_sum_assignment
-    from scipy.spatial.distance import cdist
-
-    if len(pred) == 0 or len(truth) == 0:
-        return 0
-    d = cdist(pred, truth)
-    near = d <= radius
-    rows, cols = np.nonzero(near.any(1))[0], np.nonzero(near.any(0))[0]
-    if rows.size == 0:
-        return 0
-    d = d[np.ix_(rows, cols)]
-    cost = np.where(d <= radius, d, radius * (min(d.shape) + 1) + 1.0)
-    r, c = linear_sum_assignment(cost)
-    return int(np.count_nonzero(d[r, c] <= radius))
-
-
-def _f1(tp: int, n_pred: int, n_truth: int) -> dict[str, float | int]:
-    """Detection counts with precision, recall and F1 (0 when undefined)."""
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_truth if n_truth else 0.0
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
-    return {"tp": tp, "pred": n_pred, "truth": n_truth, "precision": p, "recall": r, "f1": f1}
-
-
-def score_mask_image(pred: np.ndarray, truth: np.ndarray, inst: np.ndarray, min_area: int) -> dict:
-    """Pixel counts and tumour-nucleus detection of one PUMA / NuCLS image at 20x."""
-    from scipy import ndimage as ndi
-
-    from vnet.metrics import pixel_scores
-
-    px = pixel_scores(pred, truth)
-    ids = np.unique(inst[truth & (inst > 0)])
-    centres = np.asarray(ndi.center_of_mass(truth, inst, ids), float).reshape(-1, 2)
-    found = components(pred, min_area)
-    det = _f1(match_count(found, centres, RADIUS_NUCLEI), len(found), len(centres))
-    return {**{k: px[k] for k in ("tp", "fp", "fn", "tn")}, "detection": det}
-
-
-def score_point_image(
-    pred: np.ndarray, points: list[tuple[float, float, str]], min_area: int
-) -> dict:
-    """Points inside the mask per class and epithelial detection of one CRCHP tile."""
-    h, w = pred.shape
-    inside: dict[str, list[int]] = {c: [0, 0] for c in (EPI, INFL, FIB, OTHERS)}
-    for x, y, cls in points:
-        r, c = min(max(round(y), 0), h - 1), min(max(round(x), 0), w - 1)
-        counts = inside.setdefault(cls, [0, 0])
-        counts[0] += int(pred[r, c])
-        counts[1] += 1
-    epi = np.array([(y, x) for x, y, c in points if c == EPI]).reshape(-1, 2)
-    found = components(pred, min_area)
-    det = _f1(match_count(found, epi, RADIUS_CRCHP), len(found), len(epi))
-    return {"inside": inside, "detection": det}
-
-
-def total(images: list[dict], points: bool) -> dict[str, Any]:
-    """Micro totals over a set's images (pixel counts, inside counts, detections)."""
-    tp = sum(i["detection"]["tp"] for i in images)
-    n_pred = sum(i["detection"]["pred"] for i in images)
-    n_truth = sum(i["detection"]["truth"] for i in images)
-    out: dict[str, Any] = {"images": len(images), "detection": _f1(tp, n_pred, n_truth)}
-    if points:
-        for cls in (EPI, INFL, FIB, OTHERS):
-            hit = sum(i["inside"].get(cls, [0, 0])[0] for i in images)
-            n = sum(i["inside"].get(cls, [0, 0])[1] for i in images)
-            out[f"{cls}_inside"] = hit / n if n else 0.0
-            out[f"{cls}_points"] = n
-        out["balanced"] = (out[f"{EPI}_inside"] + 1.0 - out[f"{INFL}_inside"]) / 2
-    else:
-        s = {k: sum(i[k] for i in images) for k in ("tp", "fp", "fn", "tn")}
-        n = sum(s.values())
-        out["accuracy"] = (s["tp"] + s["tn"]) / n if n else 1.0
-        den = 2 * s["tp"] + s["fp"] + s["fn"]
-        out["dice"] = 2 * s["tp"] / den if den else 1.0
-        out.update(s)
-    return out
-
-
 def score_set(rs: RealSet, images: list[Path], pred: Path | None, min_area: int) -> dict:
     """Score one model's predictions on a set (``pred=None``: the all-background mask)."""
     from synthlang.common.imageio import image_size, read_label_image
@@ -454,18 +346,22 @@ def score_set(rs: RealSet, images: list[Path], pred: Path | None, min_area: int)
     per_image = []
     for p in images:
         name = p.stem
+        nuclei = None
         if pred is None:
             mask = np.zeros(image_size(p), bool)
+            nuclei = np.zeros(mask.shape, np.int64)
         else:
             mask = read_gray(pred / f"{name}_mask.png") >= 0.5
+            if (pred / f"{name}_instances.png").is_file():
+                nuclei = read_label_image(pred / f"{name}_instances.png").astype(np.int64)
         if rs.points:
             pts = read_points(p.with_name(f"{name}_points.csv"))
-            s = score_point_image(mask, pts, min_area)
+            s = score_point_image(mask, pts, min_area, nuclei)
         else:
             tdir = C.truth_dir("tumor", rs.key)
             truth = read_gray(tdir / "mask" / f"{name}.png") >= 0.5
             inst = read_label_image(tdir / "instances" / f"{name}.png").astype(np.int64)
-            s = score_mask_image(mask, truth, inst, min_area)
+            s = score_mask_image(mask, truth, inst, min_area, nuclei)
         per_image.append({"name": name, **s})
     return {"total": total(per_image, rs.points), "images": per_image}
 
@@ -538,16 +434,24 @@ def _git_state() -> dict[str, Any]:
 
 def _cell(t: dict, rs: RealSet) -> list[str]:
     """Table cells of one row (see :func:`markdown`)."""
-    d = t["detection"]
-    det = f"{d['f1']:.3f} ({d['precision']:.2f} / {d['recall']:.2f}; "
-    det += f"{d['tp']} / {d['pred']} / {d['truth']})"
+
+    def det(key: str) -> str:
+        if key not in t:
+            return "-"  # rows kept from runs before the nuclei were scored
+        d = t[key]
+        return (
+            f"{d['f1']:.3f} ({d['precision']:.2f} / {d['recall']:.2f}; "
+            f"{d['tp']} / {d['pred']} / {d['truth']})"
+        )
+
+    dets = [det("detection"), det("detection_instances")]
     if rs.points:
         return [
             *(f"{100 * t[f'{c}_inside']:.1f} %" for c in (EPI, INFL, FIB)),
             f"{t['balanced']:.3f}",
-            det,
+            *dets,
         ]
-    return [f"{100 * t['accuracy']:.2f} %", f"{t['dice']:.3f}", det]
+    return [f"{100 * t['accuracy']:.2f} %", f"{t['dice']:.3f}", *dets]
 
 
 def markdown(result: dict) -> str:
@@ -571,7 +475,10 @@ def markdown(result: dict) -> str:
         f"the predicted 8-connected components{min_area} matched "
         "one-to-one (Hungarian, maximum number of pairs) to the truth centroids within "
         f"{RADIUS_NUCLEI} px at 20x (PUMA, NuCLS: tumour nuclei; the PUMA challenge's 15 px at "
-        f"40x) or {RADIUS_CRCHP} px (CRCHP: epithelial points).",
+        f"40x) or {RADIUS_CRCHP} px (CRCHP: epithelial points). **Nuclei F1**: the same with "
+        "the centroids of the nuclei that `predict` wrote (NAME_instances.png: each "
+        "component split by its distance-transform watershed) in place of the components; "
+        "`-` for rows measured before it was scored.",
         "* **CRCHP inside shares**: the share of a class's points whose pixel is in the "
         "predicted mask. **Balanced score** = (epithelial_inside + (1 - inflammatory_inside)) / "
         "2; all-background and all-foreground masks both score 0.5. CRCHP is research-only: only "
@@ -593,8 +500,8 @@ def markdown(result: dict) -> str:
             continue
         points = fam_sets[0].points
         inside = [f"{c} inside" for c in (EPI, INFL, FIB)]
-        head = [*inside, "balanced", "epithelial detection F1"] if points else []
-        head = head or ["pixel accuracy", "Dice", "tumour-nucleus detection F1"]
+        head = [*inside, "balanced", "epithelial detection F1", "nuclei F1"] if points else []
+        head = head or ["pixel accuracy", "Dice", "tumour-nucleus detection F1", "nuclei F1"]
         lines += [f"## {FAMILY_TITLES[fam]}", ""]
         for rs in fam_sets:
             entry = result["sets"][rs.key]

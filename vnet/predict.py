@@ -521,8 +521,7 @@ def predict_files(
     channels = _input_channels(model, ckpt)
     if channels != ("r", "g", "b"):  # markers, not RGB: nothing to colour-normalise
         opts = _without_normalization(opts, checkpoint, channels, notes)
-    opts = _resolve_normalize(opts, checkpoint, ckpt)
-    opts = _resolve_flags(opts, checkpoint, ckpt)
+    opts = _resolve_defaults(opts, checkpoint, ckpt)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
@@ -752,29 +751,20 @@ def _write_geojson(
     return path
 
 
-def _resolve_normalize(
+def _resolve_defaults(
     opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
 ) -> PredictOptions:
-    """Replace ``normalize="default"`` by the checkpoint's choice (or the library default)."""
-    if opts.normalize != "default":
-        return opts
+    """The options with the checkpoint's choices where they say "default" or None."""
     from synthlang.colornorm import DEFAULT_METHOD
     from vnet.checkpoint import default_normalize
 
-    return dataclasses.replace(
-        opts, normalize=default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
-    )
-
-
-def _resolve_flags(
-    opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
-) -> PredictOptions:
-    """Replace ``tta`` / ``fill_holes`` None by the checkpoint's choice, else False."""
-    tta = opts.tta if opts.tta is not None else bool(default_tta(ckpt, checkpoint))
-    fill = opts.fill_holes
-    if fill is None:
-        fill = bool(default_fill_holes(ckpt, checkpoint))
-    return dataclasses.replace(opts, tta=tta, fill_holes=fill)
+    normalize = opts.normalize
+    if normalize == "default":
+        normalize = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
+    tta, fill = opts.tta, opts.fill_holes
+    tta = bool(default_tta(ckpt, checkpoint)) if tta is None else tta
+    fill = bool(default_fill_holes(ckpt, checkpoint)) if fill is None else fill
+    return dataclasses.replace(opts, normalize=normalize, tta=tta, fill_holes=fill)
 
 
 def _normalization_target(
