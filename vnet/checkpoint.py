@@ -441,7 +441,7 @@ def _stored_flag(data: Mapping[str, Any], path: str | Path, key: str) -> bool | 
 def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
     """Whether a checkpoint asks ``synthlang predict`` for test-time augmentation by default.
 
-    Set with ``synthlang train --predict-tta`` (or :func:`synthlang.cli.train.set_predict_tta`)
+    Set with ``synthlang train --predict-tta`` (or ``synthlang.cli.train.set_predict_flag``)
     for a model whose predictions were measured to gain from averaging over the 8 rotations
     and flips of the input (:func:`vnet.predict.predict_array`, ``tta``). Checkpoints
     without it predict without augmentation unless asked.
@@ -474,28 +474,12 @@ def default_tta(data: Mapping[str, Any], path: str | Path) -> bool | None:
 def default_fill_holes(data: Mapping[str, Any], path: str | Path) -> bool | None:
     """Whether a checkpoint asks ``synthlang predict`` to fill its regions by default.
 
-    Set with ``synthlang train --predict-fill-holes`` (or
-    :func:`synthlang.cli.train.set_predict_fill_holes`) for a model whose masks were
-    measured to gain from closing cracks up to two pixels wide and filling holes in each class's
-    regions (:func:`vnet.instances.fill_regions`). Checkpoints without it keep the
-    thresholded regions as they are unless asked.
-
-    Parameters
-    ----------
-    data : Mapping
-        The checkpoint dict.
-    path : str or Path
-        The file (for messages).
-
-    Returns
-    -------
-    bool or None
-        The stored choice (``source["fill_holes"]``), or None when the checkpoint names none.
-
-    Raises
-    ------
-    DataError
-        A value that is not true or false.
+    ``source["fill_holes"]``, set with ``synthlang train --predict-fill-holes`` (or
+    ``synthlang.cli.train.set_predict_flag``) for a model whose masks were measured to gain
+    from closing gaps of up to two pixels and filling holes in each class's regions
+    (:func:`vnet.instances.fill_regions`). Read and refused like :func:`default_tta`
+    (same parameters; None when the checkpoint names no choice; a value that is not true or
+    false is a :class:`DataError`).
 
     Examples
     --------

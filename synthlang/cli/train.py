@@ -556,57 +556,43 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
     _store_in_source(checkpoint, "normalize", method, out)
 
 
-def set_predict_tta(checkpoint: str | Path, enabled: bool, out: str | Path) -> None:
-    """Store whether ``synthlang predict`` uses test-time augmentation by default for a model.
+#: predict's on/off defaults that a checkpoint can store, ``source[NAME]`` (train --predict-NAME)
+PREDICT_FLAGS = {
+    "tta": "test-time augmentation, the mean over the 8 rotations and flips of every tile "
+    "(vnet.checkpoint.default_tta)",
+    "fill_holes": "filled regions, gaps of up to two pixels closed and holes filled "
+    "(vnet.checkpoint.default_fill_holes)",
+}
 
-    The counterpart of ``synthlang train --predict-tta`` (``--no-predict-tta``) for a
-    checkpoint that is already trained; the weights and everything else are unchanged.
+
+def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str | Path) -> None:
+    """Store one of ``synthlang predict``'s on/off defaults for a model.
+
+    The counterpart of ``synthlang train --predict-tta`` / ``--predict-fill-holes`` (and their
+    ``--no-`` forms) for a checkpoint that is already trained; the weights and everything else
+    are unchanged.
 
     Parameters
     ----------
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
+    name : str
+        A key of :data:`PREDICT_FLAGS`: ``"tta"`` or ``"fill_holes"``.
     enabled : bool
-        Whether predict averages over the 8 rotations and flips of every tile by default
-        (stored as ``source["tta"]``, read by :func:`vnet.checkpoint.default_tta`).
+        The default, stored as ``source[name]``.
     out : str or Path
         Where to write the updated checkpoint (may be ``checkpoint`` itself).
 
     Raises
     ------
     DataError
-        ``enabled`` not a bool, or an unusable checkpoint.
+        An unknown ``name``, ``enabled`` not a bool, or an unusable checkpoint.
     """
+    if name not in PREDICT_FLAGS:
+        raise DataError(f"name must be one of {list(PREDICT_FLAGS)}, got {name!r}")
     if not isinstance(enabled, bool):
         raise DataError(f"enabled must be True or False, got {enabled!r}")
-    _store_in_source(checkpoint, "tta", enabled, out)
-
-
-def set_predict_fill_holes(checkpoint: str | Path, enabled: bool, out: str | Path) -> None:
-    """Store whether ``synthlang predict`` fills the predicted regions by default for a model.
-
-    The counterpart of ``synthlang train --predict-fill-holes`` (``--no-predict-fill-holes``)
-    for a checkpoint that is already trained; the weights and everything else are unchanged.
-
-    Parameters
-    ----------
-    checkpoint : str or Path
-        A checkpoint written by ``synthlang train``.
-    enabled : bool
-        Whether predict closes cracks up to two pixels wide and fills holes in each class's
-        regions by default (stored as ``source["fill_holes"]``, read by
-        :func:`vnet.checkpoint.default_fill_holes`).
-    out : str or Path
-        Where to write the updated checkpoint (may be ``checkpoint`` itself).
-
-    Raises
-    ------
-    DataError
-        ``enabled`` not a bool, or an unusable checkpoint.
-    """
-    if not isinstance(enabled, bool):
-        raise DataError(f"enabled must be True or False, got {enabled!r}")
-    _store_in_source(checkpoint, "fill_holes", enabled, out)
+    _store_in_source(checkpoint, name, enabled, out)
 
 
 def run(args: argparse.Namespace) -> int:

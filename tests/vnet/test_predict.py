@@ -506,7 +506,7 @@ def test_checkpoint_chooses_tta_and_options_override(
     import json
 
     import vnet.predict as vp
-    from synthlang.cli.train import set_predict_tta
+    from synthlang.cli.train import set_predict_flag
 
     asked: list[bool] = []
     real = vp.predict_array
@@ -527,13 +527,13 @@ def test_checkpoint_chooses_tta_and_options_override(
 
     assert run("o1") is False  # no stored choice: off
     assert run("o2", tta=True) is True
-    set_predict_tta(ckpt, True, ckpt)
+    set_predict_flag(ckpt, "tta", True, ckpt)
     assert run("o3") is True
     assert run("o4", tta=False) is False
-    set_predict_tta(ckpt, False, ckpt)
+    set_predict_flag(ckpt, "tta", False, ckpt)
     assert run("o5") is False
     with pytest.raises(DataError, match="enabled must be True or False"):
-        set_predict_tta(ckpt, "yes", ckpt)  # type: ignore[arg-type]
+        set_predict_flag(ckpt, "tta", "yes", ckpt)  # type: ignore[arg-type]
     for bad in ("yes", 1):
         with pytest.raises(ValueError, match="tta must be True, False or None"):
             PredictOptions(tta=bad)  # type: ignore[arg-type]
@@ -558,7 +558,7 @@ def test_fill_holes_from_the_checkpoint_or_the_options(
     import json
 
     import vnet.predict as vp
-    from synthlang.cli.train import set_predict_fill_holes
+    from synthlang.cli.train import set_predict_flag
     from vnet.train import load_checkpoint
 
     yy, xx = np.mgrid[:40, :40]
@@ -586,11 +586,13 @@ def test_fill_holes_from_the_checkpoint_or_the_options(
 
     assert centre("o1") is False  # no stored choice: the ring as it is
     assert centre("o2", fill_holes=True) is True
-    set_predict_fill_holes(ckpt, True, ckpt)
+    set_predict_flag(ckpt, "fill_holes", True, ckpt)
     assert centre("o3") is True
     assert centre("o4", fill_holes=False) is False
     with pytest.raises(DataError, match="enabled must be True or False"):
-        set_predict_fill_holes(ckpt, 1, ckpt)  # type: ignore[arg-type]
+        set_predict_flag(ckpt, "fill_holes", 1, ckpt)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"name must be one of \['tta', 'fill_holes'\]"):
+        set_predict_flag(ckpt, "holes", True, ckpt)
     with pytest.raises(ValueError, match="fill_holes must be True, False or None"):
         PredictOptions(fill_holes="yes")  # type: ignore[arg-type]
     data = load_checkpoint(ckpt)

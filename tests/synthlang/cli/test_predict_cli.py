@@ -188,7 +188,7 @@ def test_predict_tta_flags_and_checkpoint_default(
     import json
 
     from synthlang.cli.main import main
-    from synthlang.cli.train import set_predict_tta
+    from synthlang.cli.train import set_predict_flag
     from vnet.train import load_checkpoint
 
     with pytest.raises(SystemExit):
@@ -216,7 +216,7 @@ def test_predict_tta_flags_and_checkpoint_default(
     with Image.open(out / "a_prob.png") as im:
         assert im.size == (30, 40)
     default_on = tmp_path / "tta.pt"
-    set_predict_tta(checkpoint, True, default_on)
+    set_predict_flag(checkpoint, "tta", True, default_on)
     assert run(default_on) is True
     assert run(default_on, "--no-tta") is False
     assert run(default_on, "--tta") is True

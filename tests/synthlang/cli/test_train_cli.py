@@ -327,7 +327,7 @@ def test_predict_tta_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> 
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["step"] == 6 and ckpt["source"]["tta"] is False
     # an already trained checkpoint: the weights are kept, the default changes
-    train_cmd.set_predict_tta(run / "model.pt", True, tmp_path / "tta.pt")
+    train_cmd.set_predict_flag(run / "model.pt", "tta", True, tmp_path / "tta.pt")
     updated = load_checkpoint(tmp_path / "tta.pt")
     assert updated["source"]["tta"] is True
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
@@ -348,7 +348,7 @@ def test_predict_fill_holes_is_stored_and_kept_on_resume(toy: Path, tmp_path: Pa
     assert _run(*resume, "--iterations", "6", "--no-predict-fill-holes") == 0
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["step"] == 6 and ckpt["source"]["fill_holes"] is False
-    train_cmd.set_predict_fill_holes(run / "model.pt", True, tmp_path / "fill.pt")
+    train_cmd.set_predict_flag(run / "model.pt", "fill_holes", True, tmp_path / "fill.pt")
     updated = load_checkpoint(tmp_path / "fill.pt")
     assert updated["source"]["fill_holes"] is True
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
