@@ -286,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
             )
             nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
             tta = "test-time augmentation (8 passes), " if r["tta"] else ""
+            tta += "regions filled, " if r["fill_holes"] else ""
             print(
                 f"{r['input']}: {w}x{h}, {colours}, {tta}mask {100 * r['mask_fraction']:.2f}%, "
                 f"nuclei: {nuclei} -> {args.out}/{r['name']}_*"
@@ -326,6 +327,7 @@ def _predict_slide(
             f"{path}: slide at {record['slide_mpp']:.3g} um/px, model at "
             f"{record['model_mpp']:.3g} um/px, tissue {record['tissue_mm2']:.2f} mm2, "
             + ("test-time augmentation (8 passes), " if record["tta"] else "")
+            + ("regions filled, " if record["fill_holes"] else "")
             + f"nuclei: {nuclei}, {record['seconds']:.1f} s"
             + (f" ({rate:.1f} s/mm2)" if rate is not None else "")
             + f" -> {', '.join(record['files'].values())}"

@@ -220,6 +220,10 @@ def test_predict_tta_flags_and_checkpoint_default(
     assert run(default_on) is True
     assert run(default_on, "--no-tta") is False
     assert run(default_on, "--tta") is True
+    assert "regions filled" not in capsys.readouterr().out
+    assert _run(str(checkpoint), str(img), "--out", str(out), "--fill-holes") == 0
+    assert "regions filled" in capsys.readouterr().out
+    assert json.loads((out / "predict.json").read_text())["fill_holes"] is True
 
     bad = load_checkpoint(checkpoint)
     bad["source"] = {"tta": "often"}
