@@ -203,8 +203,7 @@ def segment_tile(
     """Label map and watershed-split instances of one tile's ``(K, h, w)`` probabilities.
 
     With ``fill_holes`` each class's cracks up to two pixels wide are closed and its holes
-    filled first
-    (:func:`synthlang.common.regions.fill_regions`).
+    filled first (:func:`synthlang.common.regions.fill_regions`).
 
     Examples
     --------
