@@ -2,9 +2,9 @@
 
 Pure functions of arrays (no files): :func:`components` and :func:`instance_centres` give the
 predicted nuclei's centroids, :func:`match_count` pairs them one-to-one with the truth,
-:func:`score_mask_image` (PUMA, NuCLS: pixel counts and tumour-nucleus detection) and
-:func:`score_point_image` (CRCHP: points inside the mask per class, epithelial detection) score
-one image, :func:`total` pools a set's images.
+:func:`detections` counts both kinds; :func:`score_mask_image` (PUMA, NuCLS: pixel counts and
+tumour-nucleus detection) and :func:`score_point_image` (CRCHP: points inside the mask per
+class, epithelial detection) score one image, :func:`total` pools a set's images.
 """
 
 from __future__ import annotations
@@ -98,6 +98,28 @@ def _f1(tp: int, n_pred: int, n_truth: int) -> dict[str, float | int]:
     return {"tp": tp, "pred": n_pred, "truth": n_truth, "precision": p, "recall": r, "f1": f1}
 
 
+def detections(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    radius: float,
+    min_area: int,
+    pred_instances: np.ndarray | None = None,
+) -> dict[str, dict[str, float | int]]:
+    """Detection counts of one image against the ``(n, 2)`` truth centres.
+
+    ``detection``: the centroids of the mask's components (at least ``min_area`` px);
+    ``detection_instances`` (with ``pred_instances``): those of the nuclei that ``predict``
+    wrote (its watershed split, NAME_instances.png). Each matched within ``radius``.
+    """
+    found = components(pred, min_area)
+    out = {"detection": _f1(match_count(found, truth, radius), len(found), len(truth))}
+    if pred_instances is not None:
+        nuclei = instance_centres(pred_instances)
+        hit = match_count(nuclei, truth, radius)
+        out["detection_instances"] = _f1(hit, len(nuclei), len(truth))
+    return out
+
+
 def score_mask_image(
     pred: np.ndarray,
     truth: np.ndarray,
@@ -105,11 +127,7 @@ def score_mask_image(
     min_area: int,
     pred_instances: np.ndarray | None = None,
 ) -> dict:
-    """Pixel counts and tumour-nucleus detection of one PUMA / NuCLS image at 20x.
-
-    ``detection``: the mask's components; ``detection_instances`` (with ``pred_instances``):
-    the nuclei that ``predict`` wrote (its watershed split, NAME_instances.png).
-    """
+    """Pixel counts and tumour-nucleus detection (:func:`detections`) of one PUMA / NuCLS image."""
     from scipy import ndimage as ndi
 
     from vnet.metrics import pixel_scores
@@ -117,14 +135,8 @@ def score_mask_image(
     px = pixel_scores(pred, truth)
     ids = np.unique(inst[truth & (inst > 0)])
     centres = np.asarray(ndi.center_of_mass(truth, inst, ids), float).reshape(-1, 2)
-    found = components(pred, min_area)
-    det = _f1(match_count(found, centres, RADIUS_NUCLEI), len(found), len(centres))
-    out = {**{k: px[k] for k in ("tp", "fp", "fn", "tn")}, "detection": det}
-    if pred_instances is not None:
-        nuclei = instance_centres(pred_instances)
-        hit = match_count(nuclei, centres, RADIUS_NUCLEI)
-        out["detection_instances"] = _f1(hit, len(nuclei), len(centres))
-    return out
+    found = detections(pred, centres, RADIUS_NUCLEI, min_area, pred_instances)
+    return {**{k: px[k] for k in ("tp", "fp", "fn", "tn")}, **found}
 
 
 def score_point_image(
@@ -133,11 +145,7 @@ def score_point_image(
     min_area: int,
     pred_instances: np.ndarray | None = None,
 ) -> dict:
-    """Points inside the mask per class and epithelial detection of one CRCHP tile.
-
-    Detection as in :func:`score_mask_image` (components; with ``pred_instances`` also
-    ``predict``'s nuclei).
-    """
+    """Points inside the mask per class and epithelial detection (:func:`detections`) of a tile."""
     h, w = pred.shape
     inside: dict[str, list[int]] = {c: [0, 0] for c in (EPI, INFL, FIB, OTHERS)}
     for x, y, cls in points:
@@ -146,14 +154,7 @@ def score_point_image(
         counts[0] += int(pred[r, c])
         counts[1] += 1
     epi = np.array([(y, x) for x, y, c in points if c == EPI]).reshape(-1, 2)
-    found = components(pred, min_area)
-    det = _f1(match_count(found, epi, RADIUS_CRCHP), len(found), len(epi))
-    out: dict[str, Any] = {"inside": inside, "detection": det}
-    if pred_instances is not None:
-        nuclei = instance_centres(pred_instances)
-        hit = match_count(nuclei, epi, RADIUS_CRCHP)
-        out["detection_instances"] = _f1(hit, len(nuclei), len(epi))
-    return out
+    return {"inside": inside, **detections(pred, epi, RADIUS_CRCHP, min_area, pred_instances)}
 
 
 def total(images: list[dict], points: bool) -> dict[str, Any]:

@@ -489,6 +489,34 @@ def default_fill_holes(data: Mapping[str, Any], path: str | Path) -> bool | None
     return _stored_flag(data, path, "fill_holes")
 
 
+def predict_defaults(
+    data: Mapping[str, Any],
+    path: str | Path,
+    normalize: str = "default",
+    tta: bool | None = None,
+    fill_holes: bool | None = None,
+) -> tuple[str, bool, bool]:
+    """``synthlang predict``'s colour normalisation, TTA and filling for a checkpoint.
+
+    What is given wins; ``normalize="default"`` and None take the checkpoint's choice
+    (:func:`default_normalize`, :func:`default_tta`, :func:`default_fill_holes`), else the
+    library's (:data:`synthlang.colornorm.DEFAULT_METHOD`, no TTA, no filling). Image and
+    whole-slide prediction both resolve their options here.
+
+    Examples
+    --------
+    >>> predict_defaults({"source": {"normalize": "none", "tta": True}}, "m.pt", tta=False)
+    ('none', False, False)
+    """
+    from synthlang.colornorm import DEFAULT_METHOD
+
+    if normalize == "default":
+        normalize = default_normalize(data, path) or DEFAULT_METHOD
+    use_tta = bool(default_tta(data, path)) if tta is None else tta
+    fill = bool(default_fill_holes(data, path)) if fill_holes is None else fill_holes
+    return normalize, use_tta, fill
+
+
 def stored_pixel_size(data: Mapping[str, Any]) -> float:
     """The pixel size (um) of a checkpoint's training images, else the paper's 0.5 (20x).
 

@@ -59,9 +59,8 @@ from torch import nn
 from synthlang.common.errors import DataError
 from vnet.checkpoint import (
     check_state_dict,
-    default_fill_holes,
-    default_tta,
     load_checkpoint,
+    predict_defaults,
     stored_classes,
     stored_model_config,
     stored_pixel_size,
@@ -755,15 +754,9 @@ def _resolve_defaults(
     opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
 ) -> PredictOptions:
     """The options with the checkpoint's choices where they say "default" or None."""
-    from synthlang.colornorm import DEFAULT_METHOD
-    from vnet.checkpoint import default_normalize
-
-    normalize = opts.normalize
-    if normalize == "default":
-        normalize = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
-    tta, fill = opts.tta, opts.fill_holes
-    tta = bool(default_tta(ckpt, checkpoint)) if tta is None else tta
-    fill = bool(default_fill_holes(ckpt, checkpoint)) if fill is None else fill
+    normalize, tta, fill = predict_defaults(
+        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes
+    )
     return dataclasses.replace(opts, normalize=normalize, tta=tta, fill_holes=fill)
 
 

@@ -161,13 +161,7 @@ def predict_slide_file(
     """
     from synthlang.slides.outputs import predict_to_folder
     from synthlang.slides.reader import open_slide
-    from vnet.checkpoint import (
-        color_stats,
-        default_fill_holes,
-        default_tta,
-        stored_classes,
-        stored_pixel_size,
-    )
+    from vnet.checkpoint import color_stats, predict_defaults, stored_classes, stored_pixel_size
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
 
@@ -186,14 +180,7 @@ def predict_slide_file(
     scale = float(model_mpp or stored_pixel_size(ckpt))
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
-    method = normalize
-    if method == "default":
-        from synthlang.colornorm import DEFAULT_METHOD
-        from vnet.checkpoint import default_normalize
-
-        method = default_normalize(ckpt, checkpoint) or DEFAULT_METHOD
-    use_tta = bool(default_tta(ckpt, checkpoint)) if tta is None else tta
-    fill = bool(default_fill_holes(ckpt, checkpoint)) if fill_holes is None else fill_holes
+    method, use_tta, fill = predict_defaults(ckpt, checkpoint, normalize, tta, fill_holes)
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:

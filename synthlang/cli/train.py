@@ -556,13 +556,9 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
     _store_in_source(checkpoint, "normalize", method, out)
 
 
-#: predict's on/off defaults that a checkpoint can store, ``source[NAME]`` (train --predict-NAME)
-PREDICT_FLAGS = {
-    "tta": "test-time augmentation, the mean over the 8 rotations and flips of every tile "
-    "(vnet.checkpoint.default_tta)",
-    "fill_holes": "filled regions, gaps of up to two pixels closed and holes filled "
-    "(vnet.checkpoint.default_fill_holes)",
-}
+#: predict's on/off defaults that a checkpoint can store as ``source[NAME]``: test-time
+#: augmentation and filled regions (vnet.checkpoint.default_tta, default_fill_holes)
+PREDICT_FLAGS = ("tta", "fill_holes")
 
 
 def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str | Path) -> None:
@@ -577,7 +573,7 @@ def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str 
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
     name : str
-        A key of :data:`PREDICT_FLAGS`: ``"tta"`` or ``"fill_holes"``.
+        One of :data:`PREDICT_FLAGS`: ``"tta"`` or ``"fill_holes"``.
     enabled : bool
         The default, stored as ``source[name]``.
     out : str or Path

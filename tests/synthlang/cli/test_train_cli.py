@@ -309,48 +309,31 @@ def test_lr_schedule_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
     assert "lr_schedule" not in load_checkpoint(tmp_path / "c" / "model.pt")["train_config"]
 
 
-def test_predict_tta_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> None:
-    """--predict-tta stores ``source.tta`` (predict's default); --resume keeps it."""
-    from vnet.checkpoint import default_tta
+@pytest.mark.parametrize("name", ["tta", "fill_holes"])
+def test_predict_flag_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path, name: str) -> None:
+    """--predict-tta / --predict-fill-holes store ``source.NAME``; --resume keeps it."""
+    from vnet import checkpoint as vc
 
+    flag, other = f"--predict-{name.replace('_', '-')}", {"tta": "fill_holes", "fill_holes": "tta"}
+    read = {"tta": vc.default_tta, "fill_holes": vc.default_fill_holes}[name]
     run = tmp_path / "run"
     argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
     assert _run(*argv) == 0
-    assert "tta" not in load_checkpoint(run / "model.pt")["source"]  # predict's own default
-    assert _run(*argv, "--overwrite", "--predict-tta") == 0
+    assert name not in load_checkpoint(run / "model.pt")["source"]  # predict's own default
+    assert _run(*argv, "--overwrite", flag) == 0
     ckpt = load_checkpoint(run / "model.pt")
-    assert ckpt["source"]["tta"] is True and default_tta(ckpt, run / "model.pt") is True
+    assert ckpt["source"][name] is True and read(ckpt, run / "model.pt") is True
+    assert other[name] not in ckpt["source"]  # the other default is not set with it
     assert _run("--data", str(toy), "--out", str(run), "--resume", "--iterations", "5", "-q") == 0
-    assert load_checkpoint(run / "model.pt")["source"]["tta"] is True  # kept
+    assert load_checkpoint(run / "model.pt")["source"][name] is True  # kept
     resume = ("--data", str(toy), "--out", str(run), "--resume", "--iterations", "6", "-q")
-    assert _run(*resume, "--no-predict-tta") == 0
+    assert _run(*resume, flag.replace("--", "--no-", 1)) == 0
     ckpt = load_checkpoint(run / "model.pt")
-    assert ckpt["step"] == 6 and ckpt["source"]["tta"] is False
+    assert ckpt["step"] == 6 and ckpt["source"][name] is False
     # an already trained checkpoint: the weights are kept, the default changes
-    train_cmd.set_predict_flag(run / "model.pt", "tta", True, tmp_path / "tta.pt")
-    updated = load_checkpoint(tmp_path / "tta.pt")
-    assert updated["source"]["tta"] is True
-    assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
-
-
-def test_predict_fill_holes_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> None:
-    """--predict-fill-holes stores ``source.fill_holes``; --resume keeps it unless given."""
-    from vnet.checkpoint import default_fill_holes
-
-    run = tmp_path / "run"
-    argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
-    assert _run(*argv, "--predict-fill-holes") == 0
-    ckpt = load_checkpoint(run / "model.pt")
-    assert default_fill_holes(ckpt, run / "model.pt") is True and "tta" not in ckpt["source"]
-    resume = ("--data", str(toy), "--out", str(run), "--resume", "-q")
-    assert _run(*resume, "--iterations", "5") == 0
-    assert load_checkpoint(run / "model.pt")["source"]["fill_holes"] is True  # kept
-    assert _run(*resume, "--iterations", "6", "--no-predict-fill-holes") == 0
-    ckpt = load_checkpoint(run / "model.pt")
-    assert ckpt["step"] == 6 and ckpt["source"]["fill_holes"] is False
-    train_cmd.set_predict_flag(run / "model.pt", "fill_holes", True, tmp_path / "fill.pt")
-    updated = load_checkpoint(tmp_path / "fill.pt")
-    assert updated["source"]["fill_holes"] is True
+    train_cmd.set_predict_flag(run / "model.pt", name, True, tmp_path / "set.pt")
+    updated = load_checkpoint(tmp_path / "set.pt")
+    assert updated["source"][name] is True
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
 
 
