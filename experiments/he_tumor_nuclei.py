@@ -28,9 +28,10 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
 * ``export``: ``models/he_tumor_nuclei.pt`` (the U-Net, the better of the two on held-out
   synthetic data and the fit splits; models/he_tumor_nuclei.md) and
   ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
-  ``normalize = none`` and test-time augmentation (``tta = true``) as predict's defaults
-  (both measured on the fit splits, docs/vnet.md, experiments/README.md), plus the training
-  curves;
+  test-time augmentation (``tta = true``) as predict's default, the U-Net also
+  ``normalize = haematoxylin`` (with the colour statistics of its first 32 training inputs)
+  and ``fill_holes = true``, the VN ``normalize = none`` (all measured on the fit splits,
+  docs/vnet.md, experiments/README.md), plus the training curves;
 * ``evaluate``: held-out synthetic scores (``synthlang evaluate``: accuracy, Dice, PSNR of
   u_T against u0) into ``models/he_tumor_nuclei.json``.
 
@@ -176,7 +177,10 @@ def stage_train(net: str, force: bool) -> None:
 def export(net: str) -> Path:
     """``models/FILE``: the checkpoint without the optimiser state and predict's defaults.
 
-    Both networks: colour normalisation none, TTA; the U-Net also filled regions.
+    Both networks: TTA. The U-Net: the haematoxylin level of its first training inputs as
+    colour normalisation (with the statistics of the first
+    :data:`synthlang.colornorm.STATS_SAMPLES` inputs, which runs trained before that
+    number grew to 32 lack) and filled regions; the VN: colours as given.
     """
     run, name, _ = NETWORKS[net]
     done = [r for r in finetune_runs(net) if (r / "DONE.json").exists()]
@@ -186,9 +190,23 @@ def export(net: str) -> Path:
         "normalize": "none",  # best on the fit splits (docs/vnet.md)
         "tta": True,  # predict averages 8 rotations / flips: better on the fit splits
     }
-    if net == "unet":  # filled regions: better on the fit splits (the VN was not measured)
+    if net == "unet":  # better on the fit splits (the VN was not measured with them)
         source["fill_holes"] = True
+        source["normalize"] = "haematoxylin"
+        source["color_stats"] = training_color_stats()
     return C.export_checkpoint(folder, (C.OUT / "models" if SMOKE else MODELS) / name, source)
+
+
+def training_color_stats() -> dict[str, Any]:
+    """The colour statistics ``synthlang train`` stores, of the first training inputs."""
+    from synthlang.colornorm import STATS_SAMPLES, color_stats
+    from synthlang.common.imageio import read_image
+
+    first = sorted((HERE / "train" / "noisy").glob("*.png"))[:STATS_SAMPLES]
+    if not first:
+        raise SystemExit(f"{HERE / 'train'}: no training inputs; run --stage render first")
+    images = [read_image(p) for p in first]
+    return color_stats(images, f"first {len(images)} training inputs").to_dict()
 
 
 def evaluate(net: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ A network trained on synthetic images sees the colours of its training scene; a
 real slide from another lab or scanner has other colours. ``synthlang train``
 therefore stores the colour statistics of the training inputs in the checkpoint
 (:class:`ColorStats`), and ``synthlang predict`` maps every input to them first.
-Two methods:
+Three methods:
 
 * **Reinhard** (Reinhard et al. 2001): per-channel mean and standard deviation
   in CIE L*a*b* (:func:`synthlang.stats.reinhard_stats`); the input's channels
@@ -14,6 +14,13 @@ Two methods:
   concentration (:class:`MacenkoStats`). The input's stain concentrations are
   found by least squares on its own stain vectors, rescaled to the target's
   maximum concentrations and recomposed with the target's stain vectors.
+* **Haematoxylin level**: only the input's haematoxylin is rescaled, so that the
+  99th percentile of its concentration (on the input's own stain vectors) meets
+  the typical level of the training inputs (:attr:`ColorStats.haematoxylin_level`,
+  the median over the images of each one's level); hue, eosin and everything the
+  two stains do not explain stay as given. A model trained with stain variation
+  keeps its tolerance of other hues and is spared only inputs paler or darker in
+  nuclear stain than its training data.
 
 Macenko's estimate needs tissue: it uses pixels whose optical density is at
 least ``beta`` in every channel. An image without enough of them (a blank
@@ -42,19 +49,24 @@ __all__ = [
     "ColorStats",
     "macenko_stats",
     "macenko_normalize",
+    "haematoxylin_level",
+    "haematoxylin_normalize",
     "color_stats",
     "source_color_stats",
     "normalize",
 ]
 
-METHODS = ("reinhard", "macenko")
+METHODS = ("reinhard", "macenko", "haematoxylin")
 """Colour normalisation methods of :func:`normalize`."""
 
 DEFAULT_METHOD = "macenko"
 """The method ``synthlang predict`` uses by default (measured better; docs/vnet.md)."""
 
-STATS_SAMPLES = 8
+STATS_SAMPLES = 32
 """Training inputs (the first ones) whose colours a checkpoint's statistics describe."""
+
+MAX_HAEMATOXYLIN_FACTOR = 2.0
+"""The most :func:`haematoxylin_normalize` multiplies (or divides) an input's haematoxylin by."""
 
 _IO = 240.0 / 255.0  # transmitted light intensity of an empty slide (Macenko's I_0)
 _BETA = 0.15  # OD threshold of a tissue pixel
@@ -222,6 +234,97 @@ def macenko_normalize(
     return np.clip(out, 0.0, 1.0).reshape(img.shape).astype(np.float32)
 
 
+def haematoxylin_level(images: Iterable[np.ndarray]) -> float | None:
+    """The typical haematoxylin level of a set of H&E images.
+
+    Parameters
+    ----------
+    images : iterable of numpy.ndarray
+        ``(rows, cols, 3)`` RGB images in ``[0, 1]``.
+
+    Returns
+    -------
+    float or None
+        The median over the images of each one's 99th-percentile haematoxylin
+        concentration on its own stain vectors (:func:`macenko_stats`); images
+        without a stain estimate are left out, None when none has one.
+
+    Examples
+    --------
+    >>> h, e = np.array([0.65, 0.70, 0.29]), np.array([0.07, 0.99, 0.11])
+    >>> c = np.random.default_rng(0).uniform(0.2, 1.5, (2, 400))
+    >>> img = (240 / 255) * np.exp(-(np.stack([h, e], 1) @ c)).T.reshape(20, 20, 3)
+    >>> round(haematoxylin_level([img, img]), 2)
+    1.71
+    """
+    levels = []
+    for image in images:
+        try:
+            levels.append(float(macenko_stats(_check(image)).max_concentrations[0]))
+        except ValueError:
+            continue
+    return float(np.median(levels)) if levels else None
+
+
+def haematoxylin_normalize(
+    image: np.ndarray, level: float, source: MacenkoStats | None = None
+) -> np.ndarray:
+    """Rescale the haematoxylin of ``image`` to ``level``; everything else stays.
+
+    The image's haematoxylin concentration (least squares on its own stain
+    vectors, negative values taken as none) is multiplied by
+    ``level / (its 99th percentile)``, bounded to ``[1/2, 2]``
+    (:data:`MAX_HAEMATOXYLIN_FACTOR`), by adding the change of optical density to
+    each pixel: hue, eosin and what the two stains do not explain are kept.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(rows, cols, 3)`` RGB in ``[0, 1]``.
+    level : float
+        The target 99th-percentile haematoxylin concentration
+        (:attr:`ColorStats.haematoxylin_level`).
+    source : MacenkoStats, optional
+        The stains of ``image`` (estimated from it when omitted; a whole slide
+        passes the estimate of its thumbnail).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 3)`` float32 RGB in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        ``level`` not positive, or (``source`` omitted) an image without a stain
+        estimate.
+
+    Examples
+    --------
+    >>> h, e = np.array([0.65, 0.70, 0.29]), np.array([0.07, 0.99, 0.11])
+    >>> c = np.random.default_rng(0).uniform(0.2, 1.5, (2, 400))
+    >>> img = (240 / 255) * np.exp(-(np.stack([h, e], 1) @ c)).T.reshape(20, 20, 3)
+    >>> [round(haematoxylin_level([haematoxylin_normalize(img, t)]), 2) for t in (1.0, 2.0)]
+    [1.0, 2.0]
+    """
+    img = _check(image)
+    if not (math.isfinite(level) and level > 0):
+        raise ValueError(f"the haematoxylin level must be positive, got {level}")
+    src = source if source is not None else macenko_stats(img)
+    factor = float(
+        np.clip(
+            level / src.max_concentrations[0],
+            1.0 / MAX_HAEMATOXYLIN_FACTOR,
+            MAX_HAEMATOXYLIN_FACTOR,
+        )
+    )
+    hvec = src.stain_matrix[:, 0]
+    conc_h = np.maximum(_concentrations(_od(img), src.stain_matrix)[0], 0.0)
+    rgb = np.asarray(img, dtype=np.float64).reshape(-1, 3)
+    out = rgb * np.exp(-(factor - 1.0) * conc_h[:, None] * hvec[None, :])
+    return np.clip(out, 0.0, 1.0).reshape(img.shape).astype(np.float32)
+
+
 # ---------------------------------------------------------------- statistics of a data set
 
 
@@ -239,13 +342,19 @@ class ColorStats:
     n_images : int
         Number of images measured.
     origin : str
-        What they were (for example ``"first 8 training inputs"``).
+        What they were (for example ``"first 32 training inputs"``).
+    haematoxylin_level : float or None
+        Median over the images of each one's 99th-percentile haematoxylin
+        concentration (on its own stain vectors; :func:`haematoxylin_level`), the
+        target of :func:`haematoxylin_normalize`; None when no image has a stain
+        estimate, or for statistics stored before it was measured.
     """
 
     reinhard: ReinhardStats
     macenko: MacenkoStats | None
     n_images: int
     origin: str = ""
+    haematoxylin_level: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dictionary (the form stored in checkpoints)."""
@@ -254,6 +363,7 @@ class ColorStats:
             "origin": self.origin,
             "reinhard": self.reinhard.to_dict(),
             "macenko": None if self.macenko is None else self.macenko.to_dict(),
+            "haematoxylin_level": self.haematoxylin_level,
         }
 
     @staticmethod
@@ -267,7 +377,7 @@ class ColorStats:
         """
         if not isinstance(d, Mapping):
             raise ValueError(f"color_stats is a {type(d).__name__}, not a dict")
-        unknown = set(d) - {"n_images", "origin", "reinhard", "macenko"}
+        unknown = set(d) - {"n_images", "origin", "reinhard", "macenko", "haematoxylin_level"}
         if unknown:
             raise ValueError(f"color_stats has an unknown field {sorted(map(str, unknown))[0]!r}")
         n = d.get("n_images")
@@ -289,7 +399,14 @@ class ColorStats:
         if m is not None and not isinstance(m, Mapping):
             raise ValueError("color_stats.macenko must be a dict or None")
         macenko = None if m is None else MacenkoStats.from_dict(m)
-        return ColorStats(ReinhardStats(mean, std), macenko, int(n), origin)
+        level = d.get("haematoxylin_level")
+        if level is not None:
+            if isinstance(level, bool) or not isinstance(level, (int, float)):
+                raise ValueError("color_stats.haematoxylin_level must be a number or None")
+            if not (math.isfinite(level) and 0 < level < 1e3):
+                raise ValueError("color_stats.haematoxylin_level must be positive and finite")
+            level = float(level)
+        return ColorStats(ReinhardStats(mean, std), macenko, int(n), origin, level)
 
 
 def _numbers(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
@@ -327,8 +444,8 @@ def color_stats(images: Iterable[np.ndarray], origin: str = "") -> ColorStats:
     --------
     >>> img = np.random.default_rng(0).uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32)
     >>> s = color_stats([img, img[::-1]], origin="two")
-    >>> s.n_images, s.macenko is not None
-    (2, True)
+    >>> s.n_images, s.macenko is not None, s.haematoxylin_level is not None
+    (2, True, True)
     """
     imgs = [_check(np.asarray(i, dtype=np.float32)) for i in images]
     if not imgs:
@@ -338,7 +455,7 @@ def color_stats(images: Iterable[np.ndarray], origin: str = "") -> ColorStats:
         macenko: MacenkoStats | None = macenko_stats(imgs)
     except ValueError:
         macenko = None
-    return ColorStats(reinhard, macenko, len(imgs), origin)
+    return ColorStats(reinhard, macenko, len(imgs), origin, haematoxylin_level(imgs))
 
 
 def source_color_stats(
@@ -378,18 +495,28 @@ def normalize(image: np.ndarray, target: ColorStats, method: str) -> tuple[np.nd
         ``(rows, cols, 3)`` RGB in ``[0, 1]``.
     target : ColorStats
         The statistics to map to.
-    method : {"reinhard", "macenko"}
+    method : {"reinhard", "macenko", "haematoxylin"}
         Macenko falls back to Reinhard when the target or the image has no
-        stain estimate.
+        stain estimate; the haematoxylin level leaves such an image as it is.
 
     Returns
     -------
     (numpy.ndarray, str)
         The normalised image (float32) and what was done: ``"reinhard"``,
-        ``"macenko"``, or ``"reinhard (macenko impossible: REASON)"``.
+        ``"macenko"``, ``"haematoxylin"``, ``"reinhard (macenko impossible: REASON)"``
+        or ``"none (haematoxylin impossible: REASON)"``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "haematoxylin":
+        if target.haematoxylin_level is None:
+            reason = "the target has no haematoxylin level"
+        else:
+            try:
+                return haematoxylin_normalize(image, target.haematoxylin_level), "haematoxylin"
+            except ValueError as exc:
+                reason = str(exc)
+        return np.asarray(image, dtype=np.float32), f"none (haematoxylin impossible: {reason})"
     if method == "macenko":
         if target.macenko is None:
             reason = "the target has no stain estimate"

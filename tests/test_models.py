@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from synthlang.cli.main import main
+from synthlang.colornorm import ColorStats
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = [MODELS / f"scenario{k}.pt" for k in (1, 2, 3)] + [
@@ -36,8 +37,9 @@ def test_tumor_nucleus_model_stores_its_input_handling() -> None:
     """Predict needs no option: the checkpoint names its normalisation and training colours."""
     path = MODELS / "he_tumor_nuclei.pt"
     ckpt = torch.load(path, weights_only=True)
-    assert ckpt["source"]["normalize"] == "none"  # measured best on the fit splits
-    assert "color_stats" in ckpt["source"]
+    assert ckpt["source"]["normalize"] == "haematoxylin"  # measured best on the fit splits
+    stats = ColorStats.from_dict(ckpt["source"]["color_stats"])
+    assert stats.haematoxylin_level is not None and stats.n_images == 32
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

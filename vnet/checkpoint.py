@@ -391,7 +391,7 @@ def _source_entry(data: Mapping[str, Any], key: str) -> Any:
 
 
 #: what ``source["normalize"]`` may say (the method ``synthlang predict`` uses by default)
-NORMALIZE_CHOICES = ("macenko", "reinhard", "none")
+NORMALIZE_CHOICES = ("macenko", "reinhard", "haematoxylin", "none")
 
 
 def default_normalize(data: Mapping[str, Any], path: str | Path) -> str | None:

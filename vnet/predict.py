@@ -126,7 +126,7 @@ class PredictOptions:
     reference : Path, optional
         Colour-normalise every input to this image's statistics instead of the
         checkpoint's (the paper does so for H&E, Scenarios 2 and 3).
-    normalize : {"macenko", "reinhard", "none"}
+    normalize : {"macenko", "reinhard", "haematoxylin", "none"}
         Colour normalisation of every input (:mod:`synthlang.colornorm`) to the
         statistics of the training inputs stored in the checkpoint (or to
         ``reference``); default :data:`synthlang.colornorm.DEFAULT_METHOD`.

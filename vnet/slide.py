@@ -108,13 +108,24 @@ def tile_predictor(
 
 
 def _normalizer(
-    slide: Any, target: Any, notes: list[str]
+    slide: Any, target: Any, method: str, notes: list[str]
 ) -> Callable[[np.ndarray], np.ndarray] | None:
-    """One Macenko stain mapping for the whole slide, estimated on its tissue thumbnail."""
-    from synthlang.colornorm import macenko_normalize, macenko_stats
+    """One stain mapping for the whole slide, its stains estimated on its tissue thumbnail.
+
+    ``method`` ``"haematoxylin"`` rescales only the slide's haematoxylin to the target's
+    level (:func:`synthlang.colornorm.haematoxylin_normalize`); any other: Macenko.
+    """
+    from synthlang.colornorm import haematoxylin_normalize, macenko_normalize, macenko_stats
     from synthlang.slides.tissue import thumbnail
 
-    if target is None or target.macenko is None:
+    level = 0.0
+    if method == "haematoxylin":
+        if target is None or target.haematoxylin_level is None:
+            if target is not None:
+                notes.append(f"{slide.name}: colours not normalised (no haematoxylin level)")
+            return None
+        level = float(target.haematoxylin_level)
+    elif target is None or target.macenko is None:
         return None
     image, _ = thumbnail(slide, 8.0)
     try:
@@ -122,6 +133,8 @@ def _normalizer(
     except ValueError as exc:
         notes.append(f"{slide.name}: colours not normalised (no stain estimate: {exc})")
         return None
+    if method == "haematoxylin":
+        return lambda tile: haematoxylin_normalize(tile, level, source)
     return lambda tile: macenko_normalize(tile, target.macenko, source)
 
 
@@ -148,7 +161,8 @@ def predict_slide_file(
     """Run a checkpoint on one slide; write its nuclei, overlay and summary into ``out``.
 
     ``normalize``: ``"default"`` (what the checkpoint asks for, else Macenko), ``"none"``,
-    ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail).
+    ``"macenko"`` (one stain mapping for the whole slide, estimated on its tissue thumbnail),
+    ``"haematoxylin"`` (its haematoxylin rescaled to the training level, estimated likewise).
     ``min_area_um2``: smaller nuclei are dropped. ``tta``: test-time augmentation
     (:func:`tile_predictor`); None: what the checkpoint stores
     (:func:`vnet.checkpoint.default_tta`), else off. ``fill_holes``: close cracks up to two
@@ -185,7 +199,7 @@ def predict_slide_file(
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:
         target = color_stats(ckpt, checkpoint) if method != "none" else None
-        norm = _normalizer(slide, target, notes)
+        norm = _normalizer(slide, target, method, notes)
         predictor = tile_predictor(
             model, device=dev, precision=precision, normalize=norm, tta=use_tta
         )

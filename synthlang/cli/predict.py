@@ -32,8 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "into --out, and predict.json naming the classes (class id k is the k-th). "
             "--geojson adds NAME.geojson for QuPath. Every input is "
             "first colour-normalised to the colour statistics of the training inputs that "
-            "the checkpoint stores (Macenko stain normalisation by default; Reinhard with "
-            "--normalize reinhard); --reference IMG normalises to an image instead, "
+            "the checkpoint stores (the method the checkpoint names, else Macenko stain "
+            "normalisation; --normalize reinhard|macenko|haematoxylin chooses; haematoxylin "
+            "rescales only the nuclear stain to the training inputs' typical level); "
+            "--reference IMG normalises to an image instead, "
             "--no-normalize not at all. A network trained on images that are not RGB (a scene "
             "with `channels [...]`) reads images of its channel count (multi-channel TIFFs, 8 or "
             "16 bit), is not colour-normalised, writes u_T as NAME_denoised.tif (16 bit) and "
@@ -61,10 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--normalize",
-        choices=("macenko", "reinhard"),
+        choices=("macenko", "reinhard", "haematoxylin"),
         default=None,
-        help="colour normalisation method (default macenko; falls back to reinhard for an "
-        "image without a stain estimate)",
+        help="colour normalisation method (default: what the checkpoint stores, else macenko; "
+        "macenko falls back to reinhard for an image without a stain estimate); haematoxylin "
+        "rescales only the input's haematoxylin to the training inputs' typical level, hue "
+        "and eosin as given",
     )
     p.add_argument(
         "--no-normalize",

@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "projected onto the constraint set after every step. RUN/ receives model.pt "
             "(checkpoint, every --checkpoint-every iterations and at the end), "
             "metrics.jsonl, curves.png and config.json; the checkpoint also stores the colour "
-            "statistics of the first 8 training inputs, to which `synthlang predict` normalises "
+            "statistics of the first 32 training inputs, to which `synthlang predict` normalises "
             "its inputs. Presets: paper (800 images of "
             "300x300, batch 8, 1500 iterations, lr 1e-4 / 5e-5 for scenario3; U-Net 3000 "
             "iterations at 5e-5), default (about 15 minutes on 2 CPU cores), smoke (seconds)."
@@ -170,7 +170,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--predict-normalize",
-        choices=("macenko", "reinhard", "none"),
+        choices=("macenko", "reinhard", "haematoxylin", "none"),
         default=None,
         help="colour normalisation that `synthlang predict` applies to this model's inputs by "
         "default, stored in the checkpoint (default: predict's own default, macenko); measure "
@@ -539,7 +539,7 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
     ----------
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
-    method : {"macenko", "reinhard", "none"}
+    method : {"macenko", "reinhard", "haematoxylin", "none"}
         The default method.
     out : str or Path
         Where to write the updated checkpoint (may be ``checkpoint`` itself).

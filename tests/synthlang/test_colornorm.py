@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from synthlang.colornorm import (
+    MAX_HAEMATOXYLIN_FACTOR,
     ColorStats,
     color_stats,
+    haematoxylin_level,
+    haematoxylin_normalize,
     macenko_normalize,
     macenko_stats,
     normalize,
@@ -85,9 +88,79 @@ def test_color_stats_round_trip_and_validation() -> None:
         ({**d, "macenko": {**d["macenko"], "max_concentrations": [1, -1]}}, "positive"),
         ({**d, "macenko": {"stain_vectors": [[1, 0, 0], [0, 1, 0]]}}, "max_concentrations"),
         ({**d, "macenko": "x"}, "macenko"),
+        ({**d, "haematoxylin_level": -1.0}, "haematoxylin_level"),
+        ({**d, "haematoxylin_level": float("inf")}, "haematoxylin_level"),
+        ({**d, "haematoxylin_level": "2"}, "haematoxylin_level"),
+        ({**d, "haematoxylin_level": True}, "haematoxylin_level"),
     ]:
         with pytest.raises(ValueError, match=match):
             ColorStats.from_dict(bad)
+
+
+def test_statistics_stored_before_the_haematoxylin_level_still_load() -> None:
+    d = color_stats([he_image(0)]).to_dict()
+    assert d["haematoxylin_level"] == pytest.approx(haematoxylin_level([he_image(0)]))
+    old = {k: v for k, v in d.items() if k != "haematoxylin_level"}
+    assert ColorStats.from_dict(old).haematoxylin_level is None
+    assert ColorStats.from_dict({**d, "haematoxylin_level": None}).haematoxylin_level is None
+
+
+def test_haematoxylin_level_is_the_median_of_the_images() -> None:
+    pale, mid, dark = (haematoxylin_normalize(he_image(5), level) for level in (0.8, 1.2, 1.9))
+    assert haematoxylin_level([pale, dark, mid]) == pytest.approx(1.2, rel=0.02)
+    blank = np.full((20, 20, 3), 0.9, np.float32)
+    assert haematoxylin_level([blank, mid]) == pytest.approx(1.2, rel=0.02)
+    assert haematoxylin_level([blank]) is None
+
+
+def test_haematoxylin_normalize_changes_only_the_nuclear_stain() -> None:
+    img = he_image(6)
+    src = macenko_stats(img)
+    target = 1.25 * float(src.max_concentrations[0])
+    out = haematoxylin_normalize(img, target)
+    assert out.dtype == np.float32 and out.shape == img.shape
+    got = macenko_stats(out)
+    assert got.max_concentrations[0] == pytest.approx(target, rel=0.02)
+    assert got.max_concentrations[1] == pytest.approx(src.max_concentrations[1], rel=0.02)
+    assert np.all(np.sum(got.stain_matrix * src.stain_matrix, axis=0) > 0.999)
+    # pixels without haematoxylin (the eosin background) keep their colour exactly
+    hc = np.linalg.lstsq(src.stain_matrix, -np.log(img.reshape(-1, 3) / (240 / 255)).T)[0][0]
+    clear = hc.reshape(40, 40) <= 0
+    assert clear.any()
+    np.testing.assert_allclose(out[clear], img[clear], atol=1e-6)
+    # darker nuclei where the haematoxylin was
+    assert out[~clear].mean() < img[~clear].mean()
+
+
+def test_haematoxylin_normalize_is_bounded_and_checks_its_level() -> None:
+    img = he_image(7)
+    h = float(macenko_stats(img).max_concentrations[0])
+    bound = MAX_HAEMATOXYLIN_FACTOR
+    for asked, factor in ((100 * h, bound), (h / 100, 1 / bound)):
+        got = macenko_stats(haematoxylin_normalize(img, asked)).max_concentrations[0]
+        assert got == pytest.approx(factor * h, rel=0.03)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="haematoxylin level must be positive"):
+            haematoxylin_normalize(img, bad)
+
+
+def test_normalize_by_haematoxylin_and_its_fallbacks() -> None:
+    stats = color_stats([he_image(0), he_image(1)])
+    assert stats.haematoxylin_level is not None
+    pale = haematoxylin_normalize(he_image(8), 0.6 * stats.haematoxylin_level)
+    out, how = normalize(pale, stats, "haematoxylin")
+    assert how == "haematoxylin"
+    assert haematoxylin_level([out]) == pytest.approx(stats.haematoxylin_level, rel=0.02)
+    blank = np.full((20, 20, 3), 0.9, np.float32)
+    out, how = normalize(blank, stats, "haematoxylin")
+    assert how.startswith("none (haematoxylin impossible: too little stained tissue")
+    np.testing.assert_array_equal(out, blank)
+    no_level = ColorStats(stats.reinhard, stats.macenko, 2)
+    out, how = normalize(pale, no_level, "haematoxylin")
+    assert how == "none (haematoxylin impossible: the target has no haematoxylin level)"
+    np.testing.assert_array_equal(out, pale)
+    with pytest.raises(ValueError, match="method must be one of"):
+        normalize(pale, stats, "hematoxylin")
 
 
 def test_source_color_stats_uses_the_first_inputs() -> None:

@@ -207,6 +207,46 @@ def test_predict_normalises_to_the_checkpoint_by_default(
     assert np.abs(reinhard_stats(seen[-1]).mean - ref_mean).max() < 1.5
 
 
+def test_predict_rescales_the_haematoxylin_to_the_training_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``normalize="haematoxylin"`` (a stored default too): only the nuclear stain changes."""
+    import vnet.predict as vp
+    from synthlang.cli.train import set_predict_normalize
+    from synthlang.colornorm import color_stats, haematoxylin_level, haematoxylin_normalize
+    from synthlang.common.imageio import read_image
+
+    seen: list[np.ndarray] = []
+    real = vp.predict_array
+
+    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        seen.append(image)
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(vp, "predict_array", spy)
+    stats = color_stats([_he(0), _he(1)])
+    assert stats.haematoxylin_level is not None
+    ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())
+    pale = _save(tmp_path / "pale.png", haematoxylin_normalize(_he(2), 0.5))
+    opts = PredictOptions(normalize="haematoxylin")
+    (rec,) = predict_files(ckpt, [pale], tmp_path / "o1", opts)
+    target = "checkpoint training inputs"
+    assert rec["normalization"] == {"method": "haematoxylin", "target": target}
+    level = haematoxylin_level([seen[-1]])
+    assert level is not None and abs(level / stats.haematoxylin_level - 1) < 0.05
+    assert abs(haematoxylin_level([read_image(pale)]) / stats.haematoxylin_level - 1) > 0.2
+    set_predict_normalize(ckpt, "haematoxylin", ckpt)
+    (rec,) = predict_files(ckpt, [pale], tmp_path / "o2")
+    assert rec["normalization"]["method"] == "haematoxylin"
+    assert np.array_equal(seen[-1], seen[-2])
+    # statistics stored before the level was measured: the input is left as it is
+    old = {k: v for k, v in stats.to_dict().items() if k != "haematoxylin_level"}
+    ckpt_old = _with_stats(tmp_path / "old.pt", old)
+    (rec,) = predict_files(ckpt_old, [pale], tmp_path / "o3", opts)
+    assert rec["normalization"]["method"].startswith("none (haematoxylin impossible: the target")
+    assert np.array_equal(seen[-1], read_image(pale))
+
+
 def test_checkpoint_without_stats_is_not_normalised(tmp_path: Path) -> None:
     """Old checkpoints keep loading; predict says once that it does not normalise."""
     ckpt = _checkpoint(tmp_path / "old.pt")

@@ -222,3 +222,54 @@ def test_slide_fill_holes_follows_the_checkpoint_and_the_flags(
     assert run(plain, True) is True
     assert run(filled) is True
     assert run(filled, False) is False
+
+
+def test_slide_haematoxylin_normalisation_uses_the_thumbnail_stains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One stain estimate per slide; every tile's haematoxylin is rescaled with it."""
+    import vnet.slide as vs
+    from synthlang.colornorm import color_stats, haematoxylin_level, haematoxylin_normalize
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:300, :300]
+    hc = np.zeros((300, 300))
+    for cy, cx in rng.uniform(20, 280, (40, 2)):
+        hc += 1.2 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 30.0)
+    od = np.stack([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]], axis=1) @ np.stack(
+        [hc.ravel(), 2.2 + 0.4 * rng.uniform(size=hc.size)]
+    )
+    he = ((240 / 255) * np.exp(-od)).T.reshape(300, 300, 3).astype(np.float32)
+    stats = color_stats([he])
+    assert stats.haematoxylin_level is not None
+    pale = haematoxylin_normalize(he, 0.6 * stats.haematoxylin_level)
+    slide = write_tiff(
+        tmp_path / "s.tif", (pale * 255).round().astype(np.uint8), mpp=0.5, levels=1, tile=64
+    )
+    ckpt = write_tiny_vn(tmp_path / "m.pt", {"kind": "folder", "color_stats": stats.to_dict()})
+    made: list[Any] = []
+    real = vs._normalizer
+
+    def spy(*args: Any) -> Any:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(vs, "_normalizer", spy)
+    notes: list[str] = []
+    rec = vs.predict_slide_file(
+        ckpt, slide, tmp_path / "o", normalize="haematoxylin", progress=False, notes=notes
+    )
+    assert not notes, notes
+    assert rec["normalized"] and made[-1] is not None
+    norm = made[-1]
+    before, after = haematoxylin_level([pale]), haematoxylin_level([norm(pale)])
+    assert before is not None and after is not None and after > 1.2 * before
+    # one estimate for the whole slide: a tile is mapped as the same pixels of the whole
+    np.testing.assert_allclose(norm(pale[64:128, 32:96]), norm(pale)[64:128, 32:96], atol=1e-6)
+    old = {k: v for k, v in stats.to_dict().items() if k != "haematoxylin_level"}
+    ckpt_old = write_tiny_vn(tmp_path / "old.pt", {"kind": "folder", "color_stats": old})
+    rec = vs.predict_slide_file(
+        ckpt_old, slide, tmp_path / "o2", normalize="haematoxylin", progress=False, notes=notes
+    )
+    assert not rec["normalized"]
+    assert notes == ["s.tif: colours not normalised (no haematoxylin level)"]

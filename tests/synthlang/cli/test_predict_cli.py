@@ -123,6 +123,8 @@ def test_predict_normalisation_flags(
     assert got.out.count("colours macenko to checkpoint training inputs") == 2 and not got.err
     assert _run(with_stats, imgs[0], "--out", out, "--normalize", "reinhard") == 0
     assert "colours reinhard to checkpoint training inputs" in capsys.readouterr().out
+    assert _run(with_stats, imgs[0], "--out", out, "--normalize", "haematoxylin") == 0
+    assert "colours haematoxylin to checkpoint training inputs" in capsys.readouterr().out
     assert _run(with_stats, imgs[0], "--out", out, "--no-normalize") == 0
     assert "colours as given" in capsys.readouterr().out
     assert _run(with_stats, imgs[0], "--out", out, "--reference", imgs[1]) == 0
