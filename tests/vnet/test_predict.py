@@ -161,23 +161,30 @@ def _with_stats(path: Path, stats: dict[str, Any]) -> Path:
     return path
 
 
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """The images the network is run on (after colour normalisation), in order."""
+    import vnet.predict as vp
+
+    images: list[np.ndarray] = []
+    real = vp.predict_array
+
+    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        images.append(image)
+        return real(model, image, **kw)
+
+    monkeypatch.setattr(vp, "predict_array", spy)
+    return images
+
+
 def test_predict_normalises_to_the_checkpoint_by_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, seen: list[np.ndarray]
 ) -> None:
     """The network sees inputs mapped to the stored colours; --no-normalize and --reference."""
-    import vnet.predict as vp
     from synthlang.colornorm import DEFAULT_METHOD, color_stats
     from synthlang.common.imageio import read_image
     from synthlang.stats import reinhard_stats
 
-    seen: list[np.ndarray] = []
-    real = vp.predict_array
-
-    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
-        seen.append(image)
-        return real(model, image, **kw)
-
-    monkeypatch.setattr(vp, "predict_array", spy)
     stats = color_stats([_he(0), _he(1)])
     ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())
     cast = _save(tmp_path / "cast.png", _he(2, (0.8, 1.0, 0.7)))
@@ -208,22 +215,13 @@ def test_predict_normalises_to_the_checkpoint_by_default(
 
 
 def test_predict_rescales_the_haematoxylin_to_the_training_level(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, seen: list[np.ndarray]
 ) -> None:
     """``normalize="haematoxylin"`` (a stored default too): only the nuclear stain changes."""
-    import vnet.predict as vp
     from synthlang.cli.train import set_predict_normalize
     from synthlang.colornorm import color_stats, haematoxylin_level, haematoxylin_normalize
     from synthlang.common.imageio import read_image
 
-    seen: list[np.ndarray] = []
-    real = vp.predict_array
-
-    def spy(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
-        seen.append(image)
-        return real(model, image, **kw)
-
-    monkeypatch.setattr(vp, "predict_array", spy)
     stats = color_stats([_he(0), _he(1)])
     assert stats.haematoxylin_level is not None
     ckpt = _with_stats(tmp_path / "model.pt", stats.to_dict())

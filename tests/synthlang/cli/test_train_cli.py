@@ -48,12 +48,13 @@ def test_train_folder_resume_and_refusals(
 ) -> None:
     run = tmp_path / "run"
     argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
-    assert _run(*argv, "--predict-normalize", "none") == 0
+    assert _run(*argv, "--predict-normalize", "haematoxylin") == 0
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["step"] == 4 and ckpt["source"]["kind"] == "folder"
-    assert ckpt["source"]["normalize"] == "none"  # predict's default for this model
+    assert ckpt["source"]["normalize"] == "haematoxylin"  # predict's default for this model
     stats = ckpt["source"]["color_stats"]  # colours of the first training inputs
     assert stats["n_images"] == 4 and len(stats["reinhard"]["lab_mean"]) == 3
+    assert "haematoxylin_level" in stats  # None for inputs without a stain estimate
     assert ckpt["train_config"]["n_samples"] == 4  # preset's n, within the 6 samples
     assert (run / "curves.png").exists() and (run / "metrics.jsonl").exists()
     with pytest.raises(DataError, match="--resume"):
@@ -61,7 +62,7 @@ def test_train_folder_resume_and_refusals(
     assert _run("--data", str(toy), "--out", str(run), "--resume", "--iterations", "6") == 0
     assert load_checkpoint(run / "model.pt")["step"] == 6
     assert load_checkpoint(run / "model.pt")["source"]["color_stats"] == stats
-    assert load_checkpoint(run / "model.pt")["source"]["normalize"] == "none"  # kept
+    assert load_checkpoint(run / "model.pt")["source"]["normalize"] == "haematoxylin"  # kept
     assert "6 iterations" in capsys.readouterr().out
     with pytest.raises(SynthlangError, match="--lr"):
         _run("--data", str(toy), "--out", str(run), "--resume", "--lr", "0.1")
