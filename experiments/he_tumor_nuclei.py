@@ -199,14 +199,13 @@ def export(net: str) -> Path:
 
 def training_color_stats() -> dict[str, Any]:
     """The colour statistics ``synthlang train`` stores, of the first training inputs."""
-    from synthlang.colornorm import STATS_SAMPLES, color_stats
-    from synthlang.common.imageio import read_image
+    from synthlang.colornorm import STATS_SAMPLES, source_color_stats
+    from vnet.data import FolderSource
 
-    first = sorted((HERE / "train" / "noisy").glob("*.png"))[:STATS_SAMPLES]
-    if not first:
-        raise SystemExit(f"{HERE / 'train'}: no training inputs; run --stage render first")
-    images = [read_image(p) for p in first]
-    return color_stats(images, f"first {len(images)} training inputs").to_dict()
+    source = FolderSource(HERE / "train")
+    stats = source_color_stats(source, min(STATS_SAMPLES, len(source)))
+    assert stats is not None  # the scene renders RGB
+    return stats.to_dict()
 
 
 def evaluate(net: str) -> dict[str, Any]:

@@ -118,14 +118,13 @@ def _normalizer(
     from synthlang.colornorm import haematoxylin_normalize, macenko_normalize, macenko_stats
     from synthlang.slides.tissue import thumbnail
 
-    level = 0.0
-    if method == "haematoxylin":
-        if target is None or target.haematoxylin_level is None:
-            if target is not None:
-                notes.append(f"{slide.name}: colours not normalised (no haematoxylin level)")
-            return None
-        level = float(target.haematoxylin_level)
-    elif target is None or target.macenko is None:
+    if target is None:
+        return None
+    by_level = method == "haematoxylin"
+    if by_level and target.haematoxylin_level is None:
+        notes.append(f"{slide.name}: colours not normalised (no haematoxylin level)")
+        return None
+    if not by_level and target.macenko is None:
         return None
     image, _ = thumbnail(slide, 8.0)
     try:
@@ -133,7 +132,8 @@ def _normalizer(
     except ValueError as exc:
         notes.append(f"{slide.name}: colours not normalised (no stain estimate: {exc})")
         return None
-    if method == "haematoxylin":
+    if by_level:
+        level = float(target.haematoxylin_level)
         return lambda tile: haematoxylin_normalize(tile, level, source)
     return lambda tile: macenko_normalize(tile, target.macenko, source)
 
