@@ -391,12 +391,12 @@ def pictures(task: Task) -> None:
     """One overlay sheet per measured set, downsized, into docs/results/TASK_SET.png.
 
     Rows are the images of the set; columns the input, the truth and each model's mask
-    (red tint, yellow outline: ``vnet.predict.overlay``, as ``synthlang predict`` draws it).
+    (red tint, yellow outline: ``vnet.overlay.overlay``, as ``synthlang predict`` draws it).
     """
 
     from synthlang.common.imageio import read_image
     from vnet.data import read_gray
-    from vnet.predict import overlay
+    from vnet.overlay import overlay
 
     for set_name in task.eval_sets:
         rows = []

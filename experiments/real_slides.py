@@ -383,7 +383,7 @@ def overlays(rs: RealSet, images: list[Path], models: list[ModelSpec]) -> Path |
     """
     from synthlang.common.imageio import read_image
     from vnet.data import read_gray
-    from vnet.predict import overlay
+    from vnet.overlay import overlay
 
     rows = []
     for p in images[:5]:

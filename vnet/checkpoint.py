@@ -38,7 +38,7 @@ import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import torch
 from pydantic import BaseModel, ValidationError
@@ -361,6 +361,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     default_normalize(data, p)
     default_tta(data, p)
     default_fill_holes(data, p)
+    default_whole_nuclei(data, p)
     return data
 
 
@@ -489,24 +490,53 @@ def default_fill_holes(data: Mapping[str, Any], path: str | Path) -> bool | None
     return _stored_flag(data, path, "fill_holes")
 
 
+def default_whole_nuclei(data: Mapping[str, Any], path: str | Path) -> bool | None:
+    """Whether a checkpoint asks ``synthlang predict`` to complete nuclei by default.
+
+    ``source["whole_nuclei"]``, set with ``synthlang train --predict-whole-nuclei`` (or
+    ``synthlang.cli.train.set_predict_flag``) for a model whose masks were measured to gain
+    from extending each class over the whole of every nucleus (found by colour deconvolution,
+    :func:`synthlang.nuclei.segment_nuclei`) that it covers at least in half
+    (:func:`synthlang.common.regions.complete_nuclei`). Read and refused like
+    :func:`default_tta`.
+
+    Examples
+    --------
+    >>> default_whole_nuclei({"source": {"whole_nuclei": True}}, "m.pt")
+    True
+    """
+    return _stored_flag(data, path, "whole_nuclei")
+
+
+class PredictChoices(NamedTuple):
+    """``synthlang predict``'s resolved choices for a checkpoint (:func:`predict_defaults`)."""
+
+    normalize: str
+    tta: bool
+    fill_holes: bool
+    whole_nuclei: bool
+
+
 def predict_defaults(
     data: Mapping[str, Any],
     path: str | Path,
     normalize: str = "default",
     tta: bool | None = None,
     fill_holes: bool | None = None,
-) -> tuple[str, bool, bool]:
-    """``synthlang predict``'s colour normalisation, TTA and filling for a checkpoint.
+    whole_nuclei: bool | None = None,
+) -> PredictChoices:
+    """``synthlang predict``'s colour normalisation, TTA, filling and whole nuclei.
 
     What is given wins; ``normalize="default"`` and None take the checkpoint's choice
-    (:func:`default_normalize`, :func:`default_tta`, :func:`default_fill_holes`), else the
-    library's (:data:`synthlang.colornorm.DEFAULT_METHOD`, no TTA, no filling). Image and
-    whole-slide prediction both resolve their options here.
+    (:func:`default_normalize`, :func:`default_tta`, :func:`default_fill_holes`,
+    :func:`default_whole_nuclei`), else the library's
+    (:data:`synthlang.colornorm.DEFAULT_METHOD`, and the rest off). Image and whole-slide
+    prediction both resolve their options here.
 
     Examples
     --------
     >>> predict_defaults({"source": {"normalize": "none", "tta": True}}, "m.pt", tta=False)
-    ('none', False, False)
+    PredictChoices(normalize='none', tta=False, fill_holes=False, whole_nuclei=False)
     """
     from synthlang.colornorm import DEFAULT_METHOD
 
@@ -514,7 +544,8 @@ def predict_defaults(
         normalize = default_normalize(data, path) or DEFAULT_METHOD
     use_tta = bool(default_tta(data, path)) if tta is None else tta
     fill = bool(default_fill_holes(data, path)) if fill_holes is None else fill_holes
-    return normalize, use_tta, fill
+    whole = bool(default_whole_nuclei(data, path)) if whole_nuclei is None else whole_nuclei
+    return PredictChoices(normalize, use_tta, fill, whole)
 
 
 def stored_pixel_size(data: Mapping[str, Any]) -> float:

@@ -23,7 +23,9 @@ channels (classes; ``K = 1``: a binary network)::
     NAME_prob_K.png     K > 1 only: the probability of class id K (1 .. K), 16-bit gray
     NAME_mask.png       pixels of any class, 8-bit gray (0 / 255); K = 1: m_T >= threshold;
                         with fill_holes, each class's cracks up to two pixels wide closed and
-                        holes filled (vnet.instances.fill_regions, --fill-holes); in every
+                        holes filled (vnet.instances.fill_regions, --fill-holes); with
+                        whole_nuclei, every nucleus found by colour deconvolution that a class
+                        covers at least in half made whole (--whole-nuclei); in every
                         output below, regions of a class smaller than min_area_um2 are
                         background (vnet.instances.remove_small_regions, --min-area)
     NAME_labels.png     the class map, 8-bit gray: argmax_k m_k + 1 where max_k m_k >=
@@ -57,6 +59,8 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
+from synthlang.common.regions import complete_nuclei
+from synthlang.nuclei import segment_nuclei
 from vnet.checkpoint import (
     check_state_dict,
     load_checkpoint,
@@ -99,8 +103,6 @@ __all__ = [
     "load_model",
     "predict_array",
     "tile_starts",
-    "overlay",
-    "overlay_classes",
     "predict_files",
 ]
 
@@ -153,6 +155,12 @@ class PredictOptions:
         small ones are dropped (:func:`vnet.instances.fill_regions`). None: what the
         checkpoint stores (``source["fill_holes"]``, :func:`vnet.checkpoint.default_fill_holes`),
         else False.
+    whole_nuclei : bool or None
+        Then extend each class over the whole of every nucleus that it covers at least in
+        half (:func:`synthlang.common.regions.complete_nuclei`), the nuclei being found in the
+        input as given by colour deconvolution (:func:`synthlang.nuclei.segment_nuclei`; RGB
+        inputs only). None: what the checkpoint stores (``source["whole_nuclei"]``,
+        :func:`vnet.checkpoint.default_whole_nuclei`), else False.
     """
 
     tile: int = 512
@@ -168,6 +176,7 @@ class PredictOptions:
     geojson: bool = False
     tta: bool | None = None
     fill_holes: bool | None = None
+    whole_nuclei: bool | None = None
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -197,7 +206,7 @@ class PredictOptions:
             raise ValueError(
                 f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
             )
-        for name in ("tta", "fill_holes"):
+        for name in ("tta", "fill_holes", "whole_nuclei"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{name} must be True, False or None, got {value!r}")
@@ -392,76 +401,6 @@ def _squeezed(m: np.ndarray) -> np.ndarray:
     return m[..., 0] if m.shape[-1] == 1 else m
 
 
-def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Tint the mask red on ``image`` and draw its outline in yellow.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(H, W, 3)`` float in ``[0, 1]``.
-    mask : numpy.ndarray
-        ``(H, W)`` bool.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W, 3)`` float32.
-    """
-    from scipy import ndimage as ndi
-
-    out = np.asarray(image, np.float32).copy()
-    mk = np.asarray(mask, bool)
-    red = np.array([1.0, 0.0, 0.0], np.float32)
-    out[mk] = 0.55 * out[mk] + 0.45 * red
-    edge = mk & ~ndi.binary_erosion(mk, structure=np.ones((3, 3), bool), border_value=1)
-    out[edge] = np.array([1.0, 1.0, 0.0], np.float32)
-    return out
-
-
-def overlay_classes(
-    image: np.ndarray, labels: np.ndarray, instances: np.ndarray, classes: Sequence[str]
-) -> np.ndarray:
-    """Tint every class in its colour on ``image`` and outline the instances in yellow.
-
-    Class id ``k`` gets the colour of ``classes[k - 1]`` that the GeoJSON output uses
-    (:func:`synthlang.data.formats.geojson.class_color`).
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``(H, W, 3)`` float in ``[0, 1]``.
-    labels : numpy.ndarray
-        ``(H, W)`` class ids.
-    instances : numpy.ndarray
-        ``(H, W)`` instance ids.
-    classes : sequence of str
-        Class names.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W, 3)`` float32.
-    """
-    from scipy import ndimage as ndi
-
-    from synthlang.data.formats.geojson import class_color
-
-    out = np.asarray(image, np.float32).copy()
-    lab = np.asarray(labels)
-    for k, name in enumerate(classes, start=1):
-        on = lab == k
-        colour = np.asarray(class_color(name, k - 1), np.float32) / 255.0
-        out[on] = 0.55 * out[on] + 0.45 * colour
-    inst = np.asarray(instances, np.int64)
-    footprint = np.ones((3, 3), bool)
-    edge = (inst > 0) & (
-        (ndi.maximum_filter(inst, footprint=footprint, mode="constant") != inst)
-        | (ndi.minimum_filter(inst, footprint=footprint, mode="nearest") != inst)
-    )
-    out[edge] = np.array([1.0, 1.0, 0.0], np.float32)
-    return out
-
-
 def _unique_names(images: Sequence[Path]) -> list[str]:
     names = [p.stem for p in images]
     seen: dict[str, Path] = {}
@@ -495,7 +434,7 @@ def predict_files(
         Output folder (created).
     options : PredictOptions, optional
         Tiling, threshold, device, colour normalisation, instances, GeoJSON,
-        test-time augmentation, filled regions.
+        test-time augmentation, filled regions, whole nuclei.
     notes : list of str, optional
         Receives one line for the user when the inputs are not colour-normalised
         because the checkpoint stores no colour statistics.
@@ -506,8 +445,9 @@ def predict_files(
         Per image: ``name``, ``input``, ``size``, ``mask_fraction`` (pixels of any
         class), ``instances`` (count per class name), the written ``files``,
         ``normalization`` (``method``, as done, and ``target``: what the colours
-        were mapped to, or None), ``tta`` (whether test-time augmentation was used) and
-        ``fill_holes`` (whether the regions were filled).
+        were mapped to, or None), ``tta`` (whether test-time augmentation was used),
+        ``fill_holes`` (whether the regions were filled) and ``whole_nuclei`` (whether
+        partly marked nuclei were completed).
         ``out/predict.json`` holds them with the classes and settings.
     """
     opts = options if options is not None else PredictOptions()
@@ -520,17 +460,18 @@ def predict_files(
     channels = _input_channels(model, ckpt)
     if channels != ("r", "g", "b"):  # markers, not RGB: nothing to colour-normalise
         opts = _without_normalization(opts, checkpoint, channels, notes)
-    opts = _resolve_defaults(opts, checkpoint, ckpt)
+    opts = _resolve_defaults(opts, checkpoint, ckpt, channels)
     target, target_name = _normalization_target(checkpoint, ckpt, opts, notes)
     out_dir = Path(out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
-    min_area = math.ceil(opts.min_area_um2 / stored_pixel_size(ckpt) ** 2)
+    pixel_size = stored_pixel_size(ckpt)
+    min_area = math.ceil(opts.min_area_um2 / pixel_size**2)
     records = []
     for path, name in zip(paths, names, strict=True):
-        image = _read_input(path, checkpoint, channels)
+        image = raw = _read_input(path, checkpoint, channels)
         method = "none"
         if target is not None:
             from synthlang.colornorm import normalize
@@ -549,6 +490,9 @@ def predict_files(
         labels = label_map(m, opts.threshold)
         if opts.fill_holes:
             labels = fill_regions(labels)
+        if opts.whole_nuclei:
+            nuclei = segment_nuclei(raw, pixel_size_um=pixel_size).labels
+            labels = complete_nuclei(labels, nuclei)
         labels = remove_small_regions(labels, min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
         files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
@@ -568,6 +512,7 @@ def predict_files(
                 "normalization": {"method": method, "target": target_name},
                 "tta": bool(opts.tta),
                 "fill_holes": bool(opts.fill_holes),
+                "whole_nuclei": bool(opts.whole_nuclei),
             }
         )
     _write_summary(out_dir, checkpoint, classes, opts, records)
@@ -594,6 +539,7 @@ def _write_summary(
         "min_area_um2": opts.min_area_um2,
         "tta": bool(opts.tta),
         "fill_holes": bool(opts.fill_holes),
+        "whole_nuclei": bool(opts.whole_nuclei),
         "images": records,
     }
     target = out_dir / SUMMARY_NAME
@@ -683,6 +629,7 @@ def _write_outputs(
         return np.round(np.clip(p, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
     from synthlang.common.channelio import false_colour
+    from vnet.overlay import overlay, overlay_classes
 
     mask = labels > 0
     view = false_colour(image)  # the input as RGB (itself for RGB inputs)
@@ -751,13 +698,23 @@ def _write_geojson(
 
 
 def _resolve_defaults(
-    opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any]
+    opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any], channels: Sequence[str]
 ) -> PredictOptions:
     """The options with the checkpoint's choices where they say "default" or None."""
-    normalize, tta, fill = predict_defaults(
-        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes
+    c = predict_defaults(
+        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes, opts.whole_nuclei
     )
-    return dataclasses.replace(opts, normalize=normalize, tta=tta, fill_holes=fill)
+    if c.whole_nuclei and tuple(channels) != ("r", "g", "b"):
+        from synthlang.common.channels import describe_channels
+
+        asked = "--whole-nuclei" if opts.whole_nuclei else "whole nuclei (the checkpoint's choice)"
+        raise DataError(
+            f"{asked}: nuclei are found by colour deconvolution of RGB H&E images, but "
+            f"{checkpoint} takes {describe_channels(channels)}; give --no-whole-nuclei"
+        )
+    return dataclasses.replace(
+        opts, normalize=c.normalize, tta=c.tta, fill_holes=c.fill_holes, whole_nuclei=c.whole_nuclei
+    )
 
 
 def _normalization_target(

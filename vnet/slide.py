@@ -152,6 +152,7 @@ def predict_slide_file(
     normalize: str = "default",
     tta: bool | None = None,
     fill_holes: bool | None = None,
+    whole_nuclei: bool | None = None,
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -168,10 +169,13 @@ def predict_slide_file(
     (:func:`vnet.checkpoint.default_tta`), else off. ``fill_holes``: close cracks up to two
     pixels wide and fill holes in each tile's regions (:func:`vnet.instances.fill_regions`);
     None: what the checkpoint stores (:func:`vnet.checkpoint.default_fill_holes`), else off.
+    ``whole_nuclei``: then mark the whole of every nucleus (colour deconvolution of each tile)
+    that a class covers at least in half (:func:`synthlang.common.regions.complete_nuclei`);
+    None: what the checkpoint stores (:func:`vnet.checkpoint.default_whole_nuclei`), else off.
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
     mm² of tissue, the model and slide pixel sizes, whether the colours were normalised
-    and whether test-time augmentation was used and the regions filled.
+    and whether test-time augmentation was used, the regions filled and the nuclei completed.
     """
     from synthlang.slides.outputs import predict_to_folder
     from synthlang.slides.reader import open_slide
@@ -179,7 +183,7 @@ def predict_slide_file(
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
 
-    for name, flag in (("tta", tta), ("fill_holes", fill_holes)):
+    for name, flag in (("tta", tta), ("fill_holes", fill_holes), ("whole_nuclei", whole_nuclei)):
         if flag is not None and not isinstance(flag, bool):
             raise ValueError(f"{name} must be True, False or None, got {flag!r}")
     notes = notes if notes is not None else []
@@ -194,7 +198,9 @@ def predict_slide_file(
     scale = float(model_mpp or stored_pixel_size(ckpt))
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
-    method, use_tta, fill = predict_defaults(ckpt, checkpoint, normalize, tta, fill_holes)
+    method, use_tta, fill, whole = predict_defaults(
+        ckpt, checkpoint, normalize, tta, fill_holes, whole_nuclei
+    )
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
     with open_slide(path, mpp=mpp) as slide:
@@ -213,6 +219,7 @@ def predict_slide_file(
             model_mpp=scale,
             min_area_um2=min_area_um2,
             fill_holes=fill,
+            whole_nuclei=whole,
             tile=tile,
             overlap=64,
             batch=batch,
@@ -234,4 +241,5 @@ def predict_slide_file(
         "normalized": norm is not None,
         "tta": use_tta,
         "fill_holes": fill,
+        "whole_nuclei": whole,
     }

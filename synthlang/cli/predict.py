@@ -132,6 +132,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the checkpoint stores (`synthlang train --predict-fill-holes`), else off",
     )
     p.add_argument(
+        "--whole-nuclei",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="then mark the whole of every nucleus that the mask covers at least in half, "
+        "the nuclei found in the input by colour deconvolution and a watershed (H&E only: a "
+        "pale nucleus marked only on its chromatin or membrane becomes whole), before "
+        "--min-area; images and slides. Default: what the checkpoint stores (`synthlang "
+        "train --predict-whole-nuclei`), else off",
+    )
+    p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
         default="auto",
@@ -263,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
         geojson=args.geojson,
         tta=args.tta,
         fill_holes=args.fill_holes,
+        whole_nuclei=args.whole_nuclei,
     )
     configure_threads(args.threads)
     notes: list[str] = []
@@ -291,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
             nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
             tta = "test-time augmentation (8 passes), " if r["tta"] else ""
             tta += "regions filled, " if r["fill_holes"] else ""
+            tta += "whole nuclei, " if r["whole_nuclei"] else ""
             print(
                 f"{r['input']}: {w}x{h}, {colours}, {tta}mask {100 * r['mask_fraction']:.2f}%, "
                 f"nuclei: {nuclei} -> {args.out}/{r['name']}_*"
@@ -319,6 +331,7 @@ def _predict_slide(
         normalize="none" if args.no_normalize else (args.normalize or "default"),
         tta=args.tta,
         fill_holes=args.fill_holes,
+        whole_nuclei=args.whole_nuclei,
         device=args.device,
         precision=args.precision,
         progress=not args.quiet,
@@ -332,6 +345,7 @@ def _predict_slide(
             f"{record['model_mpp']:.3g} um/px, tissue {record['tissue_mm2']:.2f} mm2, "
             + ("test-time augmentation (8 passes), " if record["tta"] else "")
             + ("regions filled, " if record["fill_holes"] else "")
+            + ("whole nuclei, " if record["whole_nuclei"] else "")
             + f"nuclei: {nuclei}, {record['seconds']:.1f} s"
             + (f" ({rate:.1f} s/mm2)" if rate is not None else "")
             + f" -> {', '.join(record['files'].values())}"

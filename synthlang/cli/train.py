@@ -195,6 +195,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "images of the fit split. --resume keeps the stored choice unless one is given",
     )
     p.add_argument(
+        "--predict-whole-nuclei",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store in the checkpoint that `synthlang predict` marks the whole of every "
+        "nucleus (found by colour deconvolution) that this model's mask covers at least in "
+        "half, by default (`synthlang predict --no-whole-nuclei` still turns it off; H&E "
+        "only); measure it on real images of the fit split. --resume keeps the stored "
+        "choice unless one is given",
+    )
+    p.add_argument(
         "--pixel-size",
         type=float,
         default=None,
@@ -557,23 +567,24 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
 
 
 #: predict's on/off defaults that a checkpoint can store as ``source[NAME]``: test-time
-#: augmentation and filled regions (vnet.checkpoint.default_tta, default_fill_holes)
-PREDICT_FLAGS = ("tta", "fill_holes")
+#: augmentation, filled regions and whole nuclei (vnet.checkpoint.default_tta,
+#: default_fill_holes, default_whole_nuclei)
+PREDICT_FLAGS = ("tta", "fill_holes", "whole_nuclei")
 
 
 def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str | Path) -> None:
     """Store one of ``synthlang predict``'s on/off defaults for a model.
 
-    The counterpart of ``synthlang train --predict-tta`` / ``--predict-fill-holes`` (and their
-    ``--no-`` forms) for a checkpoint that is already trained; the weights and everything else
-    are unchanged.
+    The counterpart of ``synthlang train --predict-tta`` / ``--predict-fill-holes`` /
+    ``--predict-whole-nuclei`` (and their ``--no-`` forms) for a checkpoint that is already
+    trained; the weights and everything else are unchanged.
 
     Parameters
     ----------
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
     name : str
-        One of :data:`PREDICT_FLAGS`: ``"tta"`` or ``"fill_holes"``.
+        One of :data:`PREDICT_FLAGS`: ``"tta"``, ``"fill_holes"`` or ``"whole_nuclei"``.
     enabled : bool
         The default, stored as ``source[name]``.
     out : str or Path
@@ -632,6 +643,7 @@ def run(args: argparse.Namespace) -> int:
         ("normalize", args.predict_normalize),
         ("tta", args.predict_tta),
         ("fill_holes", args.predict_fill_holes),
+        ("whole_nuclei", args.predict_whole_nuclei),
     )
     for key, given in given_defaults:
         kept = dict(ckpt.get("source", {})).get(key) if args.resume else None

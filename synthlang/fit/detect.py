@@ -1,26 +1,24 @@
 """``synthlang fit --auto``: find and classify nuclei without annotations.
 
 :func:`detect_nuclei` segments nuclei by colour deconvolution, multi-Otsu
-thresholds and a distance-transform watershed, and classifies them by the
+thresholds and a distance-transform watershed (:func:`synthlang.nuclei.segment_nuclei`), and
+classifies them by the
 size, shape and darkness thresholds of :class:`AutoRule`. Point annotations
 (:mod:`synthlang.fit.points`) use the same segmentation.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.filters import threshold_multiotsu
-from skimage.segmentation import watershed
 
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
-from synthlang.stats import hematoxylin, object_shapes
+from synthlang.nuclei import segment_nuclei
+from synthlang.stats import object_shapes
 
-__all__ = ["ASSUMED_PIXEL_SIZE_UM", "AutoRule", "detect_nuclei", "disk"]
+__all__ = ["ASSUMED_PIXEL_SIZE_UM", "AutoRule", "detect_nuclei"]
 
 ASSUMED_PIXEL_SIZE_UM = DEFAULT_PIXEL_SIZE_UM
 """Pixel size (µm/px) assumed at the working scale when none is given: 20x, as in the paper."""
@@ -64,17 +62,9 @@ def detect_nuclei(
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Find and classify nuclei in an H&E image without annotations.
 
-    1. Haematoxylin channel of a colour deconvolution (:func:`~synthlang.stats.hematoxylin`),
-       smoothed by a Gaussian of ``rule.smooth_um``.
-    2. Two thresholds by three-class Otsu (``threshold_multiotsu``): pixels
-       above the lower one are nucleus; within ``rule.near_dark_um`` of the
-       dark class (above the upper one: lymphocytes, hyperchromatic nuclei)
-       only dark pixels count, which separates packed dark nuclei.
-    3. Opening with a 3 x 3 square, holes filled, debris removed.
-    4. Touching nuclei split by a watershed of the sum of the normalised
-       distance transform and the smoothed haematoxylin, from its local
-       maxima at least ``rule.split_distance_um`` apart.
-    5. Classes by :class:`AutoRule`.
+    Nuclei are segmented by :func:`synthlang.nuclei.segment_nuclei` (colour deconvolution,
+    multi-Otsu thresholds, watershed) with the lengths of ``rule``, then classified by
+    :class:`AutoRule`.
 
     Parameters
     ----------
@@ -94,51 +84,21 @@ def detect_nuclei(
     """
     rule = rule or AutoRule()
     px = float(pixel_size_um)
-    h = hematoxylin(image)
-    hs = ndi.gaussian_filter(h, max(rule.smooth_um / px, 0.3))
-    empty: tuple[np.ndarray, dict[int, str]] = (np.zeros(h.shape, np.int32), {})
-    if float(hs.max() - hs.min()) < 1e-6 or np.unique(hs).size < 3:
-        return empty
-    try:
-        low, high = threshold_multiotsu(hs, classes=3)
-    except ValueError:  # too few distinct values for three classes
-        return empty
-    square = np.ones((3, 3), bool)
-    dark = ndi.binary_opening(hs > high, structure=square)
-    near = ndi.binary_dilation(dark, structure=disk(max(1, round(rule.near_dark_um / px))))
-    fg = (hs > low) & ~(near & ~dark)
-    fg = ndi.binary_opening(fg, structure=square)
-    fg = ndi.binary_fill_holes(fg)
-    min_area = math.pi * (rule.min_radius_um / px) ** 2
-    comp, _ = ndi.label(fg)
-    sizes = np.bincount(comp.ravel())
-    fg = fg & (sizes[comp] >= min_area) & (comp > 0)
-    if not fg.any():
-        return empty
-    dist = ndi.distance_transform_edt(fg)
-    hm = ndi.gaussian_filter(h, 1.5)
-    h_lo = float(hm[fg].min())
-    score = dist / max(float(dist.max()), 1.0) + (hm - h_lo) / max(float(hm.max()) - h_lo, 1e-9)
-    score = ndi.gaussian_filter(score, 0.7)
-    comp, _ = ndi.label(fg)
-    md = max(1, round(rule.split_distance_um / px))
-    peaks = peak_local_max(score, min_distance=md, labels=comp, exclude_border=False)
-    markers = np.zeros(fg.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    # components without a peak (flat plateaus) get one marker at their maximum
-    missing = np.setdiff1d(np.unique(comp[fg]), np.unique(comp[markers > 0]))
-    if missing.size:
-        pos = ndi.maximum_position(score, comp, missing)
-        for k, (r, c) in enumerate(pos):
-            markers[int(r), int(c)] = len(peaks) + 1 + k
-    labels = watershed(-score, markers, mask=fg).astype(np.int32)
-    sizes = np.bincount(labels.ravel())
-    labels[sizes[labels] < min_area] = 0
-    labels = _relabel(labels)
+    seg = segment_nuclei(
+        image,
+        pixel_size_um=px,
+        min_radius_um=rule.min_radius_um,
+        smooth_um=rule.smooth_um,
+        near_dark_um=rule.near_dark_um,
+        split_distance_um=rule.split_distance_um,
+    )
+    labels = seg.labels
+    if not labels.any():
+        return labels, {}
     shapes = object_shapes(labels)
     if shapes.ids.size == 0:
         return labels, {}
-    dark_frac = ndi.mean((hs > high).astype(np.float64), labels, shapes.ids)
+    dark_frac = ndi.mean(seg.dark.astype(np.float64), labels, shapes.ids)
     req = shapes.equivalent_radius * px
     ratio = shapes.semi_minor / np.maximum(shapes.semi_major, 1e-9)
     classes: dict[int, str] = {}
@@ -157,17 +117,3 @@ def detect_nuclei(
             cls = "other"
         classes[int(ident)] = cls
     return labels, classes
-
-
-def disk(radius: int) -> np.ndarray:
-    """Boolean disk footprint of ``radius`` pixels (``(2 radius + 1)`` square)."""
-    r = np.arange(-radius, radius + 1)
-    return (r[:, None] ** 2 + r[None, :] ** 2) <= radius**2
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
-    lut[ids] = np.arange(1, ids.size + 1)
-    return lut[labels]

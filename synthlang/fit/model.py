@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 from synthlang.common.errors import DataError
 from synthlang.common.imageio import read_image
 from synthlang.fit.annotations import resolve_names, sanitize_name, sha256_file
-from synthlang.fit.detect import detect_nuclei, disk
+from synthlang.fit.detect import detect_nuclei
 from synthlang.fit.inputs import FitInput
 from synthlang.fit.morphology import ClassAxes, class_semi_axes, read_morphology
 from synthlang.fit.options import UNLABELLED, FitOptions
@@ -35,6 +35,7 @@ from synthlang.fit.patches import (
     texture_region_for,
 )
 from synthlang.fit.sceneformat import format_number
+from synthlang.nuclei import disk
 from synthlang.stats import (
     ColorModel,
     ObjectColorStats,

@@ -20,9 +20,9 @@ from scipy.cluster.vq import ClusterError, kmeans2
 from skimage.segmentation import expand_labels
 
 from synthlang.common.imageio import to_uint8
-from synthlang.fit.detect import disk
 from synthlang.fit.inputs import FitInput
 from synthlang.fit.options import IMMUNE_CLASS_WORDS, FitOptions, TextureRegion
+from synthlang.nuclei import disk
 
 __all__ = [
     "Patch",

@@ -34,8 +34,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
-from synthlang.common.regions import fill_regions
+from synthlang.common.regions import complete_nuclei, fill_regions
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
+from synthlang.nuclei import segment_nuclei
 from synthlang.slides.reader import Slide, open_slide
 from synthlang.slides.tiles import Region, Tile, TilePlan, iter_batches, plan_tiles
 from synthlang.slides.tissue import TissueMask, default_mask_mpp, tissue_mask
@@ -199,11 +200,15 @@ def segment_tile(
     threshold: float = 0.5,
     split_distance: float = 5.0,
     fill_holes: bool = False,
+    nuclei: np.ndarray | None = None,
 ) -> TileSegmentation:
     """Label map and watershed-split instances of one tile's ``(K, h, w)`` probabilities.
 
     With ``fill_holes`` each class's cracks up to two pixels wide are closed and its holes
-    filled first (:func:`synthlang.common.regions.fill_regions`).
+    filled first (:func:`synthlang.common.regions.fill_regions`); with ``nuclei`` (the
+    tile's nucleus labels, :func:`synthlang.nuclei.segment_nuclei`) every nucleus that a
+    class covers at least in half is then made whole
+    (:func:`synthlang.common.regions.complete_nuclei`).
 
     Examples
     --------
@@ -227,6 +232,8 @@ def segment_tile(
         labels = np.where(prob >= threshold, arg + 1, 0).astype(np.uint8)
     if fill_holes:
         labels = fill_regions(labels)
+    if nuclei is not None:
+        labels = complete_nuclei(labels, nuclei)
     instances = np.zeros(labels.shape, np.int32)
     next_id = 0
     md = max(1, int(round(split_distance)))
@@ -420,6 +427,7 @@ def predict_slide(
     min_area_um2: float = 4.0,
     split_distance_um: float = 2.5,
     fill_holes: bool = False,
+    whole_nuclei: bool = False,
     tissue: TissueMask | bool = True,
     workers: int = 1,
     sinks: Sequence[SlideSink] = (),
@@ -458,6 +466,9 @@ def predict_slide(
     fill_holes : bool
         Close cracks up to two pixels wide and fill holes in each class's regions of every tile
         (:func:`synthlang.common.regions.fill_regions`) before the nuclei are split.
+    whole_nuclei : bool
+        Then mark the whole of every nucleus that a class covers at least in half, the nuclei
+        of each tile found by colour deconvolution (:func:`synthlang.nuclei.segment_nuclei`).
     tissue : TissueMask or bool
         A mask to use, ``True`` to compute one (:func:`~synthlang.slides.tissue.tissue_mask`),
         ``False`` to run every tile of the region.
@@ -495,6 +506,7 @@ def predict_slide(
                 min_area_um2=min_area_um2,
                 split_distance_um=split_distance_um,
                 fill_holes=fill_holes,
+                whole_nuclei=whole_nuclei,
                 tissue=tissue,
                 workers=workers,
                 sinks=sinks,
@@ -548,9 +560,16 @@ def predict_slide(
             if counts is None or density is None:
                 counts = np.zeros(k, np.int64)
                 density = np.zeros((k, *mask.mask.shape), np.int32)
-            for t, p in zip(tiles, probs, strict=True):
+            for t, p, image in zip(tiles, probs, x, strict=True):
+                nuclei = (
+                    segment_nuclei(image, pixel_size_um=model_mpp).labels if whole_nuclei else None
+                )
                 seg = segment_tile(
-                    p, threshold=threshold, split_distance=split, fill_holes=fill_holes
+                    p,
+                    threshold=threshold,
+                    split_distance=split,
+                    fill_holes=fill_holes,
+                    nuclei=nuclei,
                 )
                 r0, c0, r1, c1 = t.core
                 core_labels = seg.labels[r0:r1, c0:c1]

@@ -106,6 +106,10 @@ def test_wrong_channel_counts_get_one_message_and_status_2(
         assert main(["predict", str(four), str(tif), "--out", out, *flags]) == 2
         err = capsys.readouterr().err
         assert "colour normalisation works on RGB images" in err and err.count("error:") == 1
+    assert main(["predict", str(four), str(tif), "--out", out, "--whole-nuclei"]) == 2
+    err = capsys.readouterr().err
+    assert "--whole-nuclei: nuclei are found by colour deconvolution of RGB H&E images" in err
+    assert "give --no-whole-nuclei" in err and err.count("error:") == 1
 
 
 def test_training_refuses_data_of_other_channels(four_folder: Path) -> None:

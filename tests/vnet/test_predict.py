@@ -13,7 +13,7 @@ from PIL import Image
 from synthlang.common.errors import DataError
 from tests.vnet.helpers import write_model_checkpoint
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
-from vnet.predict import PredictOptions, overlay, predict_array, predict_files, tile_starts
+from vnet.predict import PredictOptions, predict_array, predict_files, tile_starts
 from vnet.train import save_checkpoint
 
 SMALL = VNConfig(steps=1, n_fu=4, k_u=5, n_fm=2, k_m=3, n_f=6, k=3, seed=2)
@@ -121,16 +121,6 @@ def test_predict_errors(tmp_path: Path) -> None:
         predict_files(bogus, [img], tmp_path / "o")
     with pytest.raises(ValueError):
         PredictOptions(tile=32, overlap=32)
-
-
-def test_overlay() -> None:
-    img = np.zeros((5, 5, 3), np.float32)
-    mask = np.zeros((5, 5), bool)
-    mask[1:4, 1:4] = True
-    out = overlay(img, mask)
-    assert out[2, 2, 0] > 0.4 and out[2, 2, 1] == 0  # tinted red inside
-    assert tuple(out[1, 1]) == (1.0, 1.0, 0.0)  # yellow outline
-    assert tuple(out[0, 0]) == (0.0, 0.0, 0.0)
 
 
 def _he(seed: int, cast: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
@@ -629,7 +619,9 @@ def test_fill_holes_from_the_checkpoint_or_the_options(
     assert centre("o4", fill_holes=False) is False
     with pytest.raises(DataError, match="enabled must be True or False"):
         set_predict_flag(ckpt, "fill_holes", 1, ckpt)  # type: ignore[arg-type]
-    with pytest.raises(DataError, match=r"name must be one of \['tta', 'fill_holes'\]"):
+    with pytest.raises(
+        DataError, match=r"name must be one of \['tta', 'fill_holes', 'whole_nuclei'\]"
+    ):
         set_predict_flag(ckpt, "holes", True, ckpt)
     with pytest.raises(ValueError, match="fill_holes must be True, False or None"):
         PredictOptions(fill_holes="yes")  # type: ignore[arg-type]
@@ -638,3 +630,45 @@ def test_fill_holes_from_the_checkpoint_or_the_options(
     save_checkpoint(ckpt, data)
     with pytest.raises(DataError, match="source.fill_holes must be true or false, got 'always'"):
         predict_files(ckpt, [img], tmp_path / "o5")
+
+
+def test_whole_nuclei_from_the_checkpoint_or_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nucleus the network marks in its upper half only is marked whole with whole_nuclei."""
+    import json
+
+    import vnet.predict as vp
+    from synthlang.cli.train import set_predict_flag
+
+    yy, xx = np.mgrid[:48, :48]
+    disk = (yy - 24) ** 2 + (xx - 24) ** 2 <= 64
+    inner = (yy - 24) ** 2 + (xx - 24) ** 2 <= 36  # the segmentation may miss the rim
+    img = np.empty((48, 48, 3), np.float32)
+    img[:] = [0.9, 0.72, 0.82]
+    img[disk] = [0.4, 0.3, 0.6]
+    half = (disk & (yy <= 25)).astype(np.float32)
+
+    def half_net(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        return image, half
+
+    monkeypatch.setattr(vp, "predict_array", half_net)
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    path = _save(tmp_path / "a.png", img)
+
+    def whole(out: str, **kw: Any) -> bool:
+        (rec,) = predict_files(ckpt, [path], tmp_path / out, PredictOptions(normalize="none", **kw))
+        summary = json.loads((tmp_path / out / "predict.json").read_text())
+        assert summary["whole_nuclei"] is rec["whole_nuclei"]
+        _, _, mask = _load(tmp_path / out / "a_mask.png")
+        assert (mask[half > 0] == 255).all() and not mask[~disk].any()
+        assert bool((mask[inner] == 255).all()) is rec["whole_nuclei"]
+        return bool(rec["whole_nuclei"])
+
+    assert whole("o1") is False  # no stored choice: the half as predicted
+    assert whole("o2", whole_nuclei=True) is True
+    set_predict_flag(ckpt, "whole_nuclei", True, ckpt)
+    assert whole("o3") is True
+    assert whole("o4", whole_nuclei=False) is False
+    with pytest.raises(ValueError, match="whole_nuclei must be True, False or None"):
+        PredictOptions(whole_nuclei=1)  # type: ignore[arg-type]

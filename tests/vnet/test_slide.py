@@ -190,9 +190,11 @@ def test_slide_tta_follows_the_checkpoint_and_the_flags(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_slide_fill_holes_follows_the_checkpoint_and_the_flags(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["fill_holes", "whole_nuclei"])
+def test_slide_region_flags_follow_the_checkpoint_and_the_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
+    """Filled regions and whole nuclei: each tile's segmentation does what was resolved."""
     import synthlang.slides.predict as sp
     from vnet.slide import predict_slide_file
 
@@ -200,7 +202,7 @@ def test_slide_fill_holes_follows_the_checkpoint_and_the_flags(
     real = sp.segment_tile
 
     def spy(probs: np.ndarray, **kw: Any) -> Any:
-        asked.append(kw["fill_holes"])
+        asked.append(kw["fill_holes"] if name == "fill_holes" else kw["nuclei"] is not None)
         return real(probs, **kw)
 
     monkeypatch.setattr(sp, "segment_tile", spy)
@@ -208,20 +210,20 @@ def test_slide_fill_holes_follows_the_checkpoint_and_the_flags(
     img[100:200, 80:220] = np.array([150, 60, 140], np.uint8)
     slide = write_tiff(tmp_path / "s.tif", img, mpp=0.5, levels=1, tile=64)
     plain = write_tiny_vn(tmp_path / "plain.pt", {"kind": "folder"}, seed=2)
-    filled = write_tiny_vn(tmp_path / "fill.pt", {"kind": "folder", "fill_holes": True}, seed=2)
+    stored = write_tiny_vn(tmp_path / "on.pt", {"kind": "folder", name: True}, seed=2)
 
     def run(ckpt: Path, flag: bool | None = None) -> bool:
         asked.clear()
         rec = predict_slide_file(
-            ckpt, slide, tmp_path / "o", normalize="none", fill_holes=flag, progress=False
+            ckpt, slide, tmp_path / "o", normalize="none", progress=False, **{name: flag}
         )
-        assert asked and set(asked) == {rec["fill_holes"]}
-        return bool(rec["fill_holes"])
+        assert asked and set(asked) == {rec[name]}
+        return bool(rec[name])
 
     assert run(plain) is False
     assert run(plain, True) is True
-    assert run(filled) is True
-    assert run(filled, False) is False
+    assert run(stored) is True
+    assert run(stored, False) is False
 
 
 def test_slide_haematoxylin_normalisation_uses_the_thumbnail_stains(

@@ -310,13 +310,18 @@ def test_lr_schedule_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
     assert "lr_schedule" not in load_checkpoint(tmp_path / "c" / "model.pt")["train_config"]
 
 
-@pytest.mark.parametrize("name", ["tta", "fill_holes"])
+@pytest.mark.parametrize("name", ["tta", "fill_holes", "whole_nuclei"])
 def test_predict_flag_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path, name: str) -> None:
-    """--predict-tta / --predict-fill-holes store ``source.NAME``; --resume keeps it."""
+    """--predict-tta / -fill-holes / -whole-nuclei store ``source.NAME``; --resume keeps it."""
     from vnet import checkpoint as vc
 
-    flag, other = f"--predict-{name.replace('_', '-')}", {"tta": "fill_holes", "fill_holes": "tta"}
-    read = {"tta": vc.default_tta, "fill_holes": vc.default_fill_holes}[name]
+    flag = f"--predict-{name.replace('_', '-')}"
+    other = {"tta": "fill_holes", "fill_holes": "whole_nuclei", "whole_nuclei": "tta"}
+    read = {
+        "tta": vc.default_tta,
+        "fill_holes": vc.default_fill_holes,
+        "whole_nuclei": vc.default_whole_nuclei,
+    }[name]
     run = tmp_path / "run"
     argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
     assert _run(*argv) == 0

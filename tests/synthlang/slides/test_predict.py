@@ -175,6 +175,16 @@ def test_segment_tile_fills_a_ring_when_asked() -> None:
     assert ring.instances.max() > 1 and filled.instances.max() == 1
 
 
+def test_segment_tile_completes_half_marked_nuclei() -> None:
+    yy, _ = np.mgrid[:32, :32]
+    nuclei = np.zeros((32, 32), np.int32)
+    nuclei[8:24, 8:24] = 1
+    p = ((nuclei == 1) & (yy < 16)).astype(np.float32)[None]  # its upper half
+    plain = segment_tile(p, split_distance=3)
+    whole = segment_tile(p, split_distance=3, nuclei=nuclei)
+    assert plain.labels[20, 16] == 0 and (whole.labels[nuclei == 1] == 1).all()
+
+
 def test_threads_give_the_same_nuclei() -> None:
     img = _field(150, 180)
     for x, y in ((30, 30), (90, 47), (150, 120), (47.5, 96)):
