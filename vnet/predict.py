@@ -60,7 +60,6 @@ from torch import nn
 
 from synthlang.common.errors import DataError
 from synthlang.common.regions import complete_nuclei
-from synthlang.nuclei import segment_nuclei
 from vnet.checkpoint import (
     check_state_dict,
     load_checkpoint,
@@ -491,6 +490,8 @@ def predict_files(
         if opts.fill_holes:
             labels = fill_regions(labels)
         if opts.whole_nuclei:
+            from synthlang.nuclei import segment_nuclei  # scikit-image: only when asked
+
             nuclei = segment_nuclei(raw, pixel_size_um=pixel_size).labels
             labels = complete_nuclei(labels, nuclei)
         labels = remove_small_regions(labels, min_area)

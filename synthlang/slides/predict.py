@@ -36,7 +36,6 @@ from scipy import ndimage as ndi
 from synthlang.common.errors import DataError
 from synthlang.common.regions import complete_nuclei, fill_regions
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
-from synthlang.nuclei import segment_nuclei
 from synthlang.slides.reader import Slide, open_slide
 from synthlang.slides.tiles import Region, Tile, TilePlan, iter_batches, plan_tiles
 from synthlang.slides.tissue import TissueMask, default_mask_mpp, tissue_mask
@@ -561,9 +560,11 @@ def predict_slide(
                 counts = np.zeros(k, np.int64)
                 density = np.zeros((k, *mask.mask.shape), np.int32)
             for t, p, image in zip(tiles, probs, x, strict=True):
-                nuclei = (
-                    segment_nuclei(image, pixel_size_um=model_mpp).labels if whole_nuclei else None
-                )
+                nuclei = None
+                if whole_nuclei:
+                    from synthlang.nuclei import segment_nuclei  # scikit-image: only when asked
+
+                    nuclei = segment_nuclei(image, pixel_size_um=model_mpp).labels
                 seg = segment_tile(
                     p,
                     threshold=threshold,
