@@ -33,7 +33,8 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
   ``fill_holes = true`` and ``whole_nuclei = true``, the VN ``normalize = none`` (all measured
   on the fit splits, docs/vnet.md, experiments/README.md), plus the training curves;
 * ``evaluate``: held-out synthetic scores (``synthlang evaluate``: accuracy, Dice, PSNR of
-  u_T against u0) into ``models/he_tumor_nuclei.json``.
+  u_T against u0; predict's defaults but ``--no-normalize``: the renders are in the training
+  colours already) into ``models/he_tumor_nuclei.json``.
 
 The real-data scores come from ``python experiments/real_slides.py`` (docs/results/real_slides.md).
 Nothing here reads real data: the model is trained only on images rendered from the
@@ -217,7 +218,9 @@ def evaluate(net: str) -> dict[str, Any]:
     model = (C.OUT / "models" if SMOKE else MODELS) / name
     pred = HERE / "pred" / net
     imgs = sorted((HERE / "test" / "noisy").glob("*.png"))
-    C.sh(C.synthlang("predict", model, *imgs, "--out", pred, "-q"))
+    # renders of the training scene: already in the training colours, and u_T is compared
+    # with their clean images, so they are not colour-normalised
+    C.sh(C.synthlang("predict", model, *imgs, "--out", pred, "--no-normalize", "-q"))
     C.sh(C.synthlang("evaluate", pred, "--truth", HERE / "test", "--json", pred / "evaluate.json",
                      "-q"))  # fmt: skip
     rep = json.loads((pred / "evaluate.json").read_text(encoding="utf-8"))
