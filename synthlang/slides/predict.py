@@ -540,6 +540,9 @@ def predict_slide(
     kept: list[Nucleus] | None = [] if keep_nuclei else None
     next_id = 1
     begun = False
+    segment: Callable[..., Any] | None = None
+    if whole_nuclei:
+        from synthlang.nuclei import segment_nuclei as segment  # scikit-image: only when asked
     with _progress(plan.n_tiles, progress) as bar:
         for tiles, x in iter_batches(slide, plan, batch=batch, workers=workers):
             probs = _check_output(
@@ -560,11 +563,7 @@ def predict_slide(
                 counts = np.zeros(k, np.int64)
                 density = np.zeros((k, *mask.mask.shape), np.int32)
             for t, p, image in zip(tiles, probs, x, strict=True):
-                nuclei = None
-                if whole_nuclei:
-                    from synthlang.nuclei import segment_nuclei  # scikit-image: only when asked
-
-                    nuclei = segment_nuclei(image, pixel_size_um=model_mpp).labels
+                nuclei = segment(image, pixel_size_um=model_mpp).labels if segment else None
                 seg = segment_tile(
                     p,
                     threshold=threshold,
