@@ -79,6 +79,7 @@ from vnet.instances import (
     split_instances,
 )
 from vnet.networks import build_model
+from vnet.rescale import model_grid, resample, scale_factor, to_grid
 from vnet.tta import dihedral_mean
 
 MAX_TILE = 4096
@@ -160,6 +161,14 @@ class PredictOptions:
         input as given by colour deconvolution (:func:`synthlang.nuclei.segment_nuclei`; RGB
         inputs only). None: what the checkpoint stores (``source["whole_nuclei"]``,
         :func:`vnet.checkpoint.default_whole_nuclei`), else False.
+    mpp : float, optional
+        Pixel size of the input images in micrometres. When it differs from the model's,
+        every input is resampled onto the model's grid, predicted there, and its outputs
+        are resampled back onto the input's grid (:mod:`vnet.rescale`). None: the inputs
+        are taken to be at the model's pixel size.
+    model_mpp : float, optional
+        Pixel size the model was trained at (default: stored in the checkpoint, else 0.5);
+        also the scale of ``min_area_um2`` and of the nucleus segmentation.
     """
 
     tile: int = 512
@@ -176,6 +185,8 @@ class PredictOptions:
     tta: bool | None = None
     fill_holes: bool | None = None
     whole_nuclei: bool | None = None
+    mpp: float | None = None
+    model_mpp: float | None = None
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -209,6 +220,10 @@ class PredictOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{name} must be True, False or None, got {value!r}")
+        for name in ("mpp", "model_mpp"):
+            size = getattr(self, name)
+            if size is not None and not (math.isfinite(size) and size > 0):
+                raise ValueError(f"{name} must be a positive number of micrometres, got {size}")
 
 
 def load_model(
@@ -466,11 +481,16 @@ def predict_files(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
-    pixel_size = stored_pixel_size(ckpt)
+    pixel_size = opts.model_mpp if opts.model_mpp is not None else stored_pixel_size(ckpt)
     min_area = math.ceil(opts.min_area_um2 / pixel_size**2)
+    try:
+        factor = 1.0 if opts.mpp is None else scale_factor(opts.mpp, pixel_size)
+    except ValueError as exc:
+        raise DataError(f"--mpp: {exc}") from None
     records = []
     for path, name in zip(paths, names, strict=True):
-        image = raw = _read_input(path, checkpoint, channels)
+        given = _read_input(path, checkpoint, channels)
+        image = raw = given if factor == 1.0 else resample(given, model_grid(given.shape, factor))
         method = "none"
         if target is not None:
             from synthlang.colornorm import normalize
@@ -496,6 +516,14 @@ def predict_files(
             labels = complete_nuclei(labels, nuclei)
         labels = remove_small_regions(labels, min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
+        if factor != 1.0:  # back onto the input's grid
+            image = given
+            if target is not None:
+                from synthlang.colornorm import normalize
+
+                image = normalize(given, target, opts.normalize)[0]
+            back = to_grid(given.shape, u, m, labels, instances, class_of)
+            u, m, labels, instances, class_of = back
         files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
         if opts.geojson:
             files["geojson"] = _write_geojson(
@@ -514,6 +542,7 @@ def predict_files(
                 "tta": bool(opts.tta),
                 "fill_holes": bool(opts.fill_holes),
                 "whole_nuclei": bool(opts.whole_nuclei),
+                "pixel_size_um": {"input": opts.mpp or pixel_size, "model": pixel_size},
             }
         )
     _write_summary(out_dir, checkpoint, classes, opts, records)

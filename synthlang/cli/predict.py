@@ -161,21 +161,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(refused elsewhere)",
     )
     slides = p.add_argument_group(
-        "whole-slide images (SVS, NDPI, tiled or pyramidal TIFF, OME-TIFF; docs/slides.md)"
+        "pixel size, and whole-slide images (SVS, NDPI, tiled or pyramidal TIFF, OME-TIFF; "
+        "docs/slides.md)"
     )
     slides.add_argument(
         "--mpp",
         type=_positive_float,
         default=None,
         metavar="UM",
-        help="level-0 pixel size of the slide in micrometres (default: from its metadata)",
+        help="pixel size of the inputs in micrometres: a slide's level 0 (default: from its "
+        "metadata), or images scanned at another scale than the model's (default: taken to "
+        "be at the model's), which are resampled onto the model's grid and their outputs "
+        "back onto theirs",
     )
     slides.add_argument(
         "--model-mpp",
         type=_positive_float,
         default=None,
         metavar="UM",
-        help="pixel size the model was trained at (default: from the checkpoint, else 0.5)",
+        help="pixel size the model was trained at (default: from the checkpoint, else 0.5); "
+        "slides and images",
     )
     slides.add_argument(
         "--region",
@@ -274,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         fill_holes=args.fill_holes,
         whole_nuclei=args.whole_nuclei,
+        mpp=args.mpp,
+        model_mpp=args.model_mpp,
     )
     configure_threads(args.threads)
     notes: list[str] = []
@@ -281,8 +288,8 @@ def run(args: argparse.Namespace) -> int:
 
     slides = [p for p in args.images if is_slide(p)]
     images = [p for p in args.images if p not in slides]
-    if not slides and (args.mpp or args.region or args.label_mask):
-        raise DataError("--mpp, --region and --label-mask are for whole-slide images")
+    if not slides and (args.region or args.label_mask):
+        raise DataError("--region and --label-mask are for whole-slide images")
     for path in slides:
         _predict_slide(args, path, min_area, notes)
     records = (
@@ -303,6 +310,9 @@ def run(args: argparse.Namespace) -> int:
             tta = "test-time augmentation (8 passes), " if r["tta"] else ""
             tta += "regions filled, " if r["fill_holes"] else ""
             tta += "whole nuclei, " if r["whole_nuclei"] else ""
+            sizes = r["pixel_size_um"]
+            if sizes["input"] != sizes["model"]:
+                tta += f"resampled {sizes['input']:g} -> {sizes['model']:g} um/px, "
             print(
                 f"{r['input']}: {w}x{h}, {colours}, {tta}mask {100 * r['mask_fraction']:.2f}%, "
                 f"nuclei: {nuclei} -> {args.out}/{r['name']}_*"

@@ -672,3 +672,58 @@ def test_whole_nuclei_from_the_checkpoint_or_the_options(
     assert whole("o4", whole_nuclei=False) is False
     with pytest.raises(ValueError, match="whole_nuclei must be True, False or None"):
         PredictOptions(whole_nuclei=1)  # type: ignore[arg-type]
+
+
+def test_mpp_resamples_onto_the_model_grid_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image at half the model's pixel size is predicted at the model's, outputs at its own."""
+    import json
+
+    import vnet.predict as vp
+
+    shapes: list[tuple[int, ...]] = []
+
+    def dark_net(model: torch.nn.Module, image: np.ndarray, **kw: Any) -> Any:
+        shapes.append(image.shape)
+        return image, (image.mean(axis=2) < 0.5).astype(np.float32)
+
+    monkeypatch.setattr(vp, "predict_array", dark_net)
+    ckpt = _checkpoint(tmp_path / "model.pt")  # stores no pixel size: 0.5 um
+    yy, xx = np.mgrid[:24, :24]
+    small = np.full((24, 24, 3), 0.9, np.float32)
+    small[(yy - 12) ** 2 + (xx - 12) ** 2 <= 25] = 0.1
+    big = small.repeat(2, axis=0).repeat(2, axis=1)  # the same tissue at 0.25 um/px
+    path = _save(tmp_path / "big.png", big)
+    opts = {"normalize": "none", "min_area_um2": 0.0}
+
+    (rec,) = predict_files(ckpt, [path], tmp_path / "o1", PredictOptions(mpp=0.25, **opts))
+    assert shapes[-1] == (24, 24, 3) and rec["size"] == [48, 48]
+    assert rec["pixel_size_um"] == {"input": 0.25, "model": 0.5}
+    assert json.loads((tmp_path / "o1" / "predict.json").read_text())["images"][0][
+        "pixel_size_um"
+    ] == {"input": 0.25, "model": 0.5}
+    for kind in ("mask", "prob", "labels", "instances", "overlay", "denoised"):
+        assert _load(tmp_path / "o1" / f"big_{kind}.png")[1] == (48, 48), kind
+    mask = _load(tmp_path / "o1" / "big_mask.png")[2] > 0
+    truth = big.mean(axis=2) < 0.5
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.9
+    assert rec["instances"] == {"mask": 1}
+
+    # at the model's own pixel size nothing is resampled: the bytes of a run without mpp
+    predict_files(ckpt, [path], tmp_path / "o2", PredictOptions(mpp=0.5, **opts))
+    predict_files(ckpt, [path], tmp_path / "o3", PredictOptions(**opts))
+    assert shapes[-2:] == [(48, 48, 3), (48, 48, 3)]
+    for kind in ("mask", "prob", "instances", "denoised"):
+        a = (tmp_path / "o2" / f"big_{kind}.png").read_bytes()
+        assert a == (tmp_path / "o3" / f"big_{kind}.png").read_bytes(), kind
+
+    # the model's pixel size can be given too
+    predict_files(ckpt, [path], tmp_path / "o4", PredictOptions(mpp=0.5, model_mpp=1.0, **opts))
+    assert shapes[-1] == (24, 24, 3)
+    with pytest.raises(DataError, match=r"--mpp: .*differ by more than 8 times"):
+        predict_files(ckpt, [path], tmp_path / "o5", PredictOptions(mpp=0.05, **opts))
+    with pytest.raises(ValueError, match="mpp must be a positive number of micrometres"):
+        PredictOptions(mpp=0.0)
+    with pytest.raises(ValueError, match="model_mpp must be a positive"):
+        PredictOptions(model_mpp=float("nan"))

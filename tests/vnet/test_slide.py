@@ -82,9 +82,12 @@ def test_slide_options_need_a_slide(tmp_path: Path, capsys: pytest.CaptureFixtur
     img = tmp_path / "a.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(img)
     assert (
-        main(["predict", str(MODEL), str(img), "--out", str(tmp_path / "o"), "--mpp", "0.5"]) == 2
+        main(["predict", str(MODEL), str(img), "--out", str(tmp_path / "o"), "--label-mask"]) == 2
     )
     assert "for whole-slide images" in capsys.readouterr().err
+    region = ["--region", "0,0,8,8"]
+    assert main(["predict", str(MODEL), str(img), "--out", str(tmp_path / "o"), *region]) == 2
+    assert "--region and --label-mask are for whole-slide images" in capsys.readouterr().err
 
 
 def test_train_stores_the_pixel_size(tmp_path: Path) -> None:

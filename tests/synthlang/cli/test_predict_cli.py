@@ -238,3 +238,22 @@ def test_predict_tta_flags_and_checkpoint_default(
     err = capsys.readouterr().err
     assert "bad.pt: source.tta must be true or false, got 'often'" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predict_mpp_for_images(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--mpp resamples an image onto the model's grid; its outputs keep the image's size."""
+    p = tmp_path / "x40.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (60, 44, 3), np.uint8)).save(p)
+    out = tmp_path / "pred"
+    assert _run(str(checkpoint), str(p), "--out", str(out), "--mpp", "0.25") == 0
+    for kind in ("denoised", "prob", "mask", "labels", "instances", "overlay"):
+        with Image.open(out / f"x40_{kind}.png") as im:
+            assert im.size == (44, 60), kind
+    assert "x40.png: 44x60, " in (text := capsys.readouterr().out)
+    assert "resampled 0.25 -> 0.5 um/px" in text
+    assert _run(str(checkpoint), str(p), "--out", str(out), "--mpp", "0.5") == 0
+    assert "resampled" not in capsys.readouterr().out
+    with pytest.raises(DataError, match="--mpp: the input's pixel size .* differ by more"):
+        _run(str(checkpoint), str(p), "--out", str(out), "--mpp", "0.01")
