@@ -460,8 +460,9 @@ def predict_files(
         class), ``instances`` (count per class name), the written ``files``,
         ``normalization`` (``method``, as done, and ``target``: what the colours
         were mapped to, or None), ``tta`` (whether test-time augmentation was used),
-        ``fill_holes`` (whether the regions were filled) and ``whole_nuclei`` (whether
-        partly marked nuclei were completed).
+        ``fill_holes`` (whether the regions were filled), ``whole_nuclei`` (whether
+        partly marked nuclei were completed), ``pixel_size_um`` (``input``, ``model``)
+        and ``resampled`` (whether the input was predicted on the model's grid).
         ``out/predict.json`` holds them with the classes and settings.
     """
     opts = options if options is not None else PredictOptions()
@@ -543,6 +544,7 @@ def predict_files(
                 "fill_holes": bool(opts.fill_holes),
                 "whole_nuclei": bool(opts.whole_nuclei),
                 "pixel_size_um": {"input": opts.mpp or pixel_size, "model": pixel_size},
+                "resampled": factor != 1.0,
             }
         )
     _write_summary(out_dir, checkpoint, classes, opts, records)

@@ -310,8 +310,8 @@ def run(args: argparse.Namespace) -> int:
             tta = "test-time augmentation (8 passes), " if r["tta"] else ""
             tta += "regions filled, " if r["fill_holes"] else ""
             tta += "whole nuclei, " if r["whole_nuclei"] else ""
-            sizes = r["pixel_size_um"]
-            if sizes["input"] != sizes["model"]:
+            if r["resampled"]:
+                sizes = r["pixel_size_um"]
                 tta += f"resampled {sizes['input']:g} -> {sizes['model']:g} um/px, "
             print(
                 f"{r['input']}: {w}x{h}, {colours}, {tta}mask {100 * r['mask_fraction']:.2f}%, "

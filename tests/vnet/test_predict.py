@@ -699,7 +699,7 @@ def test_mpp_resamples_onto_the_model_grid_and_back(
 
     (rec,) = predict_files(ckpt, [path], tmp_path / "o1", PredictOptions(mpp=0.25, **opts))
     assert shapes[-1] == (24, 24, 3) and rec["size"] == [48, 48]
-    assert rec["pixel_size_um"] == {"input": 0.25, "model": 0.5}
+    assert rec["pixel_size_um"] == {"input": 0.25, "model": 0.5} and rec["resampled"]
     assert json.loads((tmp_path / "o1" / "predict.json").read_text())["images"][0][
         "pixel_size_um"
     ] == {"input": 0.25, "model": 0.5}
@@ -711,7 +711,8 @@ def test_mpp_resamples_onto_the_model_grid_and_back(
     assert rec["instances"] == {"mask": 1}
 
     # at the model's own pixel size nothing is resampled: the bytes of a run without mpp
-    predict_files(ckpt, [path], tmp_path / "o2", PredictOptions(mpp=0.5, **opts))
+    (rec,) = predict_files(ckpt, [path], tmp_path / "o2", PredictOptions(mpp=0.5, **opts))
+    assert not rec["resampled"]
     predict_files(ckpt, [path], tmp_path / "o3", PredictOptions(**opts))
     assert shapes[-2:] == [(48, 48, 3), (48, 48, 3)]
     for kind in ("mask", "prob", "instances", "denoised"):
