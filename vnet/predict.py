@@ -490,8 +490,14 @@ def predict_files(
         raise DataError(f"--mpp: {exc}") from None
     records = []
     for path, name in zip(paths, names, strict=True):
-        given = _read_input(path, checkpoint, channels)
-        image = raw = given if factor == 1.0 else resample(given, model_grid(given.shape, factor))
+        given = image = raw = _read_input(path, checkpoint, channels)
+        if factor != 1.0:
+            from synthlang.common import imageio
+
+            grid = model_grid(given.shape, factor)
+            where = f"{path} at the model's pixel size"
+            imageio.check_image_size(where, *grid, imageio.DEFAULT_MAX_PIXELS)
+            image = raw = resample(given, grid)
         method = "none"
         if target is not None:
             from synthlang.colornorm import normalize

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from synthlang.common.errors import DataError
+from synthlang.common.errors import DataError, ResourceLimitError
 from tests.vnet.helpers import write_model_checkpoint
 from vnet import CoupledVN, UNet, UNetConfig, VNConfig
 from vnet.predict import PredictOptions, predict_array, predict_files, tile_starts
@@ -724,6 +724,9 @@ def test_mpp_resamples_onto_the_model_grid_and_back(
     assert shapes[-1] == (24, 24, 3)
     with pytest.raises(DataError, match=r"--mpp: .*differ by more than 8 times"):
         predict_files(ckpt, [path], tmp_path / "o5", PredictOptions(mpp=0.05, **opts))
+    monkeypatch.setattr("synthlang.common.imageio.DEFAULT_MAX_PIXELS", 48 * 48 * 3)
+    with pytest.raises(ResourceLimitError, match=r"big.png at the model's pixel size: image is 96"):
+        predict_files(ckpt, [path], tmp_path / "o6", PredictOptions(mpp=1.0, **opts))
     with pytest.raises(ValueError, match="mpp must be a positive number of micrometres"):
         PredictOptions(mpp=0.0)
     with pytest.raises(ValueError, match="model_mpp must be a positive"):
