@@ -60,6 +60,7 @@ from torch import nn
 
 from synthlang.common.errors import DataError
 from synthlang.common.regions import complete_nuclei
+from synthlang.common.resample import resample, scaled_shape
 from vnet.checkpoint import (
     check_state_dict,
     load_checkpoint,
@@ -79,7 +80,7 @@ from vnet.instances import (
     split_instances,
 )
 from vnet.networks import build_model
-from vnet.rescale import model_grid, resample, scale_factor, to_grid
+from vnet.rescale import scale_factor, to_grid
 from vnet.tta import dihedral_mean
 
 MAX_TILE = 4096
@@ -494,7 +495,7 @@ def predict_files(
         if factor != 1.0:
             from synthlang.common import imageio
 
-            grid = model_grid(given.shape, factor)
+            grid = scaled_shape(given.shape, factor)
             where = f"{path} at the model's pixel size"
             imageio.check_image_size(where, *grid, imageio.DEFAULT_MAX_PIXELS)
             image = raw = resample(given, grid)

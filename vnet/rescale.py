@@ -2,9 +2,9 @@
 
 ``synthlang predict --mpp`` runs a network trained at, say, 0.5 um/px (20x) on images
 scanned at another pixel size: the input is resampled onto the model's grid
-(:func:`model_grid`), predicted there, and every output is resampled back onto the
-input's grid (:func:`resample`): images and probabilities bilinearly, class maps and
-instance ids by nearest neighbour.
+(:func:`synthlang.common.resample.resample`), predicted there, and every output is
+resampled back onto the input's grid (:func:`to_grid`): images and probabilities
+bilinearly, class maps and instance ids by nearest neighbour.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from synthlang.common.resample import resample
 
 #: largest ratio of the input's and the model's pixel sizes either way
 MAX_SCALE = 8.0
@@ -53,53 +55,6 @@ def scale_factor(input_mpp: float, model_mpp: float) -> float:
     return 1.0 if abs(factor - 1.0) < 1e-6 else factor
 
 
-def model_grid(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
-    """Rows and columns of an image of ``shape`` resampled by ``factor`` (at least 1 each).
-
-    Examples
-    --------
-    >>> model_grid((101, 50, 3), 0.5)
-    (50, 25)
-    """
-    return max(1, round(shape[0] * factor)), max(1, round(shape[1] * factor))
-
-
-def resample(array: np.ndarray, shape: tuple[int, int], *, labels: bool = False) -> np.ndarray:
-    """``array`` (``(H, W)`` or ``(H, W, C)``) resampled to ``shape`` rows and columns.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        An image or probabilities (float), or a class map or instance ids (integers).
-    shape : tuple of int
-        The rows and columns to resample to.
-    labels : bool
-        Nearest neighbour, keeping the dtype (class maps, instance ids); else bilinear,
-        smoothed first when shrinking, as float32.
-
-    Returns
-    -------
-    numpy.ndarray
-        The resampled array, with ``array``'s channels.
-
-    Examples
-    --------
-    >>> resample(np.array([[1, 2], [3, 4]], np.uint8), (4, 4), labels=True)[:, 0]
-    array([1, 1, 3, 3], dtype=uint8)
-    """
-    from skimage.transform import resize  # scikit-image: only when resampling
-
-    out_shape = tuple(shape) + tuple(array.shape[2:])
-    if labels:
-        out = resize(array, out_shape, order=0, anti_aliasing=False, preserve_range=True)
-        return np.rint(out).astype(array.dtype)
-    shrink = shape[0] < array.shape[0] or shape[1] < array.shape[1]
-    out = resize(
-        array.astype(np.float32), out_shape, order=1, anti_aliasing=shrink, preserve_range=True
-    )
-    return out.astype(np.float32)
-
-
 def to_grid(
     shape: tuple[int, ...],
     u: np.ndarray,
@@ -115,7 +70,7 @@ def to_grid(
     shape : tuple of int
         The input's shape (rows and columns first).
     u, m : numpy.ndarray
-        Denoised image and mask probabilities (bilinear; ``m`` kept in ``[0, 1]``).
+        Denoised image and mask probabilities (bilinear, kept in ``[0, 1]``).
     labels, instances : numpy.ndarray
         Class map and instance ids (nearest neighbour).
     class_of : dict
@@ -132,7 +87,7 @@ def to_grid(
     kept = {int(i) for i in np.unique(instances)}
     return (
         resample(u, grid),
-        np.clip(resample(m, grid), 0.0, 1.0),
+        resample(m, grid),
         resample(labels, grid, labels=True),
         instances,
         {i: k for i, k in class_of.items() if i in kept},

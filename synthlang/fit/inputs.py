@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from skimage.transform import resize
 
 from synthlang.common.errors import DataError
 from synthlang.common.imageio import read_image, read_label_image
+from synthlang.common.resample import resample, scaled_shape
 from synthlang.fit.annotations import (
     NUCLS_CLASS_NAMES,
     check_same_size,
@@ -91,20 +91,6 @@ class FitInput:
     record: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     points: PointSet | None = None
-
-
-def _resize_image(img: np.ndarray, scale: float) -> np.ndarray:
-    rows, cols = img.shape[:2]
-    shape = (max(1, round(rows * scale)), max(1, round(cols * scale)))
-    out = resize(img, shape + (3,), order=1, anti_aliasing=scale < 1, preserve_range=True)
-    return np.clip(out, 0, 1).astype(np.float32)
-
-
-def _resize_labels(lab: np.ndarray, scale: float) -> np.ndarray:
-    rows, cols = lab.shape
-    shape = (max(1, round(rows * scale)), max(1, round(cols * scale)))
-    out = resize(lab, shape, order=0, anti_aliasing=False, preserve_range=True)
-    return np.rint(out).astype(np.int32)
 
 
 def load_input(
@@ -197,8 +183,9 @@ def load_input(
         origin = (rs.start, cs.start)
     crop_shape = image.shape[:2]
     if options.scale != 1:
-        image = _resize_image(image, options.scale)
-        instances = _resize_labels(instances, options.scale)
+        shape = scaled_shape(image.shape, options.scale)
+        image = resample(image, shape)
+        instances = resample(instances, shape, labels=True).astype(np.int32, copy=False)
         record["scale"] = options.scale
     working_points: PointSet | None = None
     if annotation.kind == "points":
