@@ -30,8 +30,9 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
   ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
   test-time augmentation (``tta = true``) as predict's default, the U-Net also
   ``normalize = haematoxylin`` (with the colour statistics of its first 32 training inputs),
-  ``fill_holes = true`` and ``whole_nuclei = true``, the VN ``normalize = none`` (all measured
-  on the fit splits, docs/vnet.md, experiments/README.md), plus the training curves;
+  ``fill_holes = true``, ``whole_nuclei = true`` and ``scales = [1, 0.9]``, the VN
+  ``normalize = none`` (all measured on the fit splits, docs/vnet.md, experiments/README.md),
+  plus the training curves;
 * ``evaluate``: held-out synthetic scores (``synthlang evaluate``: accuracy, Dice, PSNR of
   u_T against u0; predict's defaults but ``--no-normalize``: the renders are in the training
   colours already) into ``models/he_tumor_nuclei.json``.
@@ -181,7 +182,8 @@ def export(net: str) -> Path:
     Both networks: TTA. The U-Net: the haematoxylin level of its first training inputs as
     colour normalisation (with the statistics of the first
     :data:`synthlang.colornorm.STATS_SAMPLES` inputs, which runs trained before that
-    number grew to 32 lack), filled regions and whole nuclei; the VN: colours as given.
+    number grew to 32 lack), filled regions, whole nuclei and the scales 1 and 0.9; the VN:
+    colours as given.
     """
     run, name, _ = NETWORKS[net]
     done = [r for r in finetune_runs(net) if (r / "DONE.json").exists()]
@@ -196,6 +198,7 @@ def export(net: str) -> Path:
         source["whole_nuclei"] = True
         source["normalize"] = "haematoxylin"
         source["color_stats"] = training_color_stats()
+        source["scales"] = [1.0, 0.9]  # mask averaged with the tile resampled by 0.9
     return C.export_checkpoint(folder, (C.OUT / "models" if SMOKE else MODELS) / name, source)
 
 

@@ -362,6 +362,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     default_tta(data, p)
     default_fill_holes(data, p)
     default_whole_nuclei(data, p)
+    default_scales(data, p)
     return data
 
 
@@ -508,6 +509,51 @@ def default_whole_nuclei(data: Mapping[str, Any], path: str | Path) -> bool | No
     return _stored_flag(data, path, "whole_nuclei")
 
 
+def default_scales(data: Mapping[str, Any], path: str | Path) -> tuple[float, ...] | None:
+    """The scales of test-time augmentation a checkpoint asks ``synthlang predict`` for.
+
+    ``source["scales"]``, set with ``synthlang train --predict-scales`` (or
+    ``synthlang.cli.train.set_predict_scales``) for a model whose predictions were measured
+    to gain from averaging its mask probabilities over copies of the input resampled by
+    these factors (:func:`vnet.tta.scale_mean`).
+
+    Parameters
+    ----------
+    data : Mapping
+        The checkpoint dict.
+    path : str or Path
+        The file (for messages).
+
+    Returns
+    -------
+    tuple of float or None
+        The stored factors, or None when the checkpoint names none.
+
+    Raises
+    ------
+    DataError
+        Not a list of numbers that :func:`vnet.tta.check_scales` accepts.
+
+    Examples
+    --------
+    >>> default_scales({"source": {"scales": [1.0, 0.9]}}, "m.pt"), default_scales({}, "m.pt")
+    ((1.0, 0.9), None)
+    """
+    from vnet.tta import check_scales
+
+    value = _source_entry(data, "scales")
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(_is_number(v) for v in value):
+        raise DataError(
+            f"{Path(path)}: source.scales must be a list of numbers, got {_show(value)}"
+        )
+    try:
+        return check_scales(value)
+    except ValueError as exc:
+        raise DataError(f"{Path(path)}: source.scales: {exc}") from None
+
+
 class PredictChoices(NamedTuple):
     """``synthlang predict``'s resolved choices for a checkpoint (:func:`predict_defaults`)."""
 
@@ -515,6 +561,7 @@ class PredictChoices(NamedTuple):
     tta: bool
     fill_holes: bool
     whole_nuclei: bool
+    scales: tuple[float, ...]
 
 
 def predict_defaults(
@@ -524,19 +571,20 @@ def predict_defaults(
     tta: bool | None = None,
     fill_holes: bool | None = None,
     whole_nuclei: bool | None = None,
+    scales: tuple[float, ...] | None = None,
 ) -> PredictChoices:
-    """``synthlang predict``'s colour normalisation, TTA, filling and whole nuclei.
+    """``synthlang predict``'s colour normalisation, TTA, filling, whole nuclei and scales.
 
     What is given wins; ``normalize="default"`` and None take the checkpoint's choice
     (:func:`default_normalize`, :func:`default_tta`, :func:`default_fill_holes`,
-    :func:`default_whole_nuclei`), else the library's
-    (:data:`synthlang.colornorm.DEFAULT_METHOD`, and the rest off). Image and whole-slide
-    prediction both resolve their options here.
+    :func:`default_whole_nuclei`, :func:`default_scales`), else the library's
+    (:data:`synthlang.colornorm.DEFAULT_METHOD`, the rest off, scale 1 only). Image and
+    whole-slide prediction both resolve their options here.
 
     Examples
     --------
     >>> predict_defaults({"source": {"normalize": "none", "tta": True}}, "m.pt", tta=False)
-    PredictChoices(normalize='none', tta=False, fill_holes=False, whole_nuclei=False)
+    PredictChoices(normalize='none', tta=False, fill_holes=False, whole_nuclei=False, scales=(1.0,))
     """
     from synthlang.colornorm import DEFAULT_METHOD
 
@@ -545,7 +593,9 @@ def predict_defaults(
     use_tta = bool(default_tta(data, path)) if tta is None else tta
     fill = bool(default_fill_holes(data, path)) if fill_holes is None else fill_holes
     whole = bool(default_whole_nuclei(data, path)) if whole_nuclei is None else whole_nuclei
-    return PredictChoices(normalize, use_tta, fill, whole)
+    if scales is None:
+        scales = default_scales(data, path) or (1.0,)
+    return PredictChoices(normalize, use_tta, fill, whole, scales)
 
 
 def stored_pixel_size(data: Mapping[str, Any]) -> float:

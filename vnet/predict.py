@@ -11,7 +11,8 @@ A network trained on images that are not RGB (``channels [...]`` scenes) reads T
 PNGs) with its channel count and is not colour-normalised. With test-time augmentation
 (``tta``, or the checkpoint's ``source["tta"]``) every tile is run 8 times, rotated by
 0, 90, 180 and 270 degrees with and without a left-right flip, and the outputs, turned
-back, are averaged (:func:`predict_array`).
+back, are averaged (:func:`predict_array`); with ``scales`` (or ``source["scales"]``) the
+mask probabilities are also averaged over copies of every tile resampled by each factor.
 
 Outputs per input ``NAME.ext`` (:func:`predict_files`) of a network with ``K`` mask
 channels (classes; ``K = 1``: a binary network)::
@@ -47,7 +48,6 @@ images. For ``K = 1`` the first four are the same bytes as before the class map 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,14 +74,14 @@ from vnet.instances import (
     MIN_AREA_UM2,
     MIN_DISTANCE,
     fill_regions,
-    instance_means,
     label_map,
     remove_small_regions,
     split_instances,
 )
 from vnet.networks import build_model
+from vnet.predict_outputs import reason, write_geojson, write_outputs
 from vnet.rescale import scale_factor, to_grid
-from vnet.tta import dihedral_mean
+from vnet.tta import check_scales, dihedral_mean, scale_mean
 
 MAX_TILE = 4096
 """Largest ``--tile``: one pass of the paper's network over 4096 x 4096 pixels needs GBs."""
@@ -170,6 +170,12 @@ class PredictOptions:
     model_mpp : float, optional
         Pixel size the model was trained at (default: stored in the checkpoint, else 0.5);
         also the scale of ``min_area_um2`` and of the nucleus segmentation.
+    scales : tuple of float or None
+        Scale test-time augmentation: the mask probabilities are the mean of the network's
+        on the input (on the model's grid) and on copies of it resampled by each other
+        factor (``(1.0, 0.9)``: nuclei a tenth smaller; :func:`vnet.tta.scale_mean`), 1
+        included, in [0.5, 2]. None: what the checkpoint stores (``source["scales"]``,
+        :func:`vnet.checkpoint.default_scales`), else ``(1.0,)``.
     """
 
     tile: int = 512
@@ -188,6 +194,7 @@ class PredictOptions:
     whole_nuclei: bool | None = None
     mpp: float | None = None
     model_mpp: float | None = None
+    scales: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         from synthlang.colornorm import DEFAULT_METHOD, METHODS
@@ -225,6 +232,8 @@ class PredictOptions:
             size = getattr(self, name)
             if size is not None and not (math.isfinite(size) and size > 0):
                 raise ValueError(f"{name} must be a positive number of micrometres, got {size}")
+        if self.scales is not None:
+            object.__setattr__(self, "scales", check_scales(self.scales))
 
 
 def load_model(
@@ -353,6 +362,7 @@ def predict_array(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Denoise and segment one image of any size.
 
@@ -373,6 +383,11 @@ def predict_array(
         its margin) becomes the mean of 8 passes over the patch turned by 0, 90, 180 and
         270 degrees, each with and without a left-right flip, with the outputs turned back
         (:func:`_run_tta`). Tiling and blending are unchanged; it costs 8 times the time.
+    scales : sequence of float
+        Scale test-time augmentation: every such pass is also run on the patch resampled
+        by each factor other than 1, and ``m_T`` is the mean of the passes' mask
+        probabilities resampled back (:func:`vnet.tta.scale_mean`); ``u_T`` is the pass at
+        the scale 1. Default ``(1.0,)``: the patch as given only.
 
     Returns
     -------
@@ -387,9 +402,12 @@ def predict_array(
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     h, w = img.shape[:2]
     k = int(getattr(model, "mask_channels", 1))
-    run = _run_tta if tta else _run
+
+    def run(patch: np.ndarray) -> tuple[np.ndarray, ...]:
+        return _pass(model, patch, dev, precision, tta, scales)
+
     if h <= tile and w <= tile:
-        u, m = run(model, img, dev, precision)
+        u, m = run(img)
         return u.astype(np.float32), _squeezed(m.astype(np.float32))
     acc_u = np.zeros((h, w, c), np.float64)
     acc_m = np.zeros((h, w, k), np.float64)
@@ -399,7 +417,7 @@ def predict_array(
             th, tw = min(tile, h - r), min(tile, w - c)
             r0, c0 = max(0, r - margin), max(0, c - margin)
             r1, c1 = min(h, r + th + margin), min(w, c + tw + margin)
-            u, m = run(model, img[r0:r1, c0:c1], dev, precision)
+            u, m = run(img[r0:r1, c0:c1])
             u = u[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             m = m[r - r0 : r - r0 + th, c - c0 : c - c0 + tw]
             wt = np.outer(_ramp(th, overlap), _ramp(tw, overlap))
@@ -409,6 +427,22 @@ def predict_array(
     u_out = (acc_u / acc_w[..., None]).astype(np.float32)
     m_out = (acc_m / acc_w[..., None]).astype(np.float32)
     return u_out, _squeezed(m_out)
+
+
+def _pass(
+    model: nn.Module,
+    patch: np.ndarray,
+    device: torch.device,
+    precision: str,
+    tta: bool,
+    scales: Sequence[float],
+) -> tuple[np.ndarray, ...]:
+    """One patch's ``(u, m)``: :func:`_run` or :func:`_run_tta`, ``m`` averaged over ``scales``."""
+    run = _run_tta if tta else _run
+    u, m = run(model, patch, device, precision)
+    if tuple(scales) != (1.0,):
+        m = scale_mean(lambda p: run(model, p, device, precision)[1], patch, scales, given=m)
+    return u, m
 
 
 def _squeezed(m: np.ndarray) -> np.ndarray:
@@ -513,6 +547,7 @@ def predict_files(
             device=device,
             precision=opts.precision,
             tta=bool(opts.tta),
+            scales=opts.scales or (1.0,),
         )
         labels = label_map(m, opts.threshold)
         if opts.fill_holes:
@@ -532,9 +567,9 @@ def predict_files(
                 image = normalize(given, target, opts.normalize)[0]
             back = to_grid(given.shape, u, m, labels, instances, class_of)
             u, m, labels, instances, class_of = back
-        files = _write_outputs(out_dir, name, image, u, m, labels, instances, classes)
+        files = write_outputs(out_dir, name, image, u, m, labels, instances, classes)
         if opts.geojson:
-            files["geojson"] = _write_geojson(
+            files["geojson"] = write_geojson(
                 out_dir / f"{name}.geojson", instances, class_of, m, classes
             )
         counts = np.bincount(list(class_of.values()), minlength=len(classes) + 1)
@@ -550,6 +585,7 @@ def predict_files(
                 "tta": bool(opts.tta),
                 "fill_holes": bool(opts.fill_holes),
                 "whole_nuclei": bool(opts.whole_nuclei),
+                "scales": list(opts.scales or (1.0,)),
                 "pixel_size_um": {"input": opts.mpp or pixel_size, "model": pixel_size},
                 "resampled": factor != 1.0,
             }
@@ -579,13 +615,14 @@ def _write_summary(
         "tta": bool(opts.tta),
         "fill_holes": bool(opts.fill_holes),
         "whole_nuclei": bool(opts.whole_nuclei),
+        "scales": list(opts.scales or (1.0,)),
         "images": records,
     }
     target = out_dir / SUMMARY_NAME
     try:
         atomic_write_text(target, json.dumps(summary, indent=1) + "\n")
     except OSError as exc:
-        raise DataError(f"cannot write {target}: {_reason(exc)}") from None
+        raise DataError(f"cannot write {target}: {reason(exc)}") from None
 
 
 def _input_channels(model: nn.Module, ckpt: dict[str, Any]) -> tuple[str, ...]:
@@ -647,101 +684,12 @@ def _checked_inputs(paths: Sequence[Path]) -> list[str]:
     return names
 
 
-def _reason(exc: OSError) -> str:
-    return "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-
-
-def _write_outputs(
-    out_dir: Path,
-    name: str,
-    image: np.ndarray,
-    u: np.ndarray,
-    m: np.ndarray,
-    labels: np.ndarray,
-    instances: np.ndarray,
-    classes: Sequence[str],
-) -> dict[str, Path]:
-    """Write the PNGs of one image (module docstring); return the files by kind."""
-    from synthlang.common.imageio import write_png
-
-    def prob(p: np.ndarray) -> np.ndarray:
-        return np.round(np.clip(p, 0.0, 1.0) * 65535.0).astype(np.uint16)
-
-    from synthlang.common.channelio import false_colour
-    from vnet.overlay import overlay, overlay_classes
-
-    mask = labels > 0
-    view = false_colour(image)  # the input as RGB (itself for RGB inputs)
-    outputs: dict[str, np.ndarray] = {"denoised": np.clip(u, 0.0, 1.0)}
-    if m.ndim == 2:  # a binary network: the outputs it always had, byte for byte
-        outputs["prob"] = prob(m)
-        outputs["overlay"] = overlay(view, mask)
-    else:
-        outputs["prob"] = prob(m.max(axis=2))
-        outputs.update({f"prob_{k}": prob(m[..., k - 1]) for k in range(1, m.shape[2] + 1)})
-        outputs["overlay"] = overlay_classes(view, labels, instances, classes)
-    outputs["mask"] = mask.astype(np.uint8) * np.uint8(255)
-    outputs["labels"] = labels.astype(np.uint8)
-    outputs["instances"] = instances.astype(np.uint16)
-    files = {kind: out_dir / f"{name}_{kind}.png" for kind in outputs}
-    if u.shape[2] != 3:  # not RGB: a 16-bit multi-channel TIFF
-        files["denoised"] = out_dir / f"{name}_denoised.tif"
-    for kind, array in outputs.items():
-        try:
-            if kind == "denoised" and u.shape[2] != 3:
-                _write_channels(files[kind], array)
-            else:
-                write_png(files[kind], array)
-        except OSError as exc:
-            raise DataError(f"cannot write {files[kind]}: {_reason(exc)}") from None
-    return files
-
-
-def _write_channels(path: Path, image: np.ndarray) -> None:
-    """Write a ``(H, W, C)`` image as a 16-bit TIFF, atomically."""
-    from synthlang.common.channelio import encode_image, quantize
-    from synthlang.common.fileio import atomic_write_bytes
-
-    atomic_write_bytes(path, encode_image(quantize(image, 16)))
-
-
-def _write_geojson(
-    path: Path,
-    instances: np.ndarray,
-    class_of: dict[int, int],
-    m: np.ndarray,
-    classes: Sequence[str],
-) -> Path:
-    """QuPath GeoJSON of the instances: class name and mean class probability each."""
-    from synthlang.data.formats.geojson import (
-        class_color,
-        instance_features,
-        write_feature_collection,
-    )
-
-    names = {i: classes[k - 1] for i, k in class_of.items()}
-    means = instance_means(instances, m, class_of)
-    properties = {
-        i: {"probability": round(p, 4), "measurements": {"probability": round(p, 4)}}
-        for i, p in means.items()
-    }
-    colors = {c: class_color(c, k) for k, c in enumerate(classes)}
-    features = instance_features(
-        instances, names, properties=properties, colors=colors, object_type="detection"
-    )
-    try:
-        write_feature_collection(path, features)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {_reason(exc)}") from None
-    return path
-
-
 def _resolve_defaults(
     opts: PredictOptions, checkpoint: str | Path, ckpt: dict[str, Any], channels: Sequence[str]
 ) -> PredictOptions:
     """The options with the checkpoint's choices where they say "default" or None."""
     c = predict_defaults(
-        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes, opts.whole_nuclei
+        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes, opts.whole_nuclei, opts.scales
     )
     if c.whole_nuclei and tuple(channels) != ("r", "g", "b"):
         from synthlang.common.channels import describe_channels
@@ -752,7 +700,12 @@ def _resolve_defaults(
             f"{checkpoint} takes {describe_channels(channels)}; give --no-whole-nuclei"
         )
     return dataclasses.replace(
-        opts, normalize=c.normalize, tta=c.tta, fill_holes=c.fill_holes, whole_nuclei=c.whole_nuclei
+        opts,
+        normalize=c.normalize,
+        tta=c.tta,
+        fill_holes=c.fill_holes,
+        whole_nuclei=c.whole_nuclei,
+        scales=c.scales,
     )
 
 

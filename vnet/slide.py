@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ def tile_predictor(
     precision: str = "fp32",
     normalize: Callable[[np.ndarray], np.ndarray] | None = None,
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A predictor for :func:`synthlang.slides.predict_slide`.
 
@@ -78,13 +79,16 @@ def tile_predictor(
         Test-time augmentation: run every batch 8 times, turned by 0, 90, 180 and 270
         degrees with and without a left-right flip (:data:`vnet.tta.DIHEDRAL`), and
         return the mean of the outputs turned back; 8 times the network's time.
+    scales : sequence of float
+        Scale test-time augmentation: also run every batch resampled by each factor other
+        than 1 and average the outputs resampled back (:func:`vnet.tta.scale_mean`).
 
     Returns
     -------
     callable
         ``(N, h, w, 3)`` float32 -> ``(N, K, h, w)`` float32.
     """
-    from vnet.tta import dihedral_mean
+    from vnet.tta import dihedral_mean, scale_mean
 
     k = int(getattr(model, "mask_channels", 1))
 
@@ -97,12 +101,17 @@ def tile_predictor(
             raise DataError("the network produced NaN or infinite values; its weights are unusable")
         return out
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        tiles = batch if normalize is None else np.stack([normalize(t) for t in batch])
+    def symmetric(tiles: np.ndarray) -> np.ndarray:
         if not tta:
             return run(tiles)
         (mean,) = dihedral_mean(lambda t: (run(t),), tiles, in_axes=(1, 2), out_axes=(2, 3))
         return mean
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        tiles = batch if normalize is None else np.stack([normalize(t) for t in batch])
+        if tuple(scales) == (1.0,):
+            return symmetric(tiles)
+        return scale_mean(symmetric, tiles, scales, in_axes=(1, 2), out_axes=(2, 3))
 
     return predict
 
@@ -153,6 +162,7 @@ def predict_slide_file(
     tta: bool | None = None,
     fill_holes: bool | None = None,
     whole_nuclei: bool | None = None,
+    scales: tuple[float, ...] | None = None,
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -172,6 +182,8 @@ def predict_slide_file(
     ``whole_nuclei``: then mark the whole of every nucleus (colour deconvolution of each tile)
     that a class covers at least in half (:func:`synthlang.common.regions.complete_nuclei`);
     None: what the checkpoint stores (:func:`vnet.checkpoint.default_whole_nuclei`), else off.
+    ``scales``: scale test-time augmentation (:func:`tile_predictor`); None: what the
+    checkpoint stores (:func:`vnet.checkpoint.default_scales`), else scale 1 only.
 
     Returns a record: the files written, the tissue area, nuclei per class, seconds per
     mm² of tissue, the model and slide pixel sizes, whether the colours were normalised
@@ -182,6 +194,7 @@ def predict_slide_file(
     from vnet.checkpoint import color_stats, predict_defaults, stored_classes, stored_pixel_size
     from vnet.hardware import resolve_device
     from vnet.predict import load_model
+    from vnet.tta import check_scales
 
     for name, flag in (("tta", tta), ("fill_holes", fill_holes), ("whole_nuclei", whole_nuclei)):
         if flag is not None and not isinstance(flag, bool):
@@ -198,8 +211,10 @@ def predict_slide_file(
     scale = float(model_mpp or stored_pixel_size(ckpt))
     classes = list(stored_classes(ckpt, checkpoint))
     start = time.perf_counter()
-    method, use_tta, fill, whole = predict_defaults(
-        ckpt, checkpoint, normalize, tta, fill_holes, whole_nuclei
+    if scales is not None:
+        scales = check_scales(scales)
+    method, use_tta, fill, whole, use_scales = predict_defaults(
+        ckpt, checkpoint, normalize, tta, fill_holes, whole_nuclei, scales
     )
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
@@ -207,7 +222,7 @@ def predict_slide_file(
         target = color_stats(ckpt, checkpoint) if method != "none" else None
         norm = _normalizer(slide, target, method, notes)
         predictor = tile_predictor(
-            model, device=dev, precision=precision, normalize=norm, tta=use_tta
+            model, device=dev, precision=precision, normalize=norm, tta=use_tta, scales=use_scales
         )
         tile = max(int(getattr(model, "min_size", 1)), 256)
         result, paths = predict_to_folder(
@@ -242,4 +257,5 @@ def predict_slide_file(
         "tta": use_tta,
         "fill_holes": fill,
         "whole_nuclei": whole,
+        "scales": list(use_scales),
     }

@@ -42,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "the overlay on a false-colour view; an image of another channel count is refused. "
             "--tta averages the network's outputs over the 8 rotations and flips of every "
             "tile (8 network passes, 8x slower); a checkpoint can ask for it by default "
-            "(`synthlang train --predict-tta`), --no-tta turns it off."
+            "(`synthlang train --predict-tta`), --no-tta turns it off. --scales 1 0.9 also "
+            "averages the mask probabilities over every tile resampled by 0.9 (the checkpoint's "
+            "choice by default, `synthlang train --predict-scales`)."
         ),
         epilog="examples:\n  synthlang predict runs/s2/model.pt real/*.png --out pred/\n"
         "  synthlang predict runs/s2/model.pt real/*.png --out pred/ --reference real/ref.png\n"
@@ -121,6 +123,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "by 0, 90, 180 and 270 degrees with and without a left-right flip, and average the "
         "outputs turned back; 8x slower. Default: what the checkpoint stores "
         "(`synthlang train --predict-tta`), else off; --no-tta turns it off",
+    )
+    p.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="scale test-time augmentation: also run the network on every tile (and slide "
+        "tile) resampled by each factor (0.9: nuclei a tenth smaller) and average the mask "
+        "probabilities resampled back; 1 must be among them, each in [0.5, 2], at most 4; "
+        "one more pass per factor. Default: what the checkpoint stores (`synthlang train "
+        "--predict-scales`), else 1 only; --scales 1 turns it off",
     )
     p.add_argument(
         "--fill-holes",
@@ -264,6 +278,13 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"--no-normalize contradicts {given}; give one of them")
     if args.reference is not None and not args.reference.is_file():
         raise DataError(f"{args.reference}: no such reference image")
+    if args.scales is not None:
+        from vnet.tta import check_scales
+
+        try:
+            args.scales = check_scales(args.scales)
+        except ValueError as exc:
+            raise DataError(f"--scales: {exc}") from None
     options = PredictOptions(
         tile=args.tile,
         overlap=args.overlap,
@@ -281,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
         whole_nuclei=args.whole_nuclei,
         mpp=args.mpp,
         model_mpp=args.model_mpp,
+        scales=args.scales,
     )
     configure_threads(args.threads)
     notes: list[str] = []
@@ -308,6 +330,7 @@ def run(args: argparse.Namespace) -> int:
             )
             nuclei = ", ".join(f"{n} {c}" for c, n in r["instances"].items())
             tta = "test-time augmentation (8 passes), " if r["tta"] else ""
+            tta += _scales_text(r["scales"])
             tta += "regions filled, " if r["fill_holes"] else ""
             tta += "whole nuclei, " if r["whole_nuclei"] else ""
             if r["resampled"]:
@@ -342,6 +365,7 @@ def _predict_slide(
         tta=args.tta,
         fill_holes=args.fill_holes,
         whole_nuclei=args.whole_nuclei,
+        scales=args.scales,
         device=args.device,
         precision=args.precision,
         progress=not args.quiet,
@@ -354,9 +378,15 @@ def _predict_slide(
             f"{path}: slide at {record['slide_mpp']:.3g} um/px, model at "
             f"{record['model_mpp']:.3g} um/px, tissue {record['tissue_mm2']:.2f} mm2, "
             + ("test-time augmentation (8 passes), " if record["tta"] else "")
+            + _scales_text(record["scales"])
             + ("regions filled, " if record["fill_holes"] else "")
             + ("whole nuclei, " if record["whole_nuclei"] else "")
             + f"nuclei: {nuclei}, {record['seconds']:.1f} s"
             + (f" ({rate:.1f} s/mm2)" if rate is not None else "")
             + f" -> {', '.join(record['files'].values())}"
         )
+
+
+def _scales_text(scales: list[float]) -> str:
+    """``"scales 1, 0.9, "`` for the output line; empty for scale 1 only."""
+    return f"scales {', '.join(f'{s:g}' for s in scales)}, " if len(scales) > 1 else ""

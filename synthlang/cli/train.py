@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "half, by default (`synthlang predict --no-whole-nuclei` still turns it off; H&E "
         "only); measure it on real images of the fit split. --resume keeps the stored "
         "choice unless one is given",
+    )
+    p.add_argument(
+        "--predict-scales",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="store in the checkpoint the scales of test-time augmentation that `synthlang "
+        "predict` uses for this model by default (e.g. 1 0.9: the mask probabilities "
+        "averaged over every tile as given and resampled by 0.9; `synthlang predict --scales "
+        "1` still turns it off); measure it on real images of the fit split. --resume keeps "
+        "the stored choice unless one is given",
     )
     p.add_argument(
         "--pixel-size",
@@ -602,6 +615,40 @@ def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str 
     _store_in_source(checkpoint, name, enabled, out)
 
 
+def set_predict_scales(checkpoint: str | Path, scales: Sequence[float], out: str | Path) -> None:
+    """Store the scales of test-time augmentation ``synthlang predict`` uses for a model.
+
+    The counterpart of ``synthlang train --predict-scales`` for a checkpoint that is
+    already trained; the weights and everything else are unchanged.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint written by ``synthlang train``.
+    scales : sequence of float
+        The factors (:func:`vnet.tta.check_scales`; ``(1.0,)``: none), stored as
+        ``source["scales"]``.
+    out : str or Path
+        Where to write the updated checkpoint (may be ``checkpoint`` itself).
+
+    Raises
+    ------
+    DataError
+        Scales that :func:`vnet.tta.check_scales` refuses, or an unusable checkpoint.
+    """
+    _store_in_source(checkpoint, "scales", list(_checked_scales(scales)), out)
+
+
+def _checked_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """:func:`vnet.tta.check_scales`, its refusal as a DataError naming the option."""
+    from vnet.tta import check_scales
+
+    try:
+        return check_scales(scales)
+    except ValueError as exc:
+        raise DataError(f"--predict-scales: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary (only rank 0 prints under torchrun)."""
     from vnet.data import CachedSource
@@ -644,6 +691,10 @@ def run(args: argparse.Namespace) -> int:
         ("tta", args.predict_tta),
         ("fill_holes", args.predict_fill_holes),
         ("whole_nuclei", args.predict_whole_nuclei),
+        (
+            "scales",
+            None if args.predict_scales is None else list(_checked_scales(args.predict_scales)),
+        ),
     )
     for key, given in given_defaults:
         kept = dict(ckpt.get("source", {})).get(key) if args.resume else None

@@ -152,6 +152,52 @@ def test_tile_predictor_tta_is_the_mean_of_the_eight_passes() -> None:
     np.testing.assert_allclose(same, want, atol=1e-5)  # an equivariant network: unchanged
 
 
+def test_tile_predictor_scales_average_resampled_tiles() -> None:
+    class Rows(torch.nn.Module):
+        def forward(self, u0: torch.Tensor, m0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return u0, torch.full_like(m0, u0.shape[-2] / 100)
+
+    batch = np.random.default_rng(2).random((2, 40, 24, 3), dtype=np.float32)
+    got = tile_predictor(Rows(), device=torch.device("cpu"), scales=(1.0, 0.5))(batch)
+    assert got.shape == (2, 1, 40, 24)
+    np.testing.assert_allclose(got, 0.3, atol=1e-6)  # (40 + 20 rows) / 2 / 100
+
+
+def test_slide_scales_follow_the_checkpoint_and_the_flags(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vnet.slide as vs
+    from synthlang.cli.train import set_predict_scales
+
+    asked: list[tuple[float, ...]] = []
+    real = vs.tile_predictor
+
+    def spy(model: torch.nn.Module, **kw: Any) -> Any:
+        asked.append(tuple(kw["scales"]))
+        return real(model, **kw)
+
+    monkeypatch.setattr(vs, "tile_predictor", spy)
+    img = np.full((300, 300, 3), 240, np.uint8)
+    img[80:220, 60:240] = [150, 60, 140]
+    slide = write_tiff(tmp_path / "s.tif", img, mpp=0.5, levels=2, tile=64)
+    plain = write_tiny_vn(tmp_path / "plain.pt", {"kind": "folder"}, seed=2)
+    stored = tmp_path / "scales.pt"
+    set_predict_scales(plain, [1, 0.9], stored)
+
+    def run(ckpt: Path, *flags: str) -> tuple[float, ...]:
+        out = str(tmp_path / "o")
+        assert main(["predict", str(ckpt), str(slide), "--out", out, "--no-normalize", *flags]) == 0
+        assert ("scales 1, 0.9, " in capsys.readouterr().out) is (asked[-1] == (1.0, 0.9))
+        return asked[-1]
+
+    assert run(plain) == (1.0,)
+    assert run(plain, "--scales", "1", "0.9") == (1.0, 0.9)
+    assert run(stored) == (1.0, 0.9)
+    assert run(stored, "--scales", "1") == (1.0,)
+
+
 def test_slide_tta_follows_the_checkpoint_and_the_flags(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

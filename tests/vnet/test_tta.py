@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vnet.tta import DIHEDRAL, dihedral, dihedral_mean, undo_dihedral
+from vnet.tta import DIHEDRAL, check_scales, dihedral, dihedral_mean, scale_mean, undo_dihedral
 
 
 def test_the_eight_transforms_are_distinct_and_undone() -> None:
@@ -62,3 +62,57 @@ def test_outputs_must_match_in_number() -> None:
 
     with pytest.raises(ValueError):
         dihedral_mean(uneven, np.zeros((2, 2)))
+
+
+def test_scale_mean_of_a_pointwise_map_is_the_map() -> None:
+    """A map that acts pixel by pixel commutes with resampling (up to its smoothing)."""
+    x = np.tile(np.linspace(0.1, 0.9, 40), (30, 1))[..., None] * np.ones(3)  # a smooth ramp
+    mean = scale_mean(lambda t: t.mean(axis=2), x, (1.0, 0.9, 1.25))
+    assert mean.shape == (30, 40) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean[:, 2:-2], x[:, 2:-2, 0], atol=0.01)
+
+
+def test_scale_mean_averages_the_outputs_resampled_back() -> None:
+    # the output is the number of rows fn was given, as a probability: at scale 1 20 rows,
+    # at 0.6 12 rows, so the mean is (0.2 + 0.12) / 2 at every pixel, on x's grid
+    x = np.zeros((20, 30, 3))
+    seen: list[tuple[int, ...]] = []
+
+    def rows(t: np.ndarray) -> np.ndarray:
+        seen.append(t.shape)
+        return np.full(t.shape[:2], t.shape[0] / 100)
+
+    mean = scale_mean(rows, x, (1.0, 0.6))
+    assert seen == [(20, 30, 3), (12, 18, 3)]
+    np.testing.assert_allclose(mean, np.full((20, 30), 0.16), atol=1e-6)
+    # given: fn(x) is not run again for the scale 1
+    seen.clear()
+    scale_mean(rows, x, (1.0, 0.6), given=np.full((20, 30), 0.2))
+    assert seen == [(12, 18, 3)]
+
+
+def test_scale_mean_keeps_other_axes() -> None:
+    tiles = np.random.default_rng(3).random((2, 16, 12, 3))  # (N, h, w, 3) -> (N, 1, h, w)
+    mean = scale_mean(
+        lambda t: t.mean(axis=3)[:, None], tiles, (1.0, 0.75), in_axes=(1, 2), out_axes=(2, 3)
+    )
+    assert mean.shape == (2, 1, 16, 12)
+    # each tile on its own gives the same as in the batch
+    alone = scale_mean(lambda t: t.mean(axis=2), tiles[1], (1.0, 0.75))
+    np.testing.assert_allclose(mean[1, 0], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("scales", "message"),
+    [
+        ((0.9,), "must include 1"),
+        ((1.0, 0.4), "outside \\[0.5, 2\\]"),
+        ((1.0, float("nan")), "outside"),
+        ((1.0, 0.9, 0.9), "repeated"),
+        ((1.0, 0.6, 0.7, 0.8, 0.9), "at most 4"),
+    ],
+)
+def test_check_scales_refuses(scales: tuple[float, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_scales(scales)
+    assert check_scales([1, 0.5, 2]) == (1.0, 0.5, 2.0)

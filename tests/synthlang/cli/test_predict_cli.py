@@ -240,6 +240,41 @@ def test_predict_tta_flags_and_checkpoint_default(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_predict_scales_flag_and_checkpoint_default(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--scales; a checkpoint's ``source.scales`` is the default; bad factors exit 2."""
+    import json
+
+    from synthlang.cli.main import main
+    from synthlang.cli.train import set_predict_scales
+
+    img = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (40, 30, 3), np.uint8)).save(img)
+    out = tmp_path / "o"
+
+    def run(ckpt: Path, *flags: str) -> list[float]:
+        assert _run(str(ckpt), str(img), "--out", str(out), *flags) == 0
+        used = json.loads((out / "predict.json").read_text())["scales"]
+        said = "scales 1, 0.9, " in capsys.readouterr().out
+        assert said is (used == [1.0, 0.9])
+        return list(used)
+
+    assert run(checkpoint) == [1.0]
+    assert run(checkpoint, "--scales", "1", "0.9") == [1.0, 0.9]
+    stored = tmp_path / "scales.pt"
+    set_predict_scales(checkpoint, [1, 0.9], stored)
+    assert run(stored) == [1.0, 0.9]
+    assert run(stored, "--scales", "1") == [1.0]
+    for bad, message in ((["0.9"], "must include 1"), (["1", "7"], "scale 7 is outside")):
+        assert (
+            main(["predict", str(checkpoint), str(img), "--out", str(out), "--scales", *bad]) == 2
+        )
+        err = capsys.readouterr().err
+        assert "--scales: " in err and message in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
 def test_predict_mpp_for_images(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -343,6 +343,26 @@ def test_predict_flag_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path, na
     assert all(torch.equal(updated["model_state"][k], v) for k, v in ckpt["model_state"].items())
 
 
+def test_predict_scales_are_stored_and_kept_on_resume(toy: Path, tmp_path: Path) -> None:
+    from vnet.checkpoint import default_scales
+
+    run = tmp_path / "run"
+    argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")
+    assert _run(*argv) == 0
+    assert "scales" not in load_checkpoint(run / "model.pt")["source"]
+    assert _run(*argv, "--overwrite", "--predict-scales", "1", "0.9") == 0
+    ckpt = load_checkpoint(run / "model.pt")
+    assert ckpt["source"]["scales"] == [1.0, 0.9]
+    assert default_scales(ckpt, run / "model.pt") == (1.0, 0.9)
+    resume = ("--data", str(toy), "--out", str(run), "--resume", "-q")
+    assert _run(*resume, "--iterations", "5") == 0
+    assert load_checkpoint(run / "model.pt")["source"]["scales"] == [1.0, 0.9]  # kept
+    assert _run(*resume, "--iterations", "6", "--predict-scales", "1") == 0
+    assert load_checkpoint(run / "model.pt")["source"]["scales"] == [1.0]
+    with pytest.raises(DataError, match="--predict-scales: scale 0.1 is outside"):
+        _run(*argv, "--overwrite", "--predict-scales", "1", "0.1")
+
+
 def test_unet_architecture_flags(toy: Path, tmp_path: Path) -> None:
     from vnet.errors import ConfigError
 
