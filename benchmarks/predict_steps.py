@@ -7,6 +7,9 @@ network
     :func:`vnet.predict.predict_array` of ``--model``, one pass (no test-time augmentation);
 network_tta
     the same with test-time augmentation (8 passes);
+network_tta_scales
+    the same with the scales 1 and 0.9 too (``--scales 1 0.9``: 16 passes, half of them on
+    the tile resampled by 0.9, plus the resampling);
 normalize
     the haematoxylin level (:func:`synthlang.colornorm.haematoxylin_normalize`);
 fill
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, Callable[[int], Any]] = {
         "network": lambda i: predict_array(model, images[i]),
         "network_tta": lambda i: predict_array(model, images[i], tta=True),
+        "network_tta_scales": lambda i: predict_array(
+            model, images[i], tta=True, scales=(1.0, 0.9)
+        ),
         "fill": lambda i: fill_regions(masks[i].astype(np.uint8)),
         "segment": lambda i: segment_nuclei(images[i], pixel_size_um=0.5),
         "complete": lambda i: complete_nuclei(masks[i].astype(np.uint8), nuclei[i]),
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.size} x {args.size}, {len(images)} images x {args.repeat}, "
           f"{args.threads} thread(s):")  # fmt: skip
     for k, v in result["median_s"].items():
-        print(f"  {k:12s} {v * 1000:8.1f} ms   {result['ratio_to_network'][k]:6.2f} x network")
+        print(f"  {k:18s} {v * 1000:8.1f} ms   {result['ratio_to_network'][k]:6.2f} x network")
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
