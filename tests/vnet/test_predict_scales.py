@@ -23,8 +23,10 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 1, (h, w, 3)).astype(np.float32)
 
 
-def _small_net(kind: str) -> CoupledVN | UNet:
-    return CoupledVN(SMALL) if kind == "vn" else UNet(UNetConfig(channels=8))
+def _small_net(kind: str, k: int = 1) -> CoupledVN | UNet:
+    if kind == "vn":
+        return CoupledVN(SMALL.replace(mask_channels=k))
+    return UNet(UNetConfig(channels=8, mask_channels=k))
 
 
 def _checkpoint(path: Path) -> Path:
@@ -58,17 +60,19 @@ def test_scales_average_the_mask_over_resampled_patches() -> None:
     assert tiled.shape == (40, 30) and np.isclose(tiled[20, 15], (0.24 + 0.12) / 2)
 
 
+@pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("kind", ["vn", "unet"])
-def test_scales_run_real_networks(kind: str) -> None:
-    model = _small_net(kind)
+def test_scales_run_real_networks(kind: str, k: int) -> None:
+    model = _small_net(kind, k)
     img = _image(30, 45, 7)
     u, m = predict_array(model, img)
     u2, m2 = predict_array(model, img, scales=(1.0, 0.9))
-    assert m2.shape == m.shape and m2.dtype == np.float32 and 0 <= m2.min() <= m2.max() <= 1
+    assert m2.shape == m.shape == ((30, 45) if k == 1 else (30, 45, k))
+    assert m2.dtype == np.float32 and 0 <= m2.min() <= m2.max() <= 1
     np.testing.assert_array_equal(u2, u)
     assert not np.array_equal(m2, m)
     _, small = predict_array(model, _image(3, 4), scales=(1.0, 0.5))  # below the min size
-    assert small.shape == (3, 4)
+    assert small.shape[:2] == (3, 4)
 
 
 def test_checkpoint_chooses_scales_and_options_override(
