@@ -292,8 +292,15 @@ def sha256(path: Path) -> str:
 PREDICT_CODE = (
     "synthlang/cli/predict.py",
     "vnet/predict.py",
+    "vnet/predict_outputs.py",
     "vnet/instances.py",
+    "vnet/tta.py",
+    "vnet/rescale.py",
+    "vnet/checkpoint.py",
     "synthlang/colornorm.py",
+    "synthlang/common/regions.py",
+    "synthlang/common/resample.py",
+    "synthlang/nuclei.py",
 )
 
 
