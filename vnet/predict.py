@@ -699,14 +699,7 @@ def _resolve_defaults(
             f"{asked}: nuclei are found by colour deconvolution of RGB H&E images, but "
             f"{checkpoint} takes {describe_channels(channels)}; give --no-whole-nuclei"
         )
-    return dataclasses.replace(
-        opts,
-        normalize=c.normalize,
-        tta=c.tta,
-        fill_holes=c.fill_holes,
-        whole_nuclei=c.whole_nuclei,
-        scales=c.scales,
-    )
+    return dataclasses.replace(opts, **c._asdict())  # the choices are option fields by name
 
 
 def _normalization_target(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from synthlang.common.errors import DataError
@@ -32,6 +33,22 @@ def shard_arg(value: str) -> tuple[int, int]:
     if n < 1 or not 1 <= k <= n:
         raise argparse.ArgumentTypeError(f"shard {value} is invalid: use K/N with 1 <= K <= N")
     return (k, n)
+
+
+def checked_scales(values: Sequence[float], option: str) -> tuple[float, ...]:
+    """Factors of scale test-time augmentation (:func:`vnet.tta.check_scales`) for ``option``.
+
+    Raises
+    ------
+    DataError
+        A refusal of :func:`vnet.tta.check_scales`, naming ``option``.
+    """
+    from vnet.tta import check_scales
+
+    try:
+        return check_scales(values)
+    except ValueError as exc:
+        raise DataError(f"{option}: {exc}") from None
 
 
 def positive_int(value: str) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from synthlang.cli._common import fraction, non_negative_int, positive_int
+from synthlang.cli._common import checked_scales, fraction, non_negative_int, positive_int
 from synthlang.common.errors import DataError
 
 __all__ = ["add_parser", "run"]
@@ -279,12 +279,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference is not None and not args.reference.is_file():
         raise DataError(f"{args.reference}: no such reference image")
     if args.scales is not None:
-        from vnet.tta import check_scales
-
-        try:
-            args.scales = check_scales(args.scales)
-        except ValueError as exc:
-            raise DataError(f"--scales: {exc}") from None
+        args.scales = checked_scales(args.scales, "--scales")
     options = PredictOptions(
         tile=args.tile,
         overlap=args.overlap,

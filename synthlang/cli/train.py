@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from synthlang.cli._common import non_negative_int, positive_int
+from synthlang.cli._common import checked_scales, non_negative_int, positive_int
 from synthlang.common.errors import DataError, SynthlangError
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.data.stream import SceneSource
@@ -636,17 +636,7 @@ def set_predict_scales(checkpoint: str | Path, scales: Sequence[float], out: str
     DataError
         Scales that :func:`vnet.tta.check_scales` refuses, or an unusable checkpoint.
     """
-    _store_in_source(checkpoint, "scales", list(_checked_scales(scales)), out)
-
-
-def _checked_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    """:func:`vnet.tta.check_scales`, its refusal as a DataError naming the option."""
-    from vnet.tta import check_scales
-
-    try:
-        return check_scales(scales)
-    except ValueError as exc:
-        raise DataError(f"--predict-scales: {exc}") from None
+    _store_in_source(checkpoint, "scales", list(checked_scales(scales, "--predict-scales")), out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -686,15 +676,13 @@ def run(args: argparse.Namespace) -> int:
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
     info = _with_color_stats(info, source, cfg.n_samples, stored)
     # predict's defaults: the flag, else (on --resume) what the checkpoint stores
+    scales = args.predict_scales
     given_defaults = (
         ("normalize", args.predict_normalize),
         ("tta", args.predict_tta),
         ("fill_holes", args.predict_fill_holes),
         ("whole_nuclei", args.predict_whole_nuclei),
-        (
-            "scales",
-            None if args.predict_scales is None else list(_checked_scales(args.predict_scales)),
-        ),
+        ("scales", None if scales is None else list(checked_scales(scales, "--predict-scales"))),
     )
     for key, given in given_defaults:
         kept = dict(ckpt.get("source", {})).get(key) if args.resume else None
