@@ -256,8 +256,8 @@ class TrainConfig(_Config):
     """Everything a training run needs besides the data source.
 
     A configuration with the paper's :attr:`loss_weights` (or the constant
-    :attr:`lr_schedule`) dumps no such key, so checkpoints written before the field
-    existed and new ones hold the same dict.
+    :attr:`lr_schedule`, or the squared-error :attr:`mask_loss`) dumps no such key, so
+    checkpoints written before the field existed and new ones hold the same dict.
 
     Examples
     --------
@@ -296,6 +296,13 @@ class TrainConfig(_Config):
         description="Weights (w_u, w_m) of the loss, per sample w_u ||u_T - g_u||^2 + "
         "w_m ||m_T - g_m||^2 summed over pixels; the paper's Eq. (3) is (1/6, 1/2), the "
         "default preset weights the image 30 times more (docs/vnet.md, 'Denoising').",
+    )
+    mask_loss: Literal["l2", "bce"] = Field(
+        "l2",
+        description="Mask term of the loss: 'l2', the squared error of Eq. (3), or 'bce', "
+        "the binary cross-entropy summed over pixels, whose gradient does not vanish where "
+        "a sigmoid saturates (sparse masks, e.g. small disks around points; docs/vnet.md "
+        "'Mask loss').",
     )
     n_samples: int | None = Field(
         800,
@@ -338,6 +345,8 @@ class TrainConfig(_Config):
             data.pop("loss_weights", None)
         if self.lr_schedule == "constant":  # configurations written before it stay the same
             data.pop("lr_schedule", None)
+        if self.mask_loss == "l2":
+            data.pop("mask_loss", None)
         return data
 
     def replace(self, **changes: Any) -> TrainConfig:

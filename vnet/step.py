@@ -9,7 +9,9 @@ mean over the samples of the batch. With ``K`` classes, ``m`` and ``g_m`` have `
 channels (``g_m`` one-vs-rest: channel ``k - 1`` is 1 on the pixels of class ``k``), so
 the mask term is Eq. (3)'s summed over the channels. (With 300 x 300 images this puts
 the loss in the thousands, the scale of the paper's Fig. 3.) ``TrainConfig.loss_weights``
-sets the two weights (the ``default`` VN preset: ``(5, 1/2)``, the image term x 30). Adam with
+sets the two weights (the ``default`` VN preset: ``(5, 1/2)``, the image term x 30);
+``TrainConfig.mask_loss = "bce"`` replaces the mask's squared error by the binary
+cross-entropy ``-(g log m + (1 - g) log(1 - m))``, summed the same way. Adam with
 ``betas = (0.9, 0.999)``; after every Adam step the parameters are projected onto the
 admissible set (:meth:`vnet.model.CoupledVN.project_`).
 
@@ -24,13 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vnet import distributed as ddp
 from vnet.config import PAPER_LOSS_WEIGHTS
 from vnet.hardware import autocast
 
-__all__ = ["loss_and_metrics", "label_map", "TrainStep", "Diverged"]
+__all__ = ["loss_and_metrics", "label_map", "TrainStep", "Diverged", "BCE_EPS"]
+
+#: probabilities are clamped to ``[BCE_EPS, 1 - BCE_EPS]`` before the cross-entropy
+BCE_EPS = 1e-6
 
 
 class Diverged(Exception):
@@ -68,11 +74,17 @@ def loss_and_metrics(
     g_m: torch.Tensor,
     u0: torch.Tensor,
     weights: tuple[float, float] = PAPER_LOSS_WEIGHTS,
+    mask_loss: str = "l2",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of Eq. (3) (mean over the batch) and the logged metrics.
 
     ``weights`` are ``(w_u, w_m)`` of ``w_u ||u_T - g_u||^2 + w_m ||m_T - g_m||^2``
-    (the paper's ``(1/6, 1/2)`` by default; ``TrainConfig.loss_weights``).
+    (the paper's ``(1/6, 1/2)`` by default; ``TrainConfig.loss_weights``). With
+    ``mask_loss="bce"`` the mask term is ``w_m`` times the binary cross-entropy of ``m_T``
+    against ``g_m`` summed over pixels (its value taken at ``m_T`` clamped to
+    ``[BCE_EPS, 1 - BCE_EPS]``, its gradient passed on unclamped): through a sigmoid its
+    gradient in the logit is ``m - g``, which does not vanish where the sigmoid saturates
+    at the wrong end, as the squared error's does; that lets a network learn sparse masks.
 
     Parameters
     ----------
@@ -84,6 +96,8 @@ def loss_and_metrics(
         The input image (for the PSNR of the input, a reference line).
     weights : tuple of float
         ``(w_u, w_m)``.
+    mask_loss : {"l2", "bce"}
+        The mask term (``TrainConfig.mask_loss``).
 
     Returns
     -------
@@ -94,7 +108,14 @@ def loss_and_metrics(
         samples of the PSNR of ``u_T``, peak 1) and ``psnr_input`` as floats.
     """
     per_u = (u - g_u).flatten(1).pow(2).sum(1)
-    per_m = (m - g_m).flatten(1).pow(2).sum(1)
+    if mask_loss == "bce":
+        # the value clamped (finite logs), the gradient passed on as if unclamped
+        p = m + (m.clamp(BCE_EPS, 1.0 - BCE_EPS) - m).detach()
+        per_m = F.binary_cross_entropy(p, g_m, reduction="none").flatten(1).sum(1)
+    elif mask_loss == "l2":
+        per_m = (m - g_m).flatten(1).pow(2).sum(1)
+    else:
+        raise ValueError(f"mask_loss must be 'l2' or 'bce', got {mask_loss!r}")
     loss = (weights[0] * per_u + weights[1] * per_m).mean()
     with torch.no_grad():
         if m.shape[1] == 1:
@@ -131,6 +152,8 @@ class TrainStep:
         Arithmetic of the forward pass (:func:`vnet.hardware.autocast`).
     loss_weights : tuple of float
         ``(w_u, w_m)`` of :func:`loss_and_metrics`.
+    mask_loss : {"l2", "bce"}
+        The mask term of :func:`loss_and_metrics`.
     ctx : vnet.distributed.DistContext
         The process group (none for one process).
     batch_size : int
@@ -145,6 +168,7 @@ class TrainStep:
     model: nn.Module | None = None
     precision: str = "fp32"
     loss_weights: tuple[float, float] = PAPER_LOSS_WEIGHTS
+    mask_loss: str = "l2"
     ctx: ddp.DistContext = field(default_factory=ddp.DistContext)
     batch_size: int = 1
     n_local: int = 1
@@ -186,7 +210,7 @@ class TrainStep:
         with autocast(self.precision, self.device):
             u_t, m_t = model(u0, m0)
         u_t, m_t = u_t.float(), m_t.float()
-        loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0, self.loss_weights)
+        loss, metrics = loss_and_metrics(u_t, m_t, g_u, g_m, u0, self.loss_weights, self.mask_loss)
         ctx = self.ctx
         metrics, stop_all = ddp.reduce_step(
             metrics, self.n_local, self.batch_size, stop, ctx, self.device

@@ -229,6 +229,7 @@ class Trainer:
                 model=ddp.wrap_model(net, ctx, self.device),
                 precision=self.precision,
                 loss_weights=cfg.loss_weights,
+                mask_loss=cfg.mask_loss,
                 ctx=ctx,
                 batch_size=cfg.batch_size,
                 n_local=hi - lo,

@@ -29,6 +29,7 @@ _CONFIG_FLAGS = (
     "endless",
     "seed",
     "loss_weights",
+    "mask_loss",
 )
 
 
@@ -131,6 +132,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "preset 5 1/2, docs/vnet.md 'Denoising')",
     )
     p.add_argument(
+        "--mask-loss",
+        choices=("l2", "bce"),
+        default=None,
+        help="mask term: l2, the squared error of Eq. (3) (default), or bce, the binary "
+        "cross-entropy, for sparse masks such as small disks around points, which the "
+        "squared error leaves empty (docs/vnet.md 'Mask loss')",
+    )
+    p.add_argument(
         "--n",
         type=positive_int,
         default=None,
@@ -174,8 +183,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("macenko", "reinhard", "haematoxylin", "none"),
         default=None,
         help="colour normalisation that `synthlang predict` applies to this model's inputs by "
-        "default, stored in the checkpoint (default: predict's own default, macenko); measure "
-        "it on real images of the fit split, e.g. none for a scene with stain variation",
+        "default, stored in the checkpoint (default: what --resume or --init's checkpoint "
+        "stores, else predict's own default, macenko); measure it on real images of the fit "
+        "split, e.g. none for a scene with stain variation",
     )
     p.add_argument(
         "--predict-tta",
@@ -184,7 +194,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="store in the checkpoint that `synthlang predict` uses test-time augmentation "
         "(the mean over the 8 rotations and flips of every tile, 8x slower) for this model "
         "by default (`synthlang predict --no-tta` still turns it off); measure it on real "
-        "images of the fit split. --resume keeps the stored choice unless one is given",
+        "images of the fit split. --resume and --init keep the stored choice unless one is given",
     )
     p.add_argument(
         "--predict-fill-holes",
@@ -193,7 +203,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="store in the checkpoint that `synthlang predict` closes cracks up to two pixels "
         "wide and fills holes in the predicted regions of this model by default "
         "(`synthlang predict --no-fill-holes` still turns it off); measure it on real "
-        "images of the fit split. --resume keeps the stored choice unless one is given",
+        "images of the fit split. --resume and --init keep the stored choice unless one is given",
     )
     p.add_argument(
         "--predict-whole-nuclei",
@@ -202,8 +212,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="store in the checkpoint that `synthlang predict` marks the whole of every "
         "nucleus (found by colour deconvolution) that this model's mask covers at least in "
         "half, by default (`synthlang predict --no-whole-nuclei` still turns it off; H&E "
-        "only); measure it on real images of the fit split. --resume keeps the stored "
-        "choice unless one is given",
+        "only); measure it on real images of the fit split. --resume and --init keep the "
+        "stored choice unless one is given",
     )
     p.add_argument(
         "--predict-scales",
@@ -214,8 +224,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="store in the checkpoint the scales of test-time augmentation that `synthlang "
         "predict` uses for this model by default (e.g. 1 0.9: the mask probabilities "
         "averaged over every tile as given and resampled by 0.9; `synthlang predict --scales "
-        "1` still turns it off); measure it on real images of the fit split. --resume keeps "
-        "the stored choice unless one is given",
+        "1` still turns it off); measure it on real images of the fit split. --resume and "
+        "--init keep the stored choice unless one is given",
     )
     p.add_argument(
         "--pixel-size",
@@ -350,6 +360,8 @@ def _config(args: argparse.Namespace, scene_name: str | None) -> Any:
                 f"{' '.join(f'{w:g}' for w in args.loss_weights)}"
             )
         changes["loss_weights"] = tuple(args.loss_weights)
+    if args.mask_loss is not None:
+        changes["mask_loss"] = args.mask_loss
     if args.workers is not None:
         changes["workers"] = args.workers
     if args.device is not None:
@@ -675,7 +687,10 @@ def run(args: argparse.Namespace) -> int:
         source = CachedSource(source, max_items=cfg.n_samples)
     stored = dict(ckpt.get("source", {})).get("color_stats") if args.resume else None
     info = _with_color_stats(info, source, cfg.n_samples, stored)
-    # predict's defaults: the flag, else (on --resume) what the checkpoint stores
+    # predict's defaults: the flag, else what the resumed (--resume) or fine-tuned (--init)
+    # checkpoint stores; colour statistics always come from this run's data
+    base = ckpt if args.resume else init_ckpt
+    stored_choices = dict(base.get("source", {})) if base is not None else {}
     scales = args.predict_scales
     given_defaults = (
         ("normalize", args.predict_normalize),
@@ -685,8 +700,7 @@ def run(args: argparse.Namespace) -> int:
         ("scales", None if scales is None else list(checked_scales(scales, "--predict-scales"))),
     )
     for key, given in given_defaults:
-        kept = dict(ckpt.get("source", {})).get(key) if args.resume else None
-        value = given if given is not None else kept
+        value = given if given is not None else stored_choices.get(key)
         if value is not None:
             info = {**info, key: value}
     try:

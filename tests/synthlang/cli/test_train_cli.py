@@ -294,6 +294,21 @@ def test_loss_weights_are_stored_and_checked(toy: Path, tmp_path: Path) -> None:
             _run("--data", str(toy), "--out", str(tmp_path / "x"), "--loss-weights", *bad)
 
 
+def test_mask_loss_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
+    run = tmp_path / "bce"
+    assert _run("--data", str(toy), "--out", str(run), "--preset", "smoke", "--iterations", "3",
+                "--mask-loss", "bce", "-q") == 0  # fmt: skip
+    assert load_checkpoint(run / "model.pt")["train_config"]["mask_loss"] == "bce"
+    assert _run("--data", str(toy), "--out", str(run), "--resume", "--preset", "smoke",
+                "--iterations", "4", "--mask-loss", "bce", "-q") == 0  # fmt: skip
+    with pytest.raises(SynthlangError, match="--mask-loss cannot be changed.*another mask_loss"):
+        _run("--data", str(toy), "--out", str(run), "--resume", "--preset", "smoke",
+             "--mask-loss", "l2")  # fmt: skip
+    plain = tmp_path / "l2"
+    assert _run("--data", str(toy), "--out", str(plain), "--preset", "smoke", "-q") == 0
+    assert "mask_loss" not in load_checkpoint(plain / "model.pt")["train_config"]
+
+
 def test_lr_schedule_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
     run = tmp_path / "cos"
     assert _run("--data", str(toy), "--out", str(run), "--preset", "smoke", "--iterations", "3",
@@ -361,6 +376,24 @@ def test_predict_scales_are_stored_and_kept_on_resume(toy: Path, tmp_path: Path)
     assert load_checkpoint(run / "model.pt")["source"]["scales"] == [1.0]
     with pytest.raises(DataError, match="--predict-scales: scale 0.1 is outside"):
         _run(*argv, "--overwrite", "--predict-scales", "1", "0.1")
+
+
+def test_init_keeps_the_checkpoints_predict_choices(toy: Path, tmp_path: Path) -> None:
+    """A fine-tune predicts like the model it started from unless a flag says otherwise."""
+    base = tmp_path / "base"
+    assert _run("--data", str(toy), "--out", str(base), "--preset", "smoke", "--predict-tta",
+                "--predict-fill-holes", "--predict-normalize", "none", "--predict-scales", "1",
+                "0.9", "-q") == 0  # fmt: skip
+    init = ("--data", str(toy), "--preset", "smoke", "--init", str(base / "model.pt"), "-q")
+    assert _run(*init, "--out", str(tmp_path / "ft")) == 0
+    source = load_checkpoint(tmp_path / "ft" / "model.pt")["source"]
+    assert (source["tta"], source["fill_holes"], source["normalize"]) == (True, True, "none")
+    assert source["scales"] == [1.0, 0.9] and "whole_nuclei" not in source
+    assert source["color_stats"] is not None  # of this run's data
+    assert _run(*init, "--out", str(tmp_path / "ft2"), "--no-predict-tta", "--predict-scales",
+                "1") == 0  # fmt: skip
+    source = load_checkpoint(tmp_path / "ft2" / "model.pt")["source"]
+    assert (source["tta"], source["fill_holes"], source["scales"]) == (False, True, [1.0])
 
 
 def test_unet_architecture_flags(toy: Path, tmp_path: Path) -> None:
