@@ -1,18 +1,30 @@
 """The fit workflow on CRCHistoPhenotypes (issue 10): fit on the train split, render, train.
 
-    python experiments/fit_workflow.py --stage all      # fit render train
+    python experiments/fit_workflow.py --stage all      # fit render train unet
+    python experiments/fit_workflow.py --scene generic --stage render unet
 
 * ``fit``: ``synthlang fit`` on the 70 CRCHP train tiles with their point CSVs (nuclei segmented
   by colour deconvolution and a watershed, each labelled by the nearest point within 4 um;
   epithelial -> tumor, inflammatory -> lymphocyte, fibroblast -> stroma) into
   ``experiments/out/fit/crchp/`` (research-only data: local, git-ignored, never shipped);
-* ``render``: 400 training samples of ``experiments/scenes/crchp_tumor.scene`` (seed 1);
+* ``render``: 400 training samples (seed 1) of ``experiments/scenes/crchp_tumor.scene`` (the
+  default ``--scene crchp``: CRCHP-fitted tissue only) or of
+  ``experiments/scenes/crchp_generic.scene`` (``--scene generic``: the shipped generic scene
+  with the CRCHP-fitted nuclei added, colorectal epithelial cut-outs masked);
 * ``train``: the coupled VN, fine-tuned from ``models/he_tumor_nuclei_vn.pt`` (``--init``: the
-  generic model trained on open data only) with the default preset, bf16.
+  generic model trained on open data only) with the default preset, bf16;
+* ``unet``: the U-Net, fine-tuned from ``models/he_tumor_nuclei.pt`` with the recipe of its
+  last fine-tune (1000 iterations, lr 5e-4 cosine, loss weights 20 0.5, 128 px crops, bf16) into
+  ``unet_run/``; ``--init`` keeps the shipped checkpoint's predict choices (haematoxylin level,
+  TTA, filled regions, whole nuclei, scales), the level measured on the new training data
+  (docs/fit.md, "From a fitted library to a model").
 
-Scores: ``python experiments/real_slides.py --model fit_crchp=experiments/out/fit_workflow/
-crchp/vn/model.pt@crchp`` next to the reference ``--refs crchp`` (U-Net on disks around the
-train split's epithelial points). Nothing here reads the CRCHP validation split.
+Each scene has its folder, ``experiments/out/fit_workflow/crchp/`` (``crchp``) and
+``experiments/out/fit_workflow/crchp_generic/`` (``generic``). Scores: ``python
+experiments/real_slides.py --model fit_crchp=experiments/out/fit_workflow/crchp/vn/model.pt@crchp``
+(or ``.../unet_run/model.pt``) next to the reference ``--refs crchp`` (U-Net
+on disks around the train split's epithelial points). Nothing here reads the CRCHP validation
+split.
 """
 
 from __future__ import annotations
@@ -26,9 +38,14 @@ import common as C  # noqa: E402
 
 CRCHP = C.REALDATA / "crchp" / "train"
 LIB = C.OUT / "fit" / "crchp" / "crchp.scene"
-SCENE = C.SCENES / "crchp_tumor.scene"
-HERE = C.OUT / "fit_workflow" / "crchp"
+#: ``--scene``: the scene rendered and the folder of its samples and runs
+FORMS = {
+    "crchp": (C.SCENES / "crchp_tumor.scene", C.OUT / "fit_workflow" / "crchp"),
+    "generic": (C.SCENES / "crchp_generic.scene", C.OUT / "fit_workflow" / "crchp_generic"),
+}
+HERE = FORMS["crchp"][1]
 INIT = C.REPO / "models" / "he_tumor_nuclei_vn.pt"
+UNET_INIT = C.REPO / "models" / "he_tumor_nuclei.pt"
 ITERATIONS = 1000
 
 
@@ -57,24 +74,43 @@ def train_command(resume: bool) -> list[str]:
                        "--checkpoint-every", "100", "--threads", str(C.THREADS), "-q")  # fmt: skip
 
 
+def unet_command(here: Path, resume: bool) -> list[str]:
+    """Fine-tune the shipped U-Net on the samples rendered into ``here``."""
+    run = here / "unet_run"
+    if resume:
+        return C.synthlang("train", "--data", here / "train", "--out", run, "--resume",
+                           "--precision", "bf16", "--threads", str(C.THREADS), "-q")  # fmt: skip
+    return C.synthlang("train", "--data", here / "train", "--out", run, "--init", UNET_INIT,
+                       "--iterations", str(ITERATIONS), "--lr", "5e-4", "--lr-schedule", "cosine",
+                       "--loss-weights", "20", "0.5", "--crop", "128", "--n", "400",
+                       "--precision", "bf16", "--checkpoint-every", "100",
+                       "--threads", str(C.THREADS), "-q")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", nargs="+", default=["all"],
-                   choices=("all", "fit", "render", "train"))  # fmt: skip
+                   choices=("all", "fit", "render", "train", "unet"))  # fmt: skip
+    p.add_argument("--scene", choices=tuple(FORMS), default="crchp",
+                   help="the scene of the render and unet stages (the VN: crchp)")  # fmt: skip
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
-    stages = {"fit", "render", "train"} if "all" in args.stage else set(args.stage)
+    scene, here = FORMS[args.scene]
+    stages = {"fit", "render", "train", "unet"} if "all" in args.stage else set(args.stage)
     C.require_realdata()
     if "fit" in stages:
         C.stage("crchp fit", LIB.parent / "stage", lambda: {"seconds": C.sh(fit_command())},
                 args.force)  # fmt: skip
     if "render" in stages:
-        C.stage("crchp render", HERE / "render", lambda: {"seconds": C.sh(C.synthlang(
-            "render", SCENE, "--n", "400", "--out", HERE / "train", "--seed", "1",
+        C.stage(f"{args.scene} render", here / "render", lambda: {"seconds": C.sh(C.synthlang(
+            "render", scene, "--n", "400", "--out", here / "train", "--seed", "1",
             "--workers", "1", "-q"))}, args.force)  # fmt: skip
     if "train" in stages:
         C.train_run(HERE / "vn", train_command, "crchp fit-workflow VN", args.force)
+    if "unet" in stages:
+        C.train_run(here / "unet_run", lambda resume: unet_command(here, resume),
+                    f"{args.scene} fit-workflow U-Net", args.force)  # fmt: skip
     return 0
 
 
