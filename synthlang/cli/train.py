@@ -136,8 +136,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=("l2", "bce"),
         default=None,
         help="mask term: l2, the squared error of Eq. (3) (default), or bce, the binary "
-        "cross-entropy, for sparse masks such as small disks around points, which the "
-        "squared error leaves empty (docs/vnet.md 'Mask loss')",
+        "cross-entropy, for sparse masks such as small disks around points, on which the "
+        "squared error can stall at an empty mask (docs/vnet.md 'Mask loss')",
     )
     p.add_argument(
         "--n",
