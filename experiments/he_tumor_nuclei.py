@@ -30,7 +30,8 @@ Stages (each skipped when its output folder holds ``DONE.json``; ``--force`` red
   ``models/he_tumor_nuclei_vn.pt`` (the coupled VN) without the Adam state, each storing
   test-time augmentation (``tta = true``) as predict's default, the U-Net also
   ``normalize = haematoxylin`` (with the colour statistics of its first 32 training inputs),
-  ``fill_holes = true``, ``whole_nuclei = true`` and ``scales = [1, 0.9]``, the VN
+  ``fill_holes = true``, ``whole_nuclei = true``, ``neighbour_nuclei = true`` and
+  ``scales = [1, 0.9]``, the VN
   ``normalize = none`` (all measured on the fit splits, docs/vnet.md, experiments/README.md),
   plus the training curves;
 * ``evaluate``: held-out synthetic scores (``synthlang evaluate``: accuracy, Dice, PSNR of
@@ -182,7 +183,8 @@ def export(net: str) -> Path:
     Both networks: TTA. The U-Net: the haematoxylin level of its first training inputs as
     colour normalisation (with the statistics of the first
     :data:`synthlang.colornorm.STATS_SAMPLES` inputs, which runs trained before that
-    number grew to 32 lack), filled regions, whole nuclei and the scales 1 and 0.9; the VN:
+    number grew to 32 lack), filled regions, whole and neighbour nuclei and the scales 1 and
+    0.9; the VN:
     colours as given.
     """
     run, name, _ = NETWORKS[net]
@@ -196,6 +198,7 @@ def export(net: str) -> Path:
     if net == "unet":  # better on the fit splits (the VN was not measured with them)
         source["fill_holes"] = True
         source["whole_nuclei"] = True
+        source["neighbour_nuclei"] = True
         source["normalize"] = "haematoxylin"
         source["color_stats"] = training_color_stats()
         source["scales"] = [1.0, 0.9]  # mask averaged with the tile resampled by 0.9

@@ -40,8 +40,9 @@ def test_tumor_nucleus_model_stores_its_input_handling() -> None:
     assert ckpt["source"]["normalize"] == "haematoxylin"  # measured best on the fit splits
     stats = ColorStats.from_dict(ckpt["source"]["color_stats"])
     assert stats.haematoxylin_level is not None and stats.n_images == 32
-    # filled regions and whole nuclei: both measured better on the fit splits
+    # filled regions, whole and neighbour nuclei: each measured better on the fit splits
     assert ckpt["source"]["fill_holes"] is True and ckpt["source"]["whole_nuclei"] is True
+    assert ckpt["source"]["neighbour_nuclei"] is True
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

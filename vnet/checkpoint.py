@@ -362,6 +362,7 @@ def validate_checkpoint(data: Any, path: str | Path) -> dict[str, Any]:
     default_tta(data, p)
     default_fill_holes(data, p)
     default_whole_nuclei(data, p)
+    default_neighbour_nuclei(data, p)
     default_scales(data, p)
     return data
 
@@ -509,6 +510,23 @@ def default_whole_nuclei(data: Mapping[str, Any], path: str | Path) -> bool | No
     return _stored_flag(data, path, "whole_nuclei")
 
 
+def default_neighbour_nuclei(data: Mapping[str, Any], path: str | Path) -> bool | None:
+    """Whether a checkpoint asks ``synthlang predict`` to add neighbouring nuclei by default.
+
+    ``source["neighbour_nuclei"]``, set with ``synthlang train --predict-neighbour-nuclei``
+    (or ``synthlang.cli.train.set_predict_flag``) for a model whose masks were measured to
+    gain from adding the nuclei of fair probability that lie among marked ones
+    (:func:`synthlang.common.regions.neighbour_nuclei`). Read and refused like
+    :func:`default_tta`.
+
+    Examples
+    --------
+    >>> default_neighbour_nuclei({"source": {"neighbour_nuclei": True}}, "m.pt")
+    True
+    """
+    return _stored_flag(data, path, "neighbour_nuclei")
+
+
 def default_scales(data: Mapping[str, Any], path: str | Path) -> tuple[float, ...] | None:
     """The scales of test-time augmentation a checkpoint asks ``synthlang predict`` for.
 
@@ -562,6 +580,7 @@ class PredictChoices(NamedTuple):
     fill_holes: bool
     whole_nuclei: bool
     scales: tuple[float, ...]
+    neighbour_nuclei: bool = False
 
 
 def predict_defaults(
@@ -572,19 +591,22 @@ def predict_defaults(
     fill_holes: bool | None = None,
     whole_nuclei: bool | None = None,
     scales: tuple[float, ...] | None = None,
+    neighbour_nuclei: bool | None = None,
 ) -> PredictChoices:
-    """``synthlang predict``'s colour normalisation, TTA, filling, whole nuclei and scales.
+    """``synthlang predict``'s normalisation, TTA, filling, whole nuclei, scales, neighbours.
 
     What is given wins; ``normalize="default"`` and None take the checkpoint's choice
     (:func:`default_normalize`, :func:`default_tta`, :func:`default_fill_holes`,
-    :func:`default_whole_nuclei`, :func:`default_scales`), else the library's
+    :func:`default_whole_nuclei`, :func:`default_scales`,
+    :func:`default_neighbour_nuclei`), else the library's
     (:data:`synthlang.colornorm.DEFAULT_METHOD`, the rest off, scale 1 only). Image and
     whole-slide prediction both resolve their options here.
 
     Examples
     --------
     >>> predict_defaults({"source": {"normalize": "none", "tta": True}}, "m.pt", tta=False)
-    PredictChoices(normalize='none', tta=False, fill_holes=False, whole_nuclei=False, scales=(1.0,))
+    PredictChoices(normalize='none', tta=False, fill_holes=False, whole_nuclei=False, \
+scales=(1.0,), neighbour_nuclei=False)
     """
     from synthlang.colornorm import DEFAULT_METHOD
 
@@ -595,7 +617,9 @@ def predict_defaults(
     whole = bool(default_whole_nuclei(data, path)) if whole_nuclei is None else whole_nuclei
     if scales is None:
         scales = default_scales(data, path) or (1.0,)
-    return PredictChoices(normalize, use_tta, fill, whole, scales)
+    if neighbour_nuclei is None:
+        neighbour_nuclei = bool(default_neighbour_nuclei(data, path))
+    return PredictChoices(normalize, use_tta, fill, whole, scales, neighbour_nuclei)
 
 
 def stored_pixel_size(data: Mapping[str, Any]) -> float:

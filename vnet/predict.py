@@ -26,8 +26,10 @@ channels (classes; ``K = 1``: a binary network)::
                         with fill_holes, each class's cracks up to two pixels wide closed and
                         holes filled (vnet.instances.fill_regions, --fill-holes); with
                         whole_nuclei, every nucleus found by colour deconvolution that a class
-                        covers at least in half made whole (--whole-nuclei); in every
-                        output below, regions of a class smaller than min_area_um2 are
+                        covers at least in half made whole (--whole-nuclei); with
+                        neighbour_nuclei, every such nucleus of mean probability >= 0.25
+                        with two marked nuclei within 15 um added (--neighbour-nuclei); in
+                        every output below, regions of a class smaller than min_area_um2 are
                         background (vnet.instances.remove_small_regions, --min-area)
     NAME_labels.png     the class map, 8-bit gray: argmax_k m_k + 1 where max_k m_k >=
                         threshold, else 0 (vnet.instances.label_map)
@@ -59,7 +61,7 @@ import torch
 from torch import nn
 
 from synthlang.common.errors import DataError
-from synthlang.common.regions import complete_nuclei
+from synthlang.common.regions import NEIGHBOUR_DISTANCE_UM, complete_nuclei, neighbour_nuclei
 from synthlang.common.resample import resample, scaled_shape
 from vnet.checkpoint import (
     check_state_dict,
@@ -162,6 +164,13 @@ class PredictOptions:
         input as given by colour deconvolution (:func:`synthlang.nuclei.segment_nuclei`; RGB
         inputs only). None: what the checkpoint stores (``source["whole_nuclei"]``,
         :func:`vnet.checkpoint.default_whole_nuclei`), else False.
+    neighbour_nuclei : bool or None
+        Then give a class every nucleus (found as for ``whole_nuclei``) of mean probability
+        at least :data:`~synthlang.common.regions.NEIGHBOUR_PROBABILITY` of it that has
+        :data:`~synthlang.common.regions.NEIGHBOUR_COUNT` nuclei of that class within
+        :data:`~synthlang.common.regions.NEIGHBOUR_DISTANCE_UM` of its centre
+        (:func:`synthlang.common.regions.neighbour_nuclei`). None: what the checkpoint
+        stores (``source["neighbour_nuclei"]``), else False.
     mpp : float, optional
         Pixel size of the input images in micrometres. When it differs from the model's,
         every input is resampled onto the model's grid, predicted there, and its outputs
@@ -192,6 +201,7 @@ class PredictOptions:
     tta: bool | None = None
     fill_holes: bool | None = None
     whole_nuclei: bool | None = None
+    neighbour_nuclei: bool | None = None
     mpp: float | None = None
     model_mpp: float | None = None
     scales: tuple[float, ...] | None = None
@@ -224,7 +234,7 @@ class PredictOptions:
             raise ValueError(
                 f"min_distance must be in [1, {MAX_MIN_DISTANCE}], got {self.min_distance}"
             )
-        for name in ("tta", "fill_holes", "whole_nuclei"):
+        for name in ("tta", "fill_holes", "whole_nuclei", "neighbour_nuclei"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise ValueError(f"{name} must be True, False or None, got {value!r}")
@@ -552,11 +562,16 @@ def predict_files(
         labels = label_map(m, opts.threshold)
         if opts.fill_holes:
             labels = fill_regions(labels)
-        if opts.whole_nuclei:
+        if opts.whole_nuclei or opts.neighbour_nuclei:
             from synthlang.nuclei import segment_nuclei  # scikit-image: only when asked
 
             nuclei = segment_nuclei(raw, pixel_size_um=pixel_size).labels
-            labels = complete_nuclei(labels, nuclei)
+            if opts.whole_nuclei:
+                labels = complete_nuclei(labels, nuclei)
+            if opts.neighbour_nuclei:
+                probs = np.moveaxis(m, -1, 0) if m.ndim == 3 else m
+                reach = NEIGHBOUR_DISTANCE_UM / pixel_size
+                labels = neighbour_nuclei(labels, nuclei, probs, reach)
         labels = remove_small_regions(labels, min_area)
         instances, class_of = split_instances(labels, len(classes), opts.min_distance)
         if factor != 1.0:  # back onto the input's grid
@@ -585,6 +600,7 @@ def predict_files(
                 "tta": bool(opts.tta),
                 "fill_holes": bool(opts.fill_holes),
                 "whole_nuclei": bool(opts.whole_nuclei),
+                "neighbour_nuclei": bool(opts.neighbour_nuclei),
                 "scales": list(opts.scales or (1.0,)),
                 "pixel_size_um": {"input": opts.mpp or pixel_size, "model": pixel_size},
                 "resampled": factor != 1.0,
@@ -615,6 +631,7 @@ def _write_summary(
         "tta": bool(opts.tta),
         "fill_holes": bool(opts.fill_holes),
         "whole_nuclei": bool(opts.whole_nuclei),
+        "neighbour_nuclei": bool(opts.neighbour_nuclei),
         "scales": list(opts.scales or (1.0,)),
         "images": records,
     }
@@ -689,16 +706,25 @@ def _resolve_defaults(
 ) -> PredictOptions:
     """The options with the checkpoint's choices where they say "default" or None."""
     c = predict_defaults(
-        ckpt, checkpoint, opts.normalize, opts.tta, opts.fill_holes, opts.whole_nuclei, opts.scales
+        ckpt,
+        checkpoint,
+        opts.normalize,
+        opts.tta,
+        opts.fill_holes,
+        opts.whole_nuclei,
+        opts.scales,
+        opts.neighbour_nuclei,
     )
-    if c.whole_nuclei and tuple(channels) != ("r", "g", "b"):
-        from synthlang.common.channels import describe_channels
+    for key, flag in (("whole_nuclei", "whole-nuclei"), ("neighbour_nuclei", "neighbour-nuclei")):
+        if getattr(c, key) and tuple(channels) != ("r", "g", "b"):
+            from synthlang.common.channels import describe_channels
 
-        asked = "--whole-nuclei" if opts.whole_nuclei else "whole nuclei (the checkpoint's choice)"
-        raise DataError(
-            f"{asked}: nuclei are found by colour deconvolution of RGB H&E images, but "
-            f"{checkpoint} takes {describe_channels(channels)}; give --no-whole-nuclei"
-        )
+            given = getattr(opts, key)
+            asked = f"--{flag}" if given else f"{flag.replace('-', ' ')} (the checkpoint's choice)"
+            raise DataError(
+                f"{asked}: nuclei are found by colour deconvolution of RGB H&E images, but "
+                f"{checkpoint} takes {describe_channels(channels)}; give --no-{flag}"
+            )
     return dataclasses.replace(opts, **c._asdict())  # the choices are option fields by name
 
 

@@ -163,6 +163,7 @@ def predict_slide_file(
     fill_holes: bool | None = None,
     whole_nuclei: bool | None = None,
     scales: tuple[float, ...] | None = None,
+    neighbour_nuclei: bool | None = None,
     device: str = "auto",
     precision: str = "fp32",
     batch: int = 8,
@@ -182,6 +183,8 @@ def predict_slide_file(
     ``whole_nuclei``: then mark the whole of every nucleus (colour deconvolution of each tile)
     that a class covers at least in half (:func:`synthlang.common.regions.complete_nuclei`);
     None: what the checkpoint stores (:func:`vnet.checkpoint.default_whole_nuclei`), else off.
+    ``neighbour_nuclei``: then give a class the nuclei of fair probability among its nuclei
+    (:func:`synthlang.common.regions.neighbour_nuclei`); None: what the checkpoint stores.
     ``scales``: scale test-time augmentation (:func:`tile_predictor`); None: what the
     checkpoint stores (:func:`vnet.checkpoint.default_scales`), else scale 1 only.
 
@@ -196,7 +199,8 @@ def predict_slide_file(
     from vnet.predict import load_model
     from vnet.tta import check_scales
 
-    for name, flag in (("tta", tta), ("fill_holes", fill_holes), ("whole_nuclei", whole_nuclei)):
+    flags = (("tta", tta), ("fill_holes", fill_holes), ("whole_nuclei", whole_nuclei))
+    for name, flag in (*flags, ("neighbour_nuclei", neighbour_nuclei)):
         if flag is not None and not isinstance(flag, bool):
             raise ValueError(f"{name} must be True, False or None, got {flag!r}")
     notes = notes if notes is not None else []
@@ -213,8 +217,8 @@ def predict_slide_file(
     start = time.perf_counter()
     if scales is not None:
         scales = check_scales(scales)
-    method, use_tta, fill, whole, use_scales = predict_defaults(
-        ckpt, checkpoint, normalize, tta, fill_holes, whole_nuclei, scales
+    method, use_tta, fill, whole, use_scales, near = predict_defaults(
+        ckpt, checkpoint, normalize, tta, fill_holes, whole_nuclei, scales, neighbour_nuclei
     )
     if method == "reinhard":
         notes.append(f"{path}: a slide is normalised with one Macenko stain mapping, not Reinhard")
@@ -235,6 +239,7 @@ def predict_slide_file(
             min_area_um2=min_area_um2,
             fill_holes=fill,
             whole_nuclei=whole,
+            neighbour_nuclei=near,
             tile=tile,
             overlap=64,
             batch=batch,
@@ -257,5 +262,6 @@ def predict_slide_file(
         "tta": use_tta,
         "fill_holes": fill,
         "whole_nuclei": whole,
+        "neighbour_nuclei": near,
         "scales": list(use_scales),
     }

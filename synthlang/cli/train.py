@@ -216,6 +216,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "stored choice unless one is given",
     )
     p.add_argument(
+        "--predict-neighbour-nuclei",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store in the checkpoint that `synthlang predict` adds the nuclei of mean "
+        "probability >= 0.25 that have two marked nuclei within 15 um, by default "
+        "(`synthlang predict --no-neighbour-nuclei` still turns it off; H&E only); measure "
+        "it on real images of the fit split. --resume and --init keep the stored choice",
+    )
+    p.add_argument(
         "--predict-scales",
         type=float,
         nargs="+",
@@ -592,24 +601,25 @@ def set_predict_normalize(checkpoint: str | Path, method: str, out: str | Path) 
 
 
 #: predict's on/off defaults that a checkpoint can store as ``source[NAME]``: test-time
-#: augmentation, filled regions and whole nuclei (vnet.checkpoint.default_tta,
-#: default_fill_holes, default_whole_nuclei)
-PREDICT_FLAGS = ("tta", "fill_holes", "whole_nuclei")
+#: augmentation, filled regions, whole and neighbour nuclei (vnet.checkpoint.default_tta,
+#: default_fill_holes, default_whole_nuclei, default_neighbour_nuclei)
+PREDICT_FLAGS = ("tta", "fill_holes", "whole_nuclei", "neighbour_nuclei")
 
 
 def set_predict_flag(checkpoint: str | Path, name: str, enabled: bool, out: str | Path) -> None:
     """Store one of ``synthlang predict``'s on/off defaults for a model.
 
     The counterpart of ``synthlang train --predict-tta`` / ``--predict-fill-holes`` /
-    ``--predict-whole-nuclei`` (and their ``--no-`` forms) for a checkpoint that is already
-    trained; the weights and everything else are unchanged.
+    ``--predict-whole-nuclei`` / ``--predict-neighbour-nuclei`` (and their ``--no-`` forms)
+    for a checkpoint that is already trained; the weights and everything else are unchanged.
 
     Parameters
     ----------
     checkpoint : str or Path
         A checkpoint written by ``synthlang train``.
     name : str
-        One of :data:`PREDICT_FLAGS`: ``"tta"``, ``"fill_holes"`` or ``"whole_nuclei"``.
+        One of :data:`PREDICT_FLAGS`: ``"tta"``, ``"fill_holes"``, ``"whole_nuclei"`` or
+        ``"neighbour_nuclei"``.
     enabled : bool
         The default, stored as ``source[name]``.
     out : str or Path
@@ -697,6 +707,7 @@ def run(args: argparse.Namespace) -> int:
         ("tta", args.predict_tta),
         ("fill_holes", args.predict_fill_holes),
         ("whole_nuclei", args.predict_whole_nuclei),
+        ("neighbour_nuclei", args.predict_neighbour_nuclei),
         ("scales", None if scales is None else list(checked_scales(scales, "--predict-scales"))),
     )
     for key, given in given_defaults:

@@ -34,7 +34,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from synthlang.common.errors import DataError
-from synthlang.common.regions import complete_nuclei, fill_regions
+from synthlang.common.regions import (
+    NEIGHBOUR_DISTANCE_UM,
+    complete_nuclei,
+    fill_regions,
+    neighbour_nuclei,
+)
 from synthlang.common.units import DEFAULT_PIXEL_SIZE_UM
 from synthlang.slides.reader import Slide, open_slide
 from synthlang.slides.tiles import Region, Tile, TilePlan, iter_batches, plan_tiles
@@ -200,6 +205,8 @@ def segment_tile(
     split_distance: float = 5.0,
     fill_holes: bool = False,
     nuclei: np.ndarray | None = None,
+    whole_nuclei: bool = True,
+    neighbour_distance: float | None = None,
 ) -> TileSegmentation:
     """Label map and watershed-split instances of one tile's ``(K, h, w)`` probabilities.
 
@@ -207,7 +214,9 @@ def segment_tile(
     filled first (:func:`synthlang.common.regions.fill_regions`); with ``nuclei`` (the
     tile's nucleus labels, :func:`synthlang.nuclei.segment_nuclei`) every nucleus that a
     class covers at least in half is then made whole
-    (:func:`synthlang.common.regions.complete_nuclei`).
+    (:func:`synthlang.common.regions.complete_nuclei`) unless ``whole_nuclei`` is False, and
+    with ``neighbour_distance`` (pixels) the nuclei of fair probability among marked ones are
+    added (:func:`synthlang.common.regions.neighbour_nuclei`).
 
     Examples
     --------
@@ -231,8 +240,10 @@ def segment_tile(
         labels = np.where(prob >= threshold, arg + 1, 0).astype(np.uint8)
     if fill_holes:
         labels = fill_regions(labels)
-    if nuclei is not None:
+    if nuclei is not None and whole_nuclei:
         labels = complete_nuclei(labels, nuclei)
+    if nuclei is not None and neighbour_distance is not None:
+        labels = neighbour_nuclei(labels, nuclei, probs, neighbour_distance)
     instances = np.zeros(labels.shape, np.int32)
     next_id = 0
     md = max(1, int(round(split_distance)))
@@ -427,6 +438,7 @@ def predict_slide(
     split_distance_um: float = 2.5,
     fill_holes: bool = False,
     whole_nuclei: bool = False,
+    neighbour_nuclei: bool = False,
     tissue: TissueMask | bool = True,
     workers: int = 1,
     sinks: Sequence[SlideSink] = (),
@@ -468,6 +480,9 @@ def predict_slide(
     whole_nuclei : bool
         Then mark the whole of every nucleus that a class covers at least in half, the nuclei
         of each tile found by colour deconvolution (:func:`synthlang.nuclei.segment_nuclei`).
+    neighbour_nuclei : bool
+        Then give a class the nuclei of each tile of mean probability at least a quarter that
+        lie among nuclei of that class (:func:`synthlang.common.regions.neighbour_nuclei`).
     tissue : TissueMask or bool
         A mask to use, ``True`` to compute one (:func:`~synthlang.slides.tissue.tissue_mask`),
         ``False`` to run every tile of the region.
@@ -506,6 +521,7 @@ def predict_slide(
                 split_distance_um=split_distance_um,
                 fill_holes=fill_holes,
                 whole_nuclei=whole_nuclei,
+                neighbour_nuclei=neighbour_nuclei,
                 tissue=tissue,
                 workers=workers,
                 sinks=sinks,
@@ -541,8 +557,9 @@ def predict_slide(
     next_id = 1
     begun = False
     segment: Callable[..., Any] | None = None
-    if whole_nuclei:
+    if whole_nuclei or neighbour_nuclei:
         from synthlang.nuclei import segment_nuclei as segment  # scikit-image: only when asked
+    reach = NEIGHBOUR_DISTANCE_UM / model_mpp if neighbour_nuclei else None
     with _progress(plan.n_tiles, progress) as bar:
         for tiles, x in iter_batches(slide, plan, batch=batch, workers=workers):
             probs = _check_output(
@@ -570,6 +587,8 @@ def predict_slide(
                     split_distance=split,
                     fill_holes=fill_holes,
                     nuclei=nuclei,
+                    whole_nuclei=whole_nuclei,
+                    neighbour_distance=reach,
                 )
                 r0, c0, r1, c1 = t.core
                 core_labels = seg.labels[r0:r1, c0:c1]

@@ -110,6 +110,9 @@ def test_wrong_channel_counts_get_one_message_and_status_2(
     err = capsys.readouterr().err
     assert "--whole-nuclei: nuclei are found by colour deconvolution of RGB H&E images" in err
     assert "give --no-whole-nuclei" in err and err.count("error:") == 1
+    assert main(["predict", str(four), str(tif), "--out", out, "--neighbour-nuclei"]) == 2
+    err = capsys.readouterr().err
+    assert "--neighbour-nuclei: nuclei are found by colour deconvolution" in err
 
 
 def test_training_refuses_data_of_other_channels(four_folder: Path) -> None:

@@ -620,7 +620,8 @@ def test_fill_holes_from_the_checkpoint_or_the_options(
     with pytest.raises(DataError, match="enabled must be True or False"):
         set_predict_flag(ckpt, "fill_holes", 1, ckpt)  # type: ignore[arg-type]
     with pytest.raises(
-        DataError, match=r"name must be one of \['tta', 'fill_holes', 'whole_nuclei'\]"
+        DataError,
+        match=r"name must be one of \['tta', 'fill_holes', 'whole_nuclei', 'neighbour_nuclei'\]",
     ):
         set_predict_flag(ckpt, "holes", True, ckpt)
     with pytest.raises(ValueError, match="fill_holes must be True, False or None"):
@@ -672,6 +673,50 @@ def test_whole_nuclei_from_the_checkpoint_or_the_options(
     assert whole("o4", whole_nuclei=False) is False
     with pytest.raises(ValueError, match="whole_nuclei must be True, False or None"):
         PredictOptions(whole_nuclei=1)  # type: ignore[arg-type]
+
+
+def test_neighbour_nuclei_from_the_checkpoint_or_the_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nucleus of probability 0.3 between two marked ones joins; a lone one does not."""
+    import vnet.predict as vp
+    from synthlang.cli.train import set_predict_flag
+
+    yy, xx = np.mgrid[:100, :120]
+    img = np.empty((100, 120, 3), np.float32)
+    img[:] = [0.9, 0.72, 0.82]
+    prob = np.zeros((100, 120), np.float32)
+    disks = {}
+    # marked, candidate (20 px = 10 um from both), marked; a lone candidate 50 um away
+    for name, (cy, cx), p in (
+        ("a", (20, 20), 0.9),
+        ("mid", (20, 40), 0.3),
+        ("b", (20, 60), 0.9),
+        ("lone", (80, 105), 0.3),
+    ):
+        disks[name] = (yy - cy) ** 2 + (xx - cx) ** 2 <= 25
+        img[disks[name]] = [0.4, 0.3, 0.6]
+        prob[disks[name]] = p
+
+    monkeypatch.setattr(vp, "predict_array", lambda model, image, **kw: (image, prob))
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    path = _save(tmp_path / "a.png", img)
+
+    def marked(out: str, **kw: Any) -> bool:
+        (rec,) = predict_files(ckpt, [path], tmp_path / out, PredictOptions(normalize="none", **kw))
+        _, _, mask = _load(tmp_path / out / "a_mask.png")
+        assert (mask[disks["a"]] == 255).all() and not mask[disks["lone"]].any()
+        added = bool((mask[disks["mid"] & (prob > 0)] == 255).mean() > 0.8)
+        assert added is rec["neighbour_nuclei"] and not mask[prob == 0].any()
+        return added
+
+    assert marked("o1") is False  # no stored choice
+    assert marked("o2", neighbour_nuclei=True) is True
+    set_predict_flag(ckpt, "neighbour_nuclei", True, ckpt)
+    assert marked("o3") is True
+    assert marked("o4", neighbour_nuclei=False) is False
+    with pytest.raises(ValueError, match="neighbour_nuclei must be True, False or None"):
+        PredictOptions(neighbour_nuclei=1)  # type: ignore[arg-type]
 
 
 def test_mpp_resamples_onto_the_model_grid_and_back(

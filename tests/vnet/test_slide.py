@@ -239,11 +239,11 @@ def test_slide_tta_follows_the_checkpoint_and_the_flags(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["fill_holes", "whole_nuclei"])
+@pytest.mark.parametrize("name", ["fill_holes", "whole_nuclei", "neighbour_nuclei"])
 def test_slide_region_flags_follow_the_checkpoint_and_the_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """Filled regions and whole nuclei: each tile's segmentation does what was resolved."""
+    """Filled regions, whole and neighbour nuclei: each tile's segmentation does as resolved."""
     import synthlang.slides.predict as sp
     from vnet.slide import predict_slide_file
 
@@ -251,7 +251,12 @@ def test_slide_region_flags_follow_the_checkpoint_and_the_flags(
     real = sp.segment_tile
 
     def spy(probs: np.ndarray, **kw: Any) -> Any:
-        asked.append(kw["fill_holes"] if name == "fill_holes" else kw["nuclei"] is not None)
+        if name == "fill_holes":
+            asked.append(kw["fill_holes"])
+        elif name == "whole_nuclei":
+            asked.append(kw["nuclei"] is not None and kw["whole_nuclei"])
+        else:
+            asked.append(kw["nuclei"] is not None and kw["neighbour_distance"] == 30.0)
         return real(probs, **kw)
 
     monkeypatch.setattr(sp, "segment_tile", spy)

@@ -199,6 +199,7 @@ def test_predict_tta_flags_and_checkpoint_default(
     assert "--tta, --no-tta" in text and "8x slower" in text and "--predict-tta" in text
     assert "--fill-holes, --no-fill-holes" in text and "--predict-fill-holes" in text
     assert "--whole-nuclei, --no-whole-nuclei" in text and "--predict-whole-nuclei" in text
+    assert "--neighbour-nuclei, --no-neighbour-nuclei" in text
 
     img = tmp_path / "a.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), np.uint8)).save(img)
@@ -230,6 +231,9 @@ def test_predict_tta_flags_and_checkpoint_default(
     assert _run(str(checkpoint), str(img), "--out", str(out), "--whole-nuclei") == 0
     assert "whole nuclei" in capsys.readouterr().out
     assert json.loads((out / "predict.json").read_text())["whole_nuclei"] is True
+    assert _run(str(checkpoint), str(img), "--out", str(out), "--neighbour-nuclei") == 0
+    assert "neighbour nuclei" in capsys.readouterr().out
+    assert json.loads((out / "predict.json").read_text())["neighbour_nuclei"] is True
 
     bad = load_checkpoint(checkpoint)
     bad["source"] = {"tta": "often"}

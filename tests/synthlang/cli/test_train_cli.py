@@ -325,17 +325,23 @@ def test_lr_schedule_is_stored_and_checked(toy: Path, tmp_path: Path) -> None:
     assert "lr_schedule" not in load_checkpoint(tmp_path / "c" / "model.pt")["train_config"]
 
 
-@pytest.mark.parametrize("name", ["tta", "fill_holes", "whole_nuclei"])
+@pytest.mark.parametrize("name", ["tta", "fill_holes", "whole_nuclei", "neighbour_nuclei"])
 def test_predict_flag_is_stored_and_kept_on_resume(toy: Path, tmp_path: Path, name: str) -> None:
-    """--predict-tta / -fill-holes / -whole-nuclei store ``source.NAME``; --resume keeps it."""
+    """--predict-tta / -fill-holes / -whole-nuclei / -neighbour-nuclei store ``source.NAME``."""
     from vnet import checkpoint as vc
 
     flag = f"--predict-{name.replace('_', '-')}"
-    other = {"tta": "fill_holes", "fill_holes": "whole_nuclei", "whole_nuclei": "tta"}
+    other = {
+        "tta": "fill_holes",
+        "fill_holes": "whole_nuclei",
+        "whole_nuclei": "neighbour_nuclei",
+        "neighbour_nuclei": "tta",
+    }
     read = {
         "tta": vc.default_tta,
         "fill_holes": vc.default_fill_holes,
         "whole_nuclei": vc.default_whole_nuclei,
+        "neighbour_nuclei": vc.default_neighbour_nuclei,
     }[name]
     run = tmp_path / "run"
     argv = ("--data", str(toy), "--out", str(run), "--preset", "smoke", "-q")

@@ -1,4 +1,4 @@
-"""fill_regions (narrow cracks closed, holes filled) and complete_nuclei, only on background."""
+"""fill_regions, complete_nuclei and neighbour_nuclei: they change only background pixels."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from synthlang.common.regions import WHOLE_NUCLEUS_FRACTION, complete_nuclei, fill_regions
+from synthlang.common.regions import (
+    NEIGHBOUR_COUNT,
+    NEIGHBOUR_PROBABILITY,
+    WHOLE_NUCLEUS_FRACTION,
+    complete_nuclei,
+    fill_regions,
+    neighbour_nuclei,
+)
 
 
 def _ring(shape: tuple[int, int], centre: tuple[int, int], r_in: float, r_out: float) -> np.ndarray:
@@ -99,3 +106,63 @@ def test_complete_nuclei_edge_cases_and_bad_input() -> None:
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="fraction"):
             complete_nuclei(lab, np.ones((4, 4), np.int32), fraction=bad)
+
+
+def _grid_of_nuclei(rows: int, cols: int, step: int) -> np.ndarray:
+    """Square 4 x 4 nuclei on a grid, ids 1.. row by row."""
+    nuc = np.zeros((rows * step, cols * step), np.int32)
+    for i in range(rows):
+        for j in range(cols):
+            nuc[i * step : i * step + 4, j * step : j * step + 4] = 1 + i * cols + j
+    return nuc
+
+
+def test_a_nucleus_of_fair_probability_among_marked_ones_joins() -> None:
+    nuc = _grid_of_nuclei(1, 5, 10)  # centres 10 px apart
+    lab = np.isin(nuc, [1, 2, 4]).astype(np.uint8)
+    prob = np.where(lab > 0, 0.9, NEIGHBOUR_PROBABILITY).astype(np.float32)
+    out = neighbour_nuclei(lab, nuc, prob, distance=10.5)
+    # 3 has marked 2 and 4 within reach; 5 has only 4 (of the NEIGHBOUR_COUNT = 2 needed)
+    assert NEIGHBOUR_COUNT == 2
+    assert (out[nuc == 3] == 1).all() and not out[nuc == 5].any()
+    assert np.array_equal(out[nuc == 0], lab[nuc == 0])  # only nuclei's pixels change
+    # a little less probable, or a little farther: not added
+    assert np.array_equal(neighbour_nuclei(lab, nuc, prob - 0.01, distance=10.5), lab)
+    assert np.array_equal(neighbour_nuclei(lab, nuc, prob, distance=9.5), lab)
+    # an added nucleus does not count for the next one (one pass)
+    lab2 = np.isin(nuc, [1, 2]).astype(np.uint8)
+    prob2 = np.where(lab2 > 0, 0.9, 0.4).astype(np.float32)
+    out2 = neighbour_nuclei(lab2, nuc, prob2, distance=20.5)
+    assert (out2[nuc == 3] == 1).all() and not out2[nuc == 4].any()
+
+
+def test_neighbours_count_by_class_and_a_half_marked_nucleus_is_marked() -> None:
+    nuc = _grid_of_nuclei(1, 5, 10)
+    lab = np.zeros(nuc.shape, np.uint8)
+    lab[nuc == 1], lab[nuc == 2], lab[nuc == 4] = 2, 1, 1
+    lab[nuc == 5] = 1
+    lab[0:2, 40:44] = 1  # nucleus 5 half marked: it counts as marked, not as a candidate
+    lab[2:4, 40:44] = 0
+    probs = np.full((2,) + nuc.shape, 0.3, np.float32)
+    out = neighbour_nuclei(lab, nuc, probs, distance=20.5)
+    assert (out[nuc == 3] == 1).all()  # 2, 4 and 5 are class 1 (1 is class 2: one only)
+    assert np.array_equal(out[nuc == 5], lab[nuc == 5])  # marked nuclei are left as they are
+    probs[0] = 0.1  # class 1 too improbable; class 2 has one neighbour only
+    assert not neighbour_nuclei(lab, nuc, probs, distance=20.5)[nuc == 3].any()
+    probs[0], probs[1] = 0.3, 0.6
+    lab[nuc == 5] = 2  # now both classes have two neighbours of 3 within reach
+    out = neighbour_nuclei(lab, nuc, probs, distance=20.5)
+    assert (out[nuc == 3] == 2).all()  # the more probable class
+
+
+def test_neighbour_nuclei_edge_cases_and_bad_input() -> None:
+    lab = np.zeros((6, 6), np.uint8)
+    prob = np.zeros((6, 6), np.float32)
+    assert np.array_equal(neighbour_nuclei(lab, np.zeros((6, 6), int), prob, 5), lab)
+    assert neighbour_nuclei(lab, np.ones((6, 6), int), prob, 5).dtype == lab.dtype
+    with pytest.raises(ValueError, match="share"):
+        neighbour_nuclei(lab, np.zeros((5, 6), int), prob, 5)
+    with pytest.raises(ValueError, match="count >= 1"):
+        neighbour_nuclei(lab, np.zeros((6, 6), int), prob, 5, count=0)
+    with pytest.raises(ValueError, match="probability in"):
+        neighbour_nuclei(lab, np.zeros((6, 6), int), prob, 5, probability=1.5)
