@@ -17,7 +17,9 @@ fill
 segment
     the nucleus segmentation of whole nuclei (:func:`synthlang.nuclei.segment_nuclei`);
 complete
-    completing the nuclei (:func:`synthlang.common.regions.complete_nuclei`).
+    completing the nuclei (:func:`synthlang.common.regions.complete_nuclei`);
+neighbours
+    adding the neighbour nuclei (:func:`synthlang.common.regions.neighbour_nuclei`, 15 um).
 
 All steps run interleaved in one process (``--repeat`` rounds over the images), so a change
 in the load of a shared machine hits all of them alike; medians per image and their ratios
@@ -84,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from synthlang.colornorm import haematoxylin_normalize
-    from synthlang.common.regions import complete_nuclei, fill_regions
+    from synthlang.common.regions import (
+        NEIGHBOUR_DISTANCE_UM,
+        complete_nuclei,
+        fill_regions,
+        neighbour_nuclei,
+    )
     from synthlang.nuclei import segment_nuclei
     from vnet.checkpoint import color_stats
     from vnet.predict import load_model, predict_array
@@ -94,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     stats = color_stats(ckpt, args.model)
     level = stats.haematoxylin_level if stats is not None else None
     images = _images(args.images, args.size)
-    masks = [predict_array(model, im)[1] >= 0.5 for im in images]
+    probs = [predict_array(model, im)[1] for im in images]
+    masks = [p >= 0.5 for p in probs]
     nuclei = [segment_nuclei(im, pixel_size_um=0.5).labels for im in images]
     steps: dict[str, Callable[[int], Any]] = {
         "network": lambda i: predict_array(model, images[i]),
@@ -105,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         "fill": lambda i: fill_regions(masks[i].astype(np.uint8)),
         "segment": lambda i: segment_nuclei(images[i], pixel_size_um=0.5),
         "complete": lambda i: complete_nuclei(masks[i].astype(np.uint8), nuclei[i]),
+        "neighbours": lambda i: neighbour_nuclei(
+            masks[i].astype(np.uint8), nuclei[i], probs[i], NEIGHBOUR_DISTANCE_UM / 0.5
+        ),
     }
     if level is not None:
         steps["normalize"] = lambda i: haematoxylin_normalize(images[i], level)
