@@ -124,11 +124,8 @@ def complete_nuclei(
     out = lab.copy()
     if lab.size == 0 or not nuc.any():
         return out
-    ids = nuc.astype(np.int64).ravel()
-    cls = lab.astype(np.int64).ravel()
-    n, k = int(ids.max()) + 1, int(cls.max()) + 1
-    # pixels of each nucleus per class id (column 0: background)
-    counts = np.bincount(ids * k + cls, minlength=n * k).reshape(n, k)
+    ids, cls, counts = _class_counts(lab, nuc)
+    n, k = counts.shape
     size = counts.sum(axis=1)
     covered = size - counts[:, 0]
     complete = (covered > 0) & (covered >= fraction * size)
@@ -212,10 +209,8 @@ def neighbour_nuclei(
     out = lab.copy()
     if lab.size == 0 or not nuc.any():
         return out
-    ids = nuc.astype(np.int64).ravel()
-    cls = lab.astype(np.int64).ravel()
-    n, k = int(ids.max()) + 1, max(int(cls.max()), prob.shape[0]) + 1
-    counts = np.bincount(ids * k + cls, minlength=n * k).reshape(n, k)
+    ids, cls, counts = _class_counts(lab, nuc, prob.shape[0])
+    n = counts.shape[0]
     size = counts.sum(axis=1)
     present = size > 0
     present[0] = False
@@ -239,3 +234,14 @@ def neighbour_nuclei(
     take = (join[ids] > 0) & (cls == 0)
     out.ravel()[take] = join[ids[take]].astype(out.dtype)
     return out
+
+
+def _class_counts(
+    lab: np.ndarray, nuc: np.ndarray, n_classes: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat nucleus and class ids, and each nucleus's pixels per class id (column 0: none)."""
+    ids = nuc.astype(np.int64).ravel()
+    cls = lab.astype(np.int64).ravel()
+    n, k = int(ids.max()) + 1, max(int(cls.max()), n_classes) + 1
+    counts = np.bincount(ids * k + cls, minlength=n * k).reshape(n, k)
+    return ids, cls, counts
