@@ -64,6 +64,25 @@ IMMUNE_RULE_SCENE = REPO / "scenes" / "scenario2.scene"  # immune_cell, concentr
 
 NICE = ["nice", "-n", "10"]
 
+
+def _train_precision() -> str:
+    """``bf16`` where this CPU has it (AVX-512-BF16 or AMX: the timings in the READMEs), else
+    ``fp32`` (slower; ``synthlang train`` refuses bf16 elsewhere)."""
+    import torch
+
+    from vnet.errors import TrainingError
+    from vnet.hardware import check_precision
+
+    try:
+        check_precision("bf16", torch.device("cpu"))
+    except TrainingError:
+        return "fp32"
+    return "bf16"
+
+
+#: the precision the experiments train in (:func:`_train_precision`)
+PRECISION = _train_precision()
+
 #: Training flags shared by both real benchmarks (see experiments/README.md for why).
 N_TRAIN = 400
 VN_ARGS = ["--preset", "default", "--iterations", "600", "-q"]
@@ -73,9 +92,9 @@ UPPER_ARGS = ["--preset", "default", "--model", "unet", "--iterations", "2000", 
 #: makes u_T denoise, docs/vnet.md "Denoising") in bfloat16 (AMX); Scenario 1 is also the Fig. 3
 #: reproduction and gets the paper's 1500 iterations
 SHIPPED_ARGS = {
-    1: ["--preset", "default", "--iterations", "1500", "--precision", "bf16", "-q"],
-    2: ["--preset", "default", "--iterations", "600", "--precision", "bf16", "-q"],
-    3: ["--preset", "default", "--iterations", "600", "--precision", "bf16", "-q"],
+    1: ["--preset", "default", "--iterations", "1500", "--precision", PRECISION, "-q"],
+    2: ["--preset", "default", "--iterations", "600", "--precision", PRECISION, "-q"],
+    3: ["--preset", "default", "--iterations", "600", "--precision", PRECISION, "-q"],
 }
 #: SYNTHLANG_EXPERIMENTS_SMOKE=1: the whole pipeline in a minute (smoke preset, 8 samples), to
 #: check that it runs; use it with SYNTHLANG_EXPERIMENTS_OUT pointing elsewhere

@@ -12,9 +12,11 @@
   ``experiments/scenes/crchp_generic.scene`` (``--scene generic``: the shipped generic scene
   with the CRCHP-fitted nuclei added, colorectal epithelial cut-outs masked);
 * ``train``: the coupled VN, fine-tuned from ``models/he_tumor_nuclei_vn.pt`` (``--init``: the
-  generic model trained on open data only) with the default preset, bf16;
+  generic model trained on open data only) with the default preset, bf16 (fp32 on a CPU without
+  it: ``common.PRECISION``);
 * ``unet``: the U-Net, fine-tuned from ``models/he_tumor_nuclei.pt`` with the recipe of its
-  last fine-tune (1000 iterations, lr 5e-4 cosine, loss weights 20 0.5, 128 px crops, bf16) into
+  last fine-tune (1000 iterations, lr 5e-4 cosine, loss weights 20 0.5, 128 px crops, bf16 or
+  fp32 as for ``train``) into
   ``unet_run/``; ``--init`` keeps the shipped checkpoint's predict choices (haematoxylin level,
   TTA, filled regions, whole nuclei, scales), the level measured on the new training data
   (docs/fit.md, "From a fitted library to a model").
@@ -67,10 +69,11 @@ def train_command(resume: bool) -> list[str]:
     run = HERE / "vn"
     if resume:
         return C.synthlang("train", "--data", HERE / "train", "--out", run, "--resume",
-                           "--precision", "bf16", "--threads", str(C.THREADS), "-q")  # fmt: skip
+                           "--precision", C.PRECISION, "--threads", str(C.THREADS),
+                           "-q")  # fmt: skip
     return C.synthlang("train", "--data", HERE / "train", "--out", run, "--init", INIT,
                        "--preset", "default", "--iterations", str(ITERATIONS), "--n", "400",
-                       "--precision", "bf16", "--predict-normalize", "none",
+                       "--precision", C.PRECISION, "--predict-normalize", "none",
                        "--checkpoint-every", "100", "--threads", str(C.THREADS), "-q")  # fmt: skip
 
 
@@ -79,11 +82,12 @@ def unet_command(here: Path, resume: bool) -> list[str]:
     run = here / "unet_run"
     if resume:
         return C.synthlang("train", "--data", here / "train", "--out", run, "--resume",
-                           "--precision", "bf16", "--threads", str(C.THREADS), "-q")  # fmt: skip
+                           "--precision", C.PRECISION, "--threads", str(C.THREADS),
+                           "-q")  # fmt: skip
     return C.synthlang("train", "--data", here / "train", "--out", run, "--init", UNET_INIT,
                        "--iterations", str(ITERATIONS), "--lr", "5e-4", "--lr-schedule", "cosine",
                        "--loss-weights", "20", "0.5", "--crop", "128", "--n", "400",
-                       "--precision", "bf16", "--checkpoint-every", "100",
+                       "--precision", C.PRECISION, "--checkpoint-every", "100",
                        "--threads", str(C.THREADS), "-q")  # fmt: skip
 
 

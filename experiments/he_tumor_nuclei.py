@@ -69,7 +69,16 @@ NETWORKS: dict[str, tuple[str, str, list[str]]] = {
     "vn": (
         "vn",
         "he_tumor_nuclei_vn.pt",
-        ["--model", "vn", "--preset", "default", "--iterations", "3000", "--precision", "bf16"],
+        [
+            "--model",
+            "vn",
+            "--preset",
+            "default",
+            "--iterations",
+            "3000",
+            "--precision",
+            C.PRECISION,
+        ],
     ),
     "unet": (
         "unet",
@@ -98,23 +107,23 @@ def stage_render(force: bool) -> dict:
 FINETUNES: dict[str, list[list[str]]] = {
     "unet": [
         ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
-         "5", "0.5", "--crop", "128", "--precision", "bf16"],
+         "5", "0.5", "--crop", "128", "--precision", C.PRECISION],
         ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
-         "20", "0.5", "--crop", "128", "--precision", "bf16"],
+         "20", "0.5", "--crop", "128", "--precision", C.PRECISION],
         # ft3, ft4: on the scene with glands and drawn lymphocytes (2026-12-06, fifth stop);
         # ft4's heavier image term keeps the held-out PSNR gain above 2 dB
         ["--iterations", "2000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
-         "20", "0.5", "--crop", "128", "--precision", "bf16"],
+         "20", "0.5", "--crop", "128", "--precision", C.PRECISION],
         ["--iterations", "1000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
-         "40", "0.5", "--crop", "128", "--precision", "bf16"],
+         "40", "0.5", "--crop", "128", "--precision", C.PRECISION],
         # ft5: on the scene with sparse tumour sheets, 3 gland regions (v10; 2026-12-06, sixth
         # stop); a further 1000 it. `40 0.5` lowered the CRCHP train score (experiments/README.md)
         ["--iterations", "2000", "--lr", "5e-4", "--lr-schedule", "cosine", "--loss-weights",
-         "20", "0.5", "--crop", "128", "--precision", "bf16"],
+         "20", "0.5", "--crop", "128", "--precision", C.PRECISION],
     ],
     "vn": [
         ["--iterations", "1000", "--lr", "1e-3", "--lr-schedule", "cosine", "--loss-weights",
-         "20", "0.5", "--precision", "bf16"],
+         "20", "0.5", "--precision", C.PRECISION],
     ],
 }  # fmt: skip
 if SMOKE:

@@ -39,13 +39,13 @@ HERE = C.OUT / "vn_vs_unet_time"
 DOCS = C.REPO / "docs" / "results"
 #: network -> train flags (both bf16 on CPUs with AMX / AVX-512-BF16, one thread, no workers)
 FLAGS: dict[str, list[str]] = {
-    "vn": ["--model", "vn", "--preset", "default", "--precision", "bf16"],
-    "unet": ["--model", "unet", "--preset", "default", "--crop", "128", "--precision", "bf16"],
+    "vn": ["--model", "vn", "--preset", "default", "--precision", C.PRECISION],
+    "unet": ["--model", "unet", "--preset", "default", "--crop", "128", "--precision", C.PRECISION],
     # the VN with a step size decaying over the budget (cosine, lr / 100 at the end)
-    "vn_cosine": ["--model", "vn", "--preset", "default", "--precision", "bf16",
+    "vn_cosine": ["--model", "vn", "--preset", "default", "--precision", C.PRECISION,
                   "--lr-schedule", "cosine"],
     "unet_cosine": ["--model", "unet", "--preset", "default", "--crop", "128",
-                    "--precision", "bf16", "--lr-schedule", "cosine"],
+                    "--precision", C.PRECISION, "--lr-schedule", "cosine"],
 }  # fmt: skip
 #: network -> CPU seconds per iteration (1 thread, bf16, measured in the first runs): a network
 #: with a schedule gets ``budget / this`` iterations, so that its schedule ends at the budget
@@ -103,7 +103,7 @@ def stage_train(budget: float, networks: list[str]) -> None:
                            "-q")  # fmt: skip
         if (run / "model.pt").exists():
             argv = C.synthlang("train", "--data", H.HERE / "train", "--out", run, "--resume",
-                               "--precision", "bf16", "--threads", "1", "--workers", "0",
+                               "--precision", C.PRECISION, "--threads", "1", "--workers", "0",
                                "-q")  # fmt: skip
         C.say("$ " + C.shown_command(argv))
         env = dict(C.os.environ, OMP_NUM_THREADS="1")
