@@ -18,8 +18,9 @@
   last fine-tune (1000 iterations, lr 5e-4 cosine, loss weights 20 0.5, 128 px crops, bf16 or
   fp32 as for ``train``) into
   ``unet_run/``; ``--init`` keeps the shipped checkpoint's predict choices (haematoxylin level,
-  TTA, filled regions, whole nuclei, scales), the level measured on the new training data
-  (docs/fit.md, "From a fitted library to a model").
+  TTA, filled regions, whole nuclei, scales), the level measured on the new training data, but
+  not neighbour nuclei (``--no-predict-neighbour-nuclei``: measured worse for this fine-tune;
+  docs/fit.md, "From a fitted library to a model").
 
 Each scene has its folder, ``experiments/out/fit_workflow/crchp/`` (``crchp``) and
 ``experiments/out/fit_workflow/crchp_generic/`` (``generic``). Scores: ``python
@@ -88,6 +89,7 @@ def unet_command(here: Path, resume: bool) -> list[str]:
                        "--iterations", str(ITERATIONS), "--lr", "5e-4", "--lr-schedule", "cosine",
                        "--loss-weights", "20", "0.5", "--crop", "128", "--n", "400",
                        "--precision", C.PRECISION, "--checkpoint-every", "100",
+                       "--no-predict-neighbour-nuclei",
                        "--threads", str(C.THREADS), "-q")  # fmt: skip
 
 
