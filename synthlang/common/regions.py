@@ -193,7 +193,7 @@ def neighbour_nuclei(
 
     lab = np.asarray(labels)
     nuc = np.asarray(nuclei)
-    prob = np.asarray(probs, np.float64)
+    prob = np.asarray(probs)
     if prob.ndim == 2:
         prob = prob[None]
     if lab.ndim != 2 or nuc.shape != lab.shape or prob.shape[1:] != lab.shape:
@@ -216,9 +216,11 @@ def neighbour_nuclei(
     present[0] = False
     marked = present & (size - counts[:, 0] >= WHOLE_NUCLEUS_FRACTION * size)
     klass = np.where(marked, 1 + np.argmax(counts[:, 1:], axis=1), 0)
-    rows, cols = np.divmod(np.arange(lab.size), lab.shape[1])
     safe = np.maximum(size, 1)
-    centres = np.stack([np.bincount(ids, rows, n), np.bincount(ids, cols, n)], 1) / safe[:, None]
+    h, w = lab.shape  # one full-size float64 array at a time (images may be large)
+    centres = np.empty((n, 2))
+    centres[:, 0] = np.bincount(ids, np.repeat(np.arange(h, dtype=np.float64), w), n) / safe
+    centres[:, 1] = np.bincount(ids, np.tile(np.arange(w, dtype=np.float64), h), n) / safe
     mean = np.stack([np.bincount(ids, q.ravel(), n) / safe for q in prob])  # (K, n)
     candidates = np.flatnonzero(present & ~marked)
     join = np.zeros(n, np.int64)

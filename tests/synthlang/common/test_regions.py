@@ -160,6 +160,9 @@ def test_neighbour_nuclei_edge_cases_and_bad_input() -> None:
     prob = np.zeros((6, 6), np.float32)
     assert np.array_equal(neighbour_nuclei(lab, np.zeros((6, 6), int), prob, 5), lab)
     assert neighbour_nuclei(lab, np.ones((6, 6), int), prob, 5).dtype == lab.dtype
+    nuc = _grid_of_nuclei(1, 3, 10)
+    marked = (nuc > 0).astype(np.uint8)  # every nucleus marked: none is a candidate
+    assert np.array_equal(neighbour_nuclei(marked, nuc, np.ones(nuc.shape), 30), marked)
     with pytest.raises(ValueError, match="share"):
         neighbour_nuclei(lab, np.zeros((5, 6), int), prob, 5)
     with pytest.raises(ValueError, match="count >= 1"):
