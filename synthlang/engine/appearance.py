@@ -245,13 +245,8 @@ def gamma(
     >>> float(out[0, 0, 0])
     0.5
     """
-    g = float(np.float32(draw(spec.exponent, rng)))
-    # in float64: numpy's float32 power differs in the last bit between CPUs (its AVX-512
-    # loops), which would break byte-identical renders across machines
-    return [
-        np.power(np.clip(_f32(image), 0.0, 1.0).astype(np.float64), g).astype(np.float32)
-        for image in images
-    ]
+    g = np.float32(draw(spec.exponent, rng))
+    return [np.power(np.clip(_f32(image), 0.0, 1.0), g, dtype=np.float32) for image in images]
 
 
 @register(APPEARANCE, "saturation")

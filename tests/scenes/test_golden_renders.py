@@ -5,6 +5,12 @@ The hashes in ``golden_renders.json`` were recorded before the code was restruct
 only for an intended change of the rendered output::
 
     python tests/scenes/test_golden_renders.py --write
+
+A sample may have a list of accepted hashes, one per CPU family: numpy computes some float
+functions (float32 ``power``, float64 ``exp`` / ``log``) in separate AVX-512 loops whose last
+bits differ from its other loops, so ``scenes/he_tumor_nuclei.scene`` (gamma, stain vectors)
+renders other bytes on AVX-512 machines than on AVX2 ones (2026-12-07; the paper's scenes
+do not). ``--write`` keeps such a list when this machine's hash is in it.
 """
 
 from __future__ import annotations
@@ -74,7 +80,12 @@ CASES = [(path, seed) for path, seeds in SCENES.items() for seed in seeds]
 @pytest.mark.parametrize(("path", "seed"), CASES, ids=[f"{p}@{s}" for p, s in CASES])
 def test_render_matches_golden(path: str, seed: int) -> None:
     golden = json.loads(GOLDEN.read_text())
-    assert sample_digest(path, seed) == golden[f"{path}@{seed}"]
+    assert sample_digest(path, seed) in _accepted(golden[f"{path}@{seed}"])
+
+
+def _accepted(entry: str | list[str]) -> list[str]:
+    """The recorded hashes of a sample (one, or one per CPU family)."""
+    return [entry] if isinstance(entry, str) else list(entry)
 
 
 @pytest.mark.parametrize("path", list(SCENES))
@@ -86,7 +97,12 @@ def test_ir_matches_golden(path: str) -> None:
 if __name__ == "__main__":  # pragma: no cover - refresh the recorded hashes
     if "--write" not in sys.argv:
         raise SystemExit("usage: python tests/scenes/test_golden_renders.py --write")
-    table = {f"{p}@{s}": sample_digest(p, s) for p, s in CASES}
+    old = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
+    table: dict[str, str | list[str]] = {}
+    for p, s in CASES:
+        key, digest = f"{p}@{s}", sample_digest(p, s)
+        known = _accepted(old.get(key, []))
+        table[key] = old[key] if len(known) > 1 and digest in known else digest
     table.update({f"{p}:ir": ir_digest(p) for p in SCENES})
     GOLDEN.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
     print(f"wrote {len(table)} hashes to {GOLDEN}")
