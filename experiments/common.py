@@ -26,6 +26,7 @@ The pieces:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -65,9 +66,11 @@ IMMUNE_RULE_SCENE = REPO / "scenes" / "scenario2.scene"  # immune_cell, concentr
 NICE = ["nice", "-n", "10"]
 
 
-def _train_precision() -> str:
+@functools.cache
+def train_precision() -> str:
     """``bf16`` where this CPU has it (AVX-512-BF16 or AMX: the timings in the READMEs), else
-    ``fp32`` (slower; ``synthlang train`` refuses bf16 elsewhere)."""
+    ``fp32`` (slower; ``synthlang train`` refuses bf16 elsewhere). Found on first use, since it
+    imports torch (about 2 s), which scripts that do not train should not pay for."""
     import torch
 
     from vnet.errors import TrainingError
@@ -80,22 +83,35 @@ def _train_precision() -> str:
     return "bf16"
 
 
-#: the precision the experiments train in (:func:`_train_precision`)
-PRECISION = _train_precision()
+def __getattr__(name: str) -> Any:
+    """``PRECISION`` (:func:`train_precision`) and ``SHIPPED_ARGS``, built on first use."""
+    if name == "PRECISION":
+        return train_precision()
+    if name == "SHIPPED_ARGS":
+        return _shipped_args()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Training flags shared by both real benchmarks (see experiments/README.md for why).
 N_TRAIN = 400
 VN_ARGS = ["--preset", "default", "--iterations", "600", "-q"]
 UNET_ARGS = ["--preset", "default", "--model", "unet", "--iterations", "2000", "-q"]
 UPPER_ARGS = ["--preset", "default", "--model", "unet", "--iterations", "2000", "-q"]
-#: the shipped models (experiments/shipped_models.py): the default preset (its image-term weight
-#: makes u_T denoise, docs/vnet.md "Denoising") in bfloat16 (AMX); Scenario 1 is also the Fig. 3
-#: reproduction and gets the paper's 1500 iterations
-SHIPPED_ARGS = {
-    1: ["--preset", "default", "--iterations", "1500", "--precision", PRECISION, "-q"],
-    2: ["--preset", "default", "--iterations", "600", "--precision", PRECISION, "-q"],
-    3: ["--preset", "default", "--iterations", "600", "--precision", PRECISION, "-q"],
-}
+
+
+def _shipped_args() -> dict[int, list[str]]:
+    """``SHIPPED_ARGS``, the shipped models' flags (experiments/shipped_models.py): the default
+    preset (its image-term weight makes u_T denoise, docs/vnet.md "Denoising") in bfloat16 where
+    the CPU has it; Scenario 1 is also the Fig. 3 reproduction and gets the paper's 1500
+    iterations."""
+    p = train_precision()
+    return {
+        1: ["--preset", "default", "--iterations", "1500", "--precision", p, "-q"],
+        2: ["--preset", "default", "--iterations", "600", "--precision", p, "-q"],
+        3: ["--preset", "default", "--iterations", "600", "--precision", p, "-q"],
+    }
+
+
 #: SYNTHLANG_EXPERIMENTS_SMOKE=1: the whole pipeline in a minute (smoke preset, 8 samples), to
 #: check that it runs; use it with SYNTHLANG_EXPERIMENTS_OUT pointing elsewhere
 if os.environ.get("SYNTHLANG_EXPERIMENTS_SMOKE"):
