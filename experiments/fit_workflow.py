@@ -65,13 +65,18 @@ def fit_command() -> list[str]:
     )  # fmt: skip
 
 
+def resume_command(here: Path, run: Path) -> list[str]:
+    """Continue the interrupted fine-tune ``run`` on the samples of ``here`` (``--precision``
+    is not stored in the checkpoint)."""
+    return C.synthlang("train", "--data", here / "train", "--out", run, "--resume",
+                       "--precision", C.PRECISION, "--threads", str(C.THREADS), "-q")  # fmt: skip
+
+
 def train_command(resume: bool) -> list[str]:
     """Fine-tune the generic VN on the rendered CRCHP-fitted samples."""
     run = HERE / "vn"
     if resume:
-        return C.synthlang("train", "--data", HERE / "train", "--out", run, "--resume",
-                           "--precision", C.PRECISION, "--threads", str(C.THREADS),
-                           "-q")  # fmt: skip
+        return resume_command(HERE, run)
     return C.synthlang("train", "--data", HERE / "train", "--out", run, "--init", INIT,
                        "--preset", "default", "--iterations", str(ITERATIONS), "--n", "400",
                        "--precision", C.PRECISION, "--predict-normalize", "none",
@@ -82,9 +87,7 @@ def unet_command(here: Path, resume: bool) -> list[str]:
     """Fine-tune the shipped U-Net on the samples rendered into ``here``."""
     run = here / "unet_run"
     if resume:
-        return C.synthlang("train", "--data", here / "train", "--out", run, "--resume",
-                           "--precision", C.PRECISION, "--threads", str(C.THREADS),
-                           "-q")  # fmt: skip
+        return resume_command(here, run)
     return C.synthlang("train", "--data", here / "train", "--out", run, "--init", UNET_INIT,
                        "--iterations", str(ITERATIONS), "--lr", "5e-4", "--lr-schedule", "cosine",
                        "--loss-weights", "20", "0.5", "--crop", "128", "--n", "400",
