@@ -199,8 +199,13 @@ def predict_slide_file(
     from vnet.predict import load_model
     from vnet.tta import check_scales
 
-    flags = (("tta", tta), ("fill_holes", fill_holes), ("whole_nuclei", whole_nuclei))
-    for name, flag in (*flags, ("neighbour_nuclei", neighbour_nuclei)):
+    flags = {
+        "tta": tta,
+        "fill_holes": fill_holes,
+        "whole_nuclei": whole_nuclei,
+        "neighbour_nuclei": neighbour_nuclei,
+    }
+    for name, flag in flags.items():
         if flag is not None and not isinstance(flag, bool):
             raise ValueError(f"{name} must be True, False or None, got {flag!r}")
     notes = notes if notes is not None else []
